@@ -1,0 +1,42 @@
+"""The grid: pandapower models, the device registry and topology (gridctl's ground floor)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from network_models.errors import ModelError
+from network_models.model import GridModel, Site
+
+BUILTIN_MODELS: tuple[str, ...] = ("jiuke_oasis", "case33bw", "cigre_mv", "mv_oberrhein")
+
+__all__ = ["BUILTIN_MODELS", "GridModel", "ModelError", "Site", "load_model"]
+
+
+def load_model(name_or_path: str | Path) -> GridModel:
+    """A model by built-in name, or from a gridctl YAML/JSON model file or a pandapower JSON file."""
+    from network_models import standard
+    from network_models.builder import load_grid_file, load_jiuke_oasis
+
+    key = str(name_or_path)
+    builtin = {
+        "jiuke_oasis": load_jiuke_oasis,
+        "case33bw": standard.case33bw,
+        "cigre_mv": standard.cigre_mv,
+        "mv_oberrhein": standard.mv_oberrhein,
+    }
+    if key in builtin:
+        return builtin[key]()
+    path = Path(key)
+    if not path.exists():
+        raise ModelError(
+            f"no such model: expected one of {', '.join(BUILTIN_MODELS)} or a path to a model "
+            "file (.yaml/.yml gridctl model, .json pandapower net)",
+            source=key,
+        )
+    if path.suffix.lower() in (".yaml", ".yml"):
+        return load_grid_file(path)
+    if path.suffix.lower() == ".json":
+        return standard.from_pandapower_json(path)
+    raise ModelError(
+        f"unknown model file type {path.suffix!r}: expected .yaml, .yml or .json", source=key
+    )
