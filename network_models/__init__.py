@@ -13,19 +13,16 @@ __all__ = ["BUILTIN_MODELS", "GridModel", "ModelError", "Site", "load_model"]
 
 
 def load_model(name_or_path: str | Path) -> GridModel:
-    """A model by built-in name, or from a gridctl YAML/JSON model file or a pandapower JSON file."""
-    from network_models import standard
+    """A model by built-in name, or from a gridctl YAML grid file or a pandapower JSON file."""
     from network_models.builder import load_grid_file, load_jiuke_oasis
 
     key = str(name_or_path)
-    builtin = {
-        "jiuke_oasis": load_jiuke_oasis,
-        "case33bw": standard.case33bw,
-        "cigre_mv": standard.cigre_mv,
-        "mv_oberrhein": standard.mv_oberrhein,
-    }
-    if key in builtin:
-        return builtin[key]()
+    if key == "jiuke_oasis":
+        return load_jiuke_oasis()
+    if key in BUILTIN_MODELS:
+        from network_models import standard
+
+        return getattr(standard, key)()
     path = Path(key)
     if not path.exists():
         raise ModelError(
@@ -36,6 +33,8 @@ def load_model(name_or_path: str | Path) -> GridModel:
     if path.suffix.lower() in (".yaml", ".yml"):
         return load_grid_file(path)
     if path.suffix.lower() == ".json":
+        from network_models import standard
+
         return standard.from_pandapower_json(path)
     raise ModelError(
         f"unknown model file type {path.suffix!r}: expected .yaml, .yml or .json", source=key

@@ -41,11 +41,17 @@ class OperatingPoint:
 
 
 PEAK = OperatingPoint(
-    name="peak", load_frac=1.0, ev_frac=1.0, pv_frac=0.0,
+    name="peak",
+    load_frac=1.0,
+    ev_frac=1.0,
+    pv_frac=0.0,
     note="every load at its peak, every EV site at its connection limit, evening (no PV)",
 )
 LIGHT_LOAD = OperatingPoint(
-    name="light_load", load_frac=0.3, ev_frac=0.0, pv_frac=1.0,
+    name="light_load",
+    load_frac=0.3,
+    ev_frac=0.0,
+    pv_frac=1.0,
     note="assumption: 30 % of peak load, no EV charging, PV at nameplate (voltage-rise case)",
 )
 
@@ -95,8 +101,12 @@ class GridCheckReport:
 
     @property
     def ok(self) -> bool:
-        return (self.converged and not any(c.violations for c in self.cases)
-                and not self.n1_violations and self.n1_customers_interrupted == 0)
+        return (
+            self.converged
+            and not any(c.violations for c in self.cases)
+            and not self.n1_violations
+            and self.n1_customers_interrupted == 0
+        )
 
     def to_dict(self) -> dict:
         """The JSON shape of ``gridctl grid check --json``."""
@@ -162,10 +172,18 @@ def _evaluate(
     except pp.powerflow.LoadflowNotConverged:
         nan = float("nan")
         return CaseResult(
-            case=case, converged=False, v_min_pu=nan, v_max_pu=nan, max_line_loading_pct=nan,
-            max_trafo_loading_pct=nan, import_mw=nan, losses_mw=nan,
+            case=case,
+            converged=False,
+            v_min_pu=nan,
+            v_max_pu=nan,
+            max_line_loading_pct=nan,
+            max_trafo_loading_pct=nan,
+            import_mw=nan,
+            losses_mw=nan,
             customers_interrupted=interrupted,
-            violations=(Violation(case=case, kind="not_converged", element="", value=nan, limit=nan),),
+            violations=(
+                Violation(case=case, kind="not_converged", element="", value=nan, limit=nan),
+            ),
         )
     vm = net.res_bus.vm_pu
     live = vm.dropna()
@@ -174,17 +192,45 @@ def _evaluate(
     violations: list[Violation] = []
     names = net.bus.name
     for b in live.index[live < limits.v_min_pu]:
-        violations.append(Violation(case=case, kind="voltage_low", element=str(names.at[b]),
-                                    value=float(live.at[b]), limit=limits.v_min_pu))
+        violations.append(
+            Violation(
+                case=case,
+                kind="voltage_low",
+                element=str(names.at[b]),
+                value=float(live.at[b]),
+                limit=limits.v_min_pu,
+            )
+        )
     for b in live.index[live > limits.v_max_pu]:
-        violations.append(Violation(case=case, kind="voltage_high", element=str(names.at[b]),
-                                    value=float(live.at[b]), limit=limits.v_max_pu))
+        violations.append(
+            Violation(
+                case=case,
+                kind="voltage_high",
+                element=str(names.at[b]),
+                value=float(live.at[b]),
+                limit=limits.v_max_pu,
+            )
+        )
     for i in line_load.index[line_load > limits.max_line_loading_pct]:
-        violations.append(Violation(case=case, kind="line_loading", element=str(net.line.name.at[i]),
-                                    value=float(line_load.at[i]), limit=limits.max_line_loading_pct))
+        violations.append(
+            Violation(
+                case=case,
+                kind="line_loading",
+                element=str(net.line.name.at[i]),
+                value=float(line_load.at[i]),
+                limit=limits.max_line_loading_pct,
+            )
+        )
     for i in trafo_load.index[trafo_load > limits.max_trafo_loading_pct]:
-        violations.append(Violation(case=case, kind="trafo_loading", element=str(net.trafo.name.at[i]),
-                                    value=float(trafo_load.at[i]), limit=limits.max_trafo_loading_pct))
+        violations.append(
+            Violation(
+                case=case,
+                kind="trafo_loading",
+                element=str(net.trafo.name.at[i]),
+                value=float(trafo_load.at[i]),
+                limit=limits.max_trafo_loading_pct,
+            )
+        )
     return CaseResult(
         case=case,
         converged=True,
@@ -207,8 +253,11 @@ def n1_outages(model: GridModel) -> list[tuple[str, str]]:
         lines = list(model.backbone_lines)
     else:
         open_lines = set(net.switch.element[(net.switch.et == "l") & ~net.switch.closed])
-        lines = [str(net.line.name.at[i]) for i in net.line.index
-                 if net.line.in_service.at[i] and i not in open_lines]
+        lines = [
+            str(net.line.name.at[i])
+            for i in net.line.index
+            if net.line.in_service.at[i] and i not in open_lines
+        ]
     trafos = [t.id for t in model.registry.substation_transformers]
     return [("line", n) for n in lines] + [("trafo", n) for n in trafos]
 

@@ -64,42 +64,74 @@ def build_model(spec: GridSpec, *, source: str) -> GridModel:
 
     for g in spec.grid_connections:
         pp.create_ext_grid(
-            net, bus_idx[g.bus], vm_pu=g.vm_pu, name=g.name, s_sc_max_mva=g.s_sc_max_mva,
+            net,
+            bus_idx[g.bus],
+            vm_pu=g.vm_pu,
+            name=g.name,
+            s_sc_max_mva=g.s_sc_max_mva,
             rx_max=0.1,
         )
 
     for name, lt in spec.line_types.items():
         pp.create_std_type(
             net,
-            {"r_ohm_per_km": lt.r_ohm_per_km, "x_ohm_per_km": lt.x_ohm_per_km,
-             "c_nf_per_km": lt.c_nf_per_km, "max_i_ka": lt.max_i_ka, "type": "cs"},
-            name=name, element="line",
+            {
+                "r_ohm_per_km": lt.r_ohm_per_km,
+                "x_ohm_per_km": lt.x_ohm_per_km,
+                "c_nf_per_km": lt.c_nf_per_km,
+                "max_i_ka": lt.max_i_ka,
+                "type": "cs",
+            },
+            name=name,
+            element="line",
         )
     for name, tt in spec.transformer_types.items():
         pp.create_std_type(
             net,
-            {"sn_mva": tt.sn_mva, "vn_hv_kv": tt.vn_hv_kv, "vn_lv_kv": tt.vn_lv_kv,
-             "vk_percent": tt.vk_percent, "vkr_percent": tt.vkr_percent, "pfe_kw": tt.pfe_kw,
-             "i0_percent": tt.i0_percent, "shift_degree": 0.0, "tap_side": tt.tap_side,
-             "tap_neutral": tt.tap_neutral, "tap_min": tt.tap_min, "tap_max": tt.tap_max,
-             "tap_step_percent": tt.tap_step_percent, "tap_step_degree": 0.0,
-             "tap_changer_type": "Ratio" if tt.tap_step_percent > 0 else None},
-            name=name, element="trafo",
+            {
+                "sn_mva": tt.sn_mva,
+                "vn_hv_kv": tt.vn_hv_kv,
+                "vn_lv_kv": tt.vn_lv_kv,
+                "vk_percent": tt.vk_percent,
+                "vkr_percent": tt.vkr_percent,
+                "pfe_kw": tt.pfe_kw,
+                "i0_percent": tt.i0_percent,
+                "shift_degree": 0.0,
+                "tap_side": tt.tap_side,
+                "tap_neutral": tt.tap_neutral,
+                "tap_min": tt.tap_min,
+                "tap_max": tt.tap_max,
+                "tap_step_percent": tt.tap_step_percent,
+                "tap_step_degree": 0.0,
+                "tap_changer_type": "Ratio" if tt.tap_step_percent > 0 else None,
+            },
+            name=name,
+            element="trafo",
         )
 
     trafo_idx: dict[str, int] = {}
     for t in spec.transformers:
         trafo_idx[t.name] = pp.create_transformer(
-            net, bus_idx[t.hv_bus], bus_idx[t.lv_bus], std_type=t.type, name=t.name,
-            tap_pos=t.tap_pos if t.tap_pos is not None else spec.transformer_types[t.type].tap_neutral,
+            net,
+            bus_idx[t.hv_bus],
+            bus_idx[t.lv_bus],
+            std_type=t.type,
+            name=t.name,
+            tap_pos=t.tap_pos
+            if t.tap_pos is not None
+            else spec.transformer_types[t.type].tap_neutral,
         )
     net.trafo["role"] = [t.role for t in spec.transformers]
 
     line_idx: dict[str, int] = {}
     for ln in spec.lines:
         line_idx[ln.name] = pp.create_line(
-            net, bus_idx[ln.from_bus], bus_idx[ln.to_bus], length_km=ln.length_km,
-            std_type=ln.type, name=ln.name,
+            net,
+            bus_idx[ln.from_bus],
+            bus_idx[ln.to_bus],
+            length_km=ln.length_km,
+            std_type=ln.type,
+            name=ln.name,
         )
     net.line["role"] = [ln.role.value for ln in spec.lines]
     net.line["protection"] = [ln.protection for ln in spec.lines]
@@ -113,7 +145,12 @@ def build_model(spec: GridSpec, *, source: str) -> GridModel:
         else:
             element, et = bus_idx[s.element], "b"
         switch_idx[s.name] = pp.create_switch(
-            net, bus_idx[s.bus], element, et=et, closed=s.closed, type=_PP_SWITCH_TYPE[s.kind.value],
+            net,
+            bus_idx[s.bus],
+            element,
+            et=et,
+            closed=s.closed,
+            type=_PP_SWITCH_TYPE[s.kind.value],
             name=s.name,
         )
     net.switch["role"] = [s.role.value for s in spec.switches]
@@ -121,62 +158,142 @@ def build_model(spec: GridSpec, *, source: str) -> GridModel:
     devices: list[Device] = []
     for t in spec.transformers:
         if t.role == "substation":
-            devices.append(SubstationTransformer(
-                id=t.name, bus=t.lv_bus, element=ElementRef(table=ElementTable.TRAFO, index=trafo_idx[t.name]),
-                sn_mva=spec.transformer_types[t.type].sn_mva, hv_bus=t.hv_bus, lv_bus=t.lv_bus,
-            ))
+            devices.append(
+                SubstationTransformer(
+                    id=t.name,
+                    bus=t.lv_bus,
+                    element=ElementRef(table=ElementTable.TRAFO, index=trafo_idx[t.name]),
+                    sn_mva=spec.transformer_types[t.type].sn_mva,
+                    hv_bus=t.hv_bus,
+                    lv_bus=t.lv_bus,
+                )
+            )
     for s in spec.switches:
-        devices.append(SwitchDevice(
-            id=s.name, bus=s.bus, element=ElementRef(table=ElementTable.SWITCH, index=switch_idx[s.name]),
-            switch_kind=s.kind, role=s.role, switched_element=s.element,
-            normally_closed=s.closed, remote_controlled=s.remote_controlled,
-        ))
+        devices.append(
+            SwitchDevice(
+                id=s.name,
+                bus=s.bus,
+                element=ElementRef(table=ElementTable.SWITCH, index=switch_idx[s.name]),
+                switch_kind=s.kind,
+                role=s.role,
+                switched_element=s.element,
+                normally_closed=s.closed,
+                remote_controlled=s.remote_controlled,
+            )
+        )
     for fi in spec.fault_indicators:
-        devices.append(FaultIndicator(
-            id=fi.name, bus=fi.bus, element=ElementRef(table=ElementTable.LINE, index=line_idx[fi.line]),
-            line=fi.line,
-        ))
+        devices.append(
+            FaultIndicator(
+                id=fi.name,
+                bus=fi.bus,
+                element=ElementRef(table=ElementTable.LINE, index=line_idx[fi.line]),
+                line=fi.line,
+            )
+        )
     for m in spec.meters:
-        ref = (ElementRef(table=ElementTable.LINE, index=line_idx[m.element]) if m.element_type == "line"
-               else ElementRef(table=ElementTable.TRAFO, index=trafo_idx[m.element]))
+        ref = (
+            ElementRef(table=ElementTable.LINE, index=line_idx[m.element])
+            if m.element_type == "line"
+            else ElementRef(table=ElementTable.TRAFO, index=trafo_idx[m.element])
+        )
         devices.append(Meter(id=m.name, bus=m.bus, element=ref, measured=m.element))
     for ld in spec.loads:
         q = ld.p_peak_mw * math.tan(math.acos(ld.power_factor))
-        i = pp.create_load(net, bus_idx[ld.bus], p_mw=ld.p_peak_mw, q_mvar=q, name=ld.name,
-                           type=ld.customer_class.value)
-        devices.append(Load(
-            id=ld.name, bus=ld.bus, element=ElementRef(table=ElementTable.LOAD, index=i),
-            customer_class=ld.customer_class, p_peak_mw=ld.p_peak_mw, power_factor=ld.power_factor,
-            customers=ld.customers, priority=ld.priority, critical=ld.critical,
-        ))
+        i = pp.create_load(
+            net,
+            bus_idx[ld.bus],
+            p_mw=ld.p_peak_mw,
+            q_mvar=q,
+            name=ld.name,
+            type=ld.customer_class.value,
+        )
+        devices.append(
+            Load(
+                id=ld.name,
+                bus=ld.bus,
+                element=ElementRef(table=ElementTable.LOAD, index=i),
+                customer_class=ld.customer_class,
+                p_peak_mw=ld.p_peak_mw,
+                power_factor=ld.power_factor,
+                customers=ld.customers,
+                priority=ld.priority,
+                critical=ld.critical,
+            )
+        )
     for ev in spec.ev_sites:
-        i = pp.create_load(net, bus_idx[ev.bus], p_mw=ev.p_site_max_kw / 1000.0, q_mvar=0.0,
-                           name=ev.name, type="ev_" + ev.site_type.value)
-        devices.append(EvChargingSite(
-            id=ev.name, bus=ev.bus, element=ElementRef(table=ElementTable.LOAD, index=i),
-            site_type=ev.site_type, n_connectors=ev.n_connectors, p_connector_kw=ev.p_connector_kw,
-            p_site_max_kw=ev.p_site_max_kw, fallback_kw_per_connector=ev.fallback_kw_per_connector,
-        ))
+        i = pp.create_load(
+            net,
+            bus_idx[ev.bus],
+            p_mw=ev.p_site_max_kw / 1000.0,
+            q_mvar=0.0,
+            name=ev.name,
+            type="ev_" + ev.site_type.value,
+        )
+        devices.append(
+            EvChargingSite(
+                id=ev.name,
+                bus=ev.bus,
+                element=ElementRef(table=ElementTable.LOAD, index=i),
+                site_type=ev.site_type,
+                n_connectors=ev.n_connectors,
+                p_connector_kw=ev.p_connector_kw,
+                p_site_max_kw=ev.p_site_max_kw,
+                fallback_kw_per_connector=ev.fallback_kw_per_connector,
+            )
+        )
     for pv in spec.pv:
-        i = pp.create_sgen(net, bus_idx[pv.bus], p_mw=pv.p_mwp, q_mvar=0.0, sn_mva=pv.s_mva,
-                           name=pv.name, type="PV")
-        devices.append(PvSystem(
-            id=pv.name, bus=pv.bus, element=ElementRef(table=ElementTable.SGEN, index=i),
-            p_mwp=pv.p_mwp, s_mva=pv.s_mva, tilt_deg=pv.tilt_deg, azimuth_deg=pv.azimuth_deg,
-        ))
+        i = pp.create_sgen(
+            net,
+            bus_idx[pv.bus],
+            p_mw=pv.p_mwp,
+            q_mvar=0.0,
+            sn_mva=pv.s_mva,
+            name=pv.name,
+            type="PV",
+        )
+        devices.append(
+            PvSystem(
+                id=pv.name,
+                bus=pv.bus,
+                element=ElementRef(table=ElementTable.SGEN, index=i),
+                p_mwp=pv.p_mwp,
+                s_mva=pv.s_mva,
+                tilt_deg=pv.tilt_deg,
+                azimuth_deg=pv.azimuth_deg,
+            )
+        )
     for b in spec.bess:
         i = pp.create_storage(
-            net, bus_idx[b.bus], p_mw=0.0, max_e_mwh=b.e_mwh, q_mvar=0.0, sn_mva=b.s_mva,
-            soc_percent=100.0 * b.soc_init_frac, min_e_mwh=b.soc_min_frac * b.e_mwh,
-            max_p_mw=b.p_mw, min_p_mw=-b.p_mw, name=b.name,
+            net,
+            bus_idx[b.bus],
+            p_mw=0.0,
+            max_e_mwh=b.e_mwh,
+            q_mvar=0.0,
+            sn_mva=b.s_mva,
+            soc_percent=100.0 * b.soc_init_frac,
+            min_e_mwh=b.soc_min_frac * b.e_mwh,
+            max_p_mw=b.p_mw,
+            min_p_mw=-b.p_mw,
+            name=b.name,
         )
-        devices.append(Bess(
-            id=b.name, bus=b.bus, element=ElementRef(table=ElementTable.STORAGE, index=i),
-            p_mw=b.p_mw, e_mwh=b.e_mwh, s_mva=b.s_mva, soc_min_frac=b.soc_min_frac,
-            soc_max_frac=b.soc_max_frac, soc_init_frac=b.soc_init_frac, eta_charge=b.eta_charge,
-            eta_discharge=b.eta_discharge, island_reserve_frac=b.island_reserve_frac,
-            degradation_cny_per_mwh=b.degradation_cny_per_mwh, grid_forming=b.grid_forming,
-        ))
+        devices.append(
+            Bess(
+                id=b.name,
+                bus=b.bus,
+                element=ElementRef(table=ElementTable.STORAGE, index=i),
+                p_mw=b.p_mw,
+                e_mwh=b.e_mwh,
+                s_mva=b.s_mva,
+                soc_min_frac=b.soc_min_frac,
+                soc_max_frac=b.soc_max_frac,
+                soc_init_frac=b.soc_init_frac,
+                eta_charge=b.eta_charge,
+                eta_discharge=b.eta_discharge,
+                island_reserve_frac=b.island_reserve_frac,
+                degradation_cny_per_mwh=b.degradation_cny_per_mwh,
+                grid_forming=b.grid_forming,
+            )
+        )
 
     return GridModel(
         name=spec.name,
@@ -185,22 +302,36 @@ def build_model(spec: GridSpec, *, source: str) -> GridModel:
         site=Site(**spec.site.model_dump()),
         source=source,
         substations=tuple(
-            Substation(name=s.name, hv_bus=s.hv_bus, sections=tuple(s.sections),
-                       transformers=tuple(s.transformers), bus_coupler=s.bus_coupler)
+            Substation(
+                name=s.name,
+                hv_bus=s.hv_bus,
+                sections=tuple(s.sections),
+                transformers=tuple(s.transformers),
+                bus_coupler=s.bus_coupler,
+            )
             for s in spec.substations
         ),
         switching_stations=tuple(
-            SwitchingStation(name=s.name, sections=(s.sections[0], s.sections[1]), bus_tie=s.bus_tie)
+            SwitchingStation(
+                name=s.name, sections=(s.sections[0], s.sections[1]), bus_tie=s.bus_tie
+            )
             for s in spec.switching_stations
         ),
         microgrids=tuple(
-            Microgrid(name=m.name, breaker=m.breaker, buses=tuple(m.buses),
-                      grid_forming_bess=m.grid_forming_bess)
+            Microgrid(
+                name=m.name,
+                breaker=m.breaker,
+                buses=tuple(m.buses),
+                grid_forming_bess=m.grid_forming_bess,
+            )
             for m in spec.microgrids
         ),
         backbone_lines=tuple(ln.name for ln in spec.lines if ln.role == LineRole.BACKBONE),
-        assumptions=MappingProxyType({
-            k: Assumption(value=a.value, unit=a.unit, note=a.note) for k, a in spec.assumptions.items()
-        }),
+        assumptions=MappingProxyType(
+            {
+                k: Assumption(value=a.value, unit=a.unit, note=a.note)
+                for k, a in spec.assumptions.items()
+            }
+        ),
         description=spec.description,
     )

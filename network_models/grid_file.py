@@ -268,7 +268,7 @@ class GridSpec(_Spec):
 
 
 def load_grid_spec(path: str | Path) -> GridSpec:
-    """Read and validate a grid file; every problem raises ``ModelError`` naming file, element, field."""
+    """Read and validate a grid file; a problem raises ``ModelError`` naming where it is."""
     path = Path(path)
     source = str(path)
     try:
@@ -293,7 +293,7 @@ def _model_error_from_validation(exc: ValidationError, raw: dict, source: str) -
     err = exc.errors()[0]
     loc = list(err["loc"])
     element, field = None, None
-    # loc looks like ("lines", 12, "length_km") or ("site", "latitude_deg") or ("line_types", name, f)
+    # loc: ("lines", 12, "length_km"), ("site", "latitude_deg") or ("line_types", name, field)
     if loc:
         section = loc[0]
         if len(loc) >= 2 and isinstance(loc[1], int):
@@ -306,13 +306,16 @@ def _model_error_from_validation(exc: ValidationError, raw: dict, source: str) -
             field = ".".join(str(p) for p in loc[2:]) or None
         else:
             field = ".".join(str(p) for p in loc)
-    msg = err["msg"]
+    msg = err["msg"].removeprefix("Value error, ")
     if err["type"] == "missing":
         msg = "missing: this field is required"
     elif err["type"] == "extra_forbidden":
         msg = "unknown field (check the spelling)"
     elif "input" in err and err["type"] not in ("value_error",):
         msg = f"{msg} (got {err['input']!r})"
+    more = len(exc.errors()) - 1
+    if more:
+        msg += f" (and {more} more problem{'s' if more > 1 else ''} after this one)"
     return ModelError(msg, source=source, element=element, field=field)
 
 
@@ -320,7 +323,9 @@ def _unique(items: Iterable[Any], table: str, source: str) -> set[str]:
     seen: set[str] = set()
     for it in items:
         if it.name in seen:
-            raise ModelError("duplicate name", source=source, element=f"{table} {it.name}", field="name")
+            raise ModelError(
+                "duplicate name", source=source, element=f"{table} {it.name}", field="name"
+            )
         seen.add(it.name)
     return seen
 
@@ -340,7 +345,9 @@ def check_references(spec: GridSpec, source: str) -> None:
             if it.name in device_names:
                 raise ModelError(
                     f"name already used by {device_names[it.name]}: device names must be unique",
-                    source=source, element=f"{table} {it.name}", field="name",
+                    source=source,
+                    element=f"{table} {it.name}",
+                    field="name",
                 )
             device_names[it.name] = table
 
@@ -360,46 +367,92 @@ def check_references(spec: GridSpec, source: str) -> None:
         bus_ref("lines", ln.name, "from_bus", ln.from_bus)
         bus_ref("lines", ln.name, "to_bus", ln.to_bus)
         need(ln.from_bus != ln.to_bus, "lines", ln.name, "to_bus", "a line must join two buses")
-        need(vn[ln.from_bus] == vn[ln.to_bus], "lines", ln.name, "to_bus",
-             "both ends of a line must have the same nominal voltage")
+        need(
+            vn[ln.from_bus] == vn[ln.to_bus],
+            "lines",
+            ln.name,
+            "to_bus",
+            "both ends of a line must have the same nominal voltage",
+        )
     trafo_by_name = {t.name: t for t in spec.transformers}
     for t in spec.transformers:
-        need(t.type in spec.transformer_types, "transformers", t.name, "type",
-             f"unknown transformer type {t.type!r}")
+        need(
+            t.type in spec.transformer_types,
+            "transformers",
+            t.name,
+            "type",
+            f"unknown transformer type {t.type!r}",
+        )
         bus_ref("transformers", t.name, "hv_bus", t.hv_bus)
         bus_ref("transformers", t.name, "lv_bus", t.lv_bus)
         tt = spec.transformer_types[t.type]
         for field, bus, v in (("hv_bus", t.hv_bus, tt.vn_hv_kv), ("lv_bus", t.lv_bus, tt.vn_lv_kv)):
-            need(abs(vn[bus] - v) <= 0.15 * v, "transformers", t.name, field,
-                 f"bus {bus!r} is {vn[bus]} kV but the type's winding is {v} kV")
+            need(
+                abs(vn[bus] - v) <= 0.15 * v,
+                "transformers",
+                t.name,
+                field,
+                f"bus {bus!r} is {vn[bus]} kV but the type's winding is {v} kV",
+            )
         if t.tap_pos is not None:
-            need(tt.tap_min <= t.tap_pos <= tt.tap_max, "transformers", t.name, "tap_pos",
-                 f"expected a tap between {tt.tap_min} and {tt.tap_max}")
+            need(
+                tt.tap_min <= t.tap_pos <= tt.tap_max,
+                "transformers",
+                t.name,
+                "tap_pos",
+                f"expected a tap between {tt.tap_min} and {tt.tap_max}",
+            )
     for s in spec.switches:
         bus_ref("switches", s.name, "bus", s.bus)
         if s.element_type == "line":
             need(s.element in lines, "switches", s.name, "element", f"unknown line {s.element!r}")
             ln = line_by_name[s.element]
-            need(s.bus in (ln.from_bus, ln.to_bus), "switches", s.name, "bus",
-                 f"bus {s.bus!r} is not an end of line {s.element!r}")
+            need(
+                s.bus in (ln.from_bus, ln.to_bus),
+                "switches",
+                s.name,
+                "bus",
+                f"bus {s.bus!r} is not an end of line {s.element!r}",
+            )
         elif s.element_type == "trafo":
-            need(s.element in trafos, "switches", s.name, "element",
-                 f"unknown transformer {s.element!r}")
+            need(
+                s.element in trafos,
+                "switches",
+                s.name,
+                "element",
+                f"unknown transformer {s.element!r}",
+            )
             t = trafo_by_name[s.element]
-            need(s.bus in (t.hv_bus, t.lv_bus), "switches", s.name, "bus",
-                 f"bus {s.bus!r} is not a side of transformer {s.element!r}")
+            need(
+                s.bus in (t.hv_bus, t.lv_bus),
+                "switches",
+                s.name,
+                "bus",
+                f"bus {s.bus!r} is not a side of transformer {s.element!r}",
+            )
         else:
             need(s.element in buses, "switches", s.name, "element", f"unknown bus {s.element!r}")
             need(s.element != s.bus, "switches", s.name, "element", "a bus switch joins two buses")
     for fi in spec.fault_indicators:
         need(fi.line in lines, "fault_indicators", fi.name, "line", f"unknown line {fi.line!r}")
         ln = line_by_name[fi.line]
-        need(fi.bus in (ln.from_bus, ln.to_bus), "fault_indicators", fi.name, "bus",
-             f"bus {fi.bus!r} is not an end of line {fi.line!r}")
+        need(
+            fi.bus in (ln.from_bus, ln.to_bus),
+            "fault_indicators",
+            fi.name,
+            "bus",
+            f"bus {fi.bus!r} is not an end of line {fi.line!r}",
+        )
     for m in spec.meters:
         bus_ref("meters", m.name, "bus", m.bus)
         known = lines if m.element_type == "line" else trafos
-        need(m.element in known, "meters", m.name, "element", f"unknown {m.element_type} {m.element!r}")
+        need(
+            m.element in known,
+            "meters",
+            m.name,
+            "element",
+            f"unknown {m.element_type} {m.element!r}",
+        )
     for table in ("loads", "pv", "bess", "ev_sites"):
         for it in getattr(spec, table):
             bus_ref(table, it.name, "bus", it.bus)
@@ -410,16 +463,37 @@ def check_references(spec: GridSpec, source: str) -> None:
         for t in sub.transformers:
             need(t in trafos, "substations", sub.name, "transformers", f"unknown transformer {t!r}")
         if sub.bus_coupler is not None:
-            need(sub.bus_coupler in switches, "substations", sub.name, "bus_coupler",
-                 f"unknown switch {sub.bus_coupler!r}")
+            need(
+                sub.bus_coupler in switches,
+                "substations",
+                sub.name,
+                "bus_coupler",
+                f"unknown switch {sub.bus_coupler!r}",
+            )
     for st in spec.switching_stations:
         for b in st.sections:
             bus_ref("switching_stations", st.name, "sections", b)
-        need(st.bus_tie in switches, "switching_stations", st.name, "bus_tie",
-             f"unknown switch {st.bus_tie!r}")
+        need(
+            st.bus_tie in switches,
+            "switching_stations",
+            st.name,
+            "bus_tie",
+            f"unknown switch {st.bus_tie!r}",
+        )
     for mg in spec.microgrids:
-        need(mg.breaker in switches, "microgrids", mg.name, "breaker", f"unknown switch {mg.breaker!r}")
+        need(
+            mg.breaker in switches,
+            "microgrids",
+            mg.name,
+            "breaker",
+            f"unknown switch {mg.breaker!r}",
+        )
         for b in mg.buses:
             bus_ref("microgrids", mg.name, "buses", b)
-        need(mg.grid_forming_bess in bess, "microgrids", mg.name, "grid_forming_bess",
-             f"unknown BESS {mg.grid_forming_bess!r}")
+        need(
+            mg.grid_forming_bess in bess,
+            "microgrids",
+            mg.name,
+            "grid_forming_bess",
+            f"unknown BESS {mg.grid_forming_bess!r}",
+        )

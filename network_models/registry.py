@@ -167,7 +167,7 @@ class Device:
 
 @dataclass(frozen=True, kw_only=True)
 class PvSystem(Device):
-    """Rooftop or ground PV behind an inverter. ``s_mva`` is the inverter's apparent-power rating."""
+    """Rooftop or ground PV behind an inverter of apparent-power rating ``s_mva``."""
 
     kind: ClassVar[DeviceKind] = DeviceKind.PV
     p_mwp: float
@@ -216,7 +216,9 @@ class Bess(Device):
             _read("p_mw", "MW", "active power injected (discharge positive)"),
             _read("q_mvar", "Mvar", "reactive power injected"),
             _read("soc_frac", "1", "state of charge as a fraction of e_mwh"),
-            _write("p_set_mw", "MW", "active power setpoint, discharge positive", -self.p_mw, self.p_mw),
+            _write(
+                "p_set_mw", "MW", "active power setpoint, discharge positive", -self.p_mw, self.p_mw
+            ),
             _write("q_set_mvar", "Mvar", "reactive power setpoint", -self.s_mva, self.s_mva),
         )
 

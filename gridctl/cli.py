@@ -1,0 +1,42 @@
+"""The ``gridctl`` command line: one command for the operator, a verb per job."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from network_models.errors import InputError
+
+app = typer.Typer(
+    name="gridctl",
+    help="Dispatch and self-healing controller for diamond-type 10 kV distribution grids.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _register() -> None:
+    # Sub-commands live in gridctl/commands/<verb>.py; each exposes `register(app)`.
+    from gridctl.commands import grid
+
+    grid.register(app)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point: errors a person caused print one clear line and exit 2, no traceback."""
+    _register()
+    try:
+        # standalone mode: click prints usage errors itself and exits with 2
+        app(args=argv, prog_name="gridctl")
+    except InputError as exc:
+        typer.echo(f"gridctl: error: {exc}", err=True)
+        return 2
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

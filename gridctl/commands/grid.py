@@ -1,0 +1,119 @@
+"""``gridctl grid ...``: look at a grid model (AC checks, one-line diagram)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from gridctl.errors import UserInputError
+
+grid_app = typer.Typer(help="Grid models: AC checks and one-line diagrams.", no_args_is_help=True)
+
+ModelOption = Annotated[
+    str,
+    typer.Option(
+        "--model",
+        "-m",
+        help="Built-in model (jiuke_oasis, case33bw, cigre_mv, "
+        "mv_oberrhein) or a path to a .yaml grid file or a pandapower .json net.",
+    ),
+]
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(grid_app, name="grid")
+
+
+@grid_app.command("check")
+def check(
+    model: ModelOption = "jiuke_oasis",
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    n1: Annotated[bool, typer.Option("--n1/--no-n1", help="Run the N-1 screen.")] = True,
+) -> None:
+    """Power flow at peak and at light load, and the N-1 screen of backbone cables and
+    substation transformers."""
+    from network_models import load_model
+    from network_models.ac_checks import check_grid
+
+    report = check_grid(load_model(model), n1=n1)
+    data = report.to_dict()
+    if as_json:
+        typer.echo(json.dumps(data, indent=2))
+    else:
+        _print_table(data)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def _print_table(data: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    lim = data["limits"]
+    console.print(
+        f"[bold]{data['model']}[/]: {data['buses']} buses, {data['lines']} lines, "
+        f"{data['trafos']} transformers, {data['switches']} switches, "
+        f"{data['devices']} devices"
+    )
+    table = Table(title="AC power flow")
+    for col in (
+        "case",
+        "converged",
+        "V min pu",
+        "V max pu",
+        "line load %",
+        "trafo load %",
+        "import MW",
+        "losses MW",
+        "violations",
+    ):
+        table.add_column(col, justify="right")
+    for name, c in data["cases"].items():
+        table.add_row(
+            name,
+            str(c["converged"]),
+            f"{c['v_min_pu']:.4f}",
+            f"{c['v_max_pu']:.4f}",
+            f"{c['max_line_loading_pct']:.1f}",
+            f"{c['max_trafo_loading_pct']:.1f}",
+            f"{c['import_mw']:.2f}",
+            f"{c['losses_mw']:.3f}",
+            str(len(c["violations"])),
+        )
+    console.print(table)
+    n1 = data["n1"]
+    console.print(
+        f"N-1: {n1['outages']} single outages studied, "
+        f"{n1['customers_interrupted']} customers interrupted, "
+        f"{len(n1['violations'])} limit violations; worst line loading "
+        f"{n1['worst_line_loading_pct']:.1f} %, lowest voltage {n1['worst_v_min_pu']:.4f} pu"
+    )
+    for v in n1["violations"][:20]:
+        console.print(
+            f"  [red]{v['case']}[/]: {v['kind']} at {v['element']} = {v['value']:.3f} "
+            f"(limit {v['limit']})"
+        )
+    verdict = "[green]OK[/]" if data["ok"] else "[red]NOT OK[/]"
+    console.print(
+        f"Limits {lim['v_min_pu']}-{lim['v_max_pu']} pu, loadings <= "
+        f"{lim['max_line_loading_pct']} %: {verdict}"
+    )
+
+
+@grid_app.command("plot")
+def plot(
+    out: Annotated[Path, typer.Option("--out", "-o", help="PNG file to write.")],
+    model: ModelOption = "jiuke_oasis",
+) -> None:
+    """Draw the one-line diagram with switch states (open switches hollow)."""
+    from network_models import load_model
+    from network_models.plot import plot_one_line
+
+    if out.suffix.lower() != ".png":
+        raise UserInputError("expected a .png file name", source="--out", field="out")
+    path = plot_one_line(load_model(model), out)
+    typer.echo(f"wrote {path}")
