@@ -161,3 +161,16 @@ def test_base_case_converges_with_both_substations_sharing_the_load(jiuke):
     pp.runpp(net)
     p = net.res_ext_grid.p_mw.to_numpy()
     assert (p > 5).all(), p
+
+
+def test_sixteen_open_loop_feeders_are_radial_each_ending_at_its_normally_open_point(jiuke):
+    from network_models import topology
+
+    roles = topology.switch_roles(jiuke.net, jiuke.registry)
+    feeders = topology.distribution_feeders(jiuke.net, roles)
+    assert len(feeders) == 16
+    assert topology.check_open_loop_feeders(jiuke.net, roles) == []
+    for f in feeders:
+        assert len(f.open_points) == 1 and f.open_points[0].startswith("NO_")
+    # the backbone is meshed on purpose, so the grid as a whole is not radial
+    assert not topology.is_radial(jiuke.net)
