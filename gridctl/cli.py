@@ -19,9 +19,10 @@ app = typer.Typer(
 
 def _register() -> None:
     # Sub-commands live in gridctl/commands/<verb>.py; each exposes `register(app)`.
-    from gridctl.commands import grid
+    from gridctl.commands import grid, sim
 
     grid.register(app)
+    sim.register(app)
 
 
 def main(argv: list[str] | None = None) -> int:

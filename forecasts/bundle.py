@@ -1,0 +1,308 @@
+"""One forecast bundle for any model: PV, load, prices, carbon, temperature and EV sessions.
+
+Every series is indexed by step starts (Asia/Shanghai, fixed step, default 15 min) and holds the
+mean over the step. Powers in MW: PV available power (generation positive, before curtailment),
+load consumption positive. Prices in CNY/kWh, carbon in kgCO2/kWh, temperature in °C.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from pathlib import Path
+from types import MappingProxyType
+
+import numpy as np
+import pandas as pd
+
+from forecasts.carbon import DEFAULT_CARBON_KG_PER_KWH, carbon_intensity
+from forecasts.errors import ForecastInputError
+from forecasts.ev import EvSession, sessions_overlapping, uncontrolled_charging_kw
+from forecasts.ev_csv import read_ev_sessions_csv
+from forecasts.ev_generator import generate_sessions
+from forecasts.load import (
+    measured_load_at,
+    reactive_mvar,
+    read_load_csv,
+    synthetic_load_mw,
+)
+from forecasts.pv import PvLosses, measured_pv_at, pv_available_mw, read_pv_power_csv, sky_at_site
+from forecasts.simbench_profiles import simbench_load_mw
+from forecasts.tariffs import Tariff
+from forecasts.timegrid import make_index, step_of, whole_days
+from forecasts.weather import (
+    MeasuredWeather,
+    WeatherScenario,
+    WeatherSeries,
+    measured_weather_at,
+    parse_scenario,
+    read_weather_csv,
+    simulate_weather,
+)
+from network_models.model import GridModel
+
+DEFAULT_TARIFF = Tariff()
+DEFAULT_PV_LOSSES = PvLosses()
+
+
+class LoadSource(StrEnum):
+    SYNTHETIC = "synthetic"
+    SIMBENCH = "simbench"
+
+
+@dataclass(frozen=True)
+class ForecastBundle:
+    """What the next hours look like, per device and per step (see the module docstring)."""
+
+    index: pd.DatetimeIndex
+    step_h: float
+    pv_p_mw: pd.DataFrame
+    load_p_mw: pd.DataFrame
+    load_q_mvar: pd.DataFrame
+    price_cny_per_kwh: pd.Series
+    export_price_cny_per_kwh: pd.Series | None
+    demand_charge_cny_per_kw_month: float | None
+    carbon_kg_per_kwh: pd.Series
+    temperature_c: pd.Series
+    ev_sessions: tuple[EvSession, ...]
+    issued_at: pd.Timestamp | None  # None for "truth"
+    provenance: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+
+    def __post_init__(self) -> None:
+        if self.index.tz is None:
+            raise ValueError("ForecastBundle.index must be timezone-aware")
+        for name in ("pv_p_mw", "load_p_mw", "load_q_mvar", "price_cny_per_kwh",
+                     "carbon_kg_per_kwh", "temperature_c", "export_price_cny_per_kwh"):
+            value = getattr(self, name)
+            if value is not None and not value.index.equals(self.index):
+                raise ValueError(f"ForecastBundle.{name} is not indexed by the bundle's index")
+
+    @property
+    def step(self) -> pd.Timedelta:
+        return pd.Timedelta(hours=self.step_h)
+
+    @property
+    def start(self) -> pd.Timestamp:
+        return self.index[0]
+
+    @property
+    def end(self) -> pd.Timestamp:
+        """End of the last step (exclusive)."""
+        return self.index[-1] + self.step
+
+    def ev_chargers(self) -> tuple[str, ...]:
+        """Ids of the chargers that have sessions in the bundle, sorted."""
+        return tuple(sorted({s.charger for s in self.ev_sessions}))
+
+    def uncontrolled_ev_kw(self, chargers: Sequence[str] | None = None) -> pd.DataFrame:
+        """EV demand per charger if every vehicle charged at full power on arrival, kW."""
+        return uncontrolled_charging_kw(
+            self.ev_sessions, self.index, self.ev_chargers() if chargers is None else chargers
+        )
+
+    def window(self, start: pd.Timestamp, end: pd.Timestamp) -> ForecastBundle:
+        """The steps starting in [start, end) and the sessions overlapping them."""
+        keep = (self.index >= start) & (self.index < end)
+        if not keep.any():
+            raise ValueError(f"no step of the bundle starts in [{start}, {end})")
+        idx = self.index[keep]
+        idx = pd.DatetimeIndex(idx, freq=self.index.freq, name=self.index.name)
+
+        def cut(x: pd.DataFrame | pd.Series | None) -> pd.DataFrame | pd.Series | None:
+            return None if x is None else x.loc[keep].set_axis(idx)
+
+        return replace(
+            self,
+            index=idx,
+            pv_p_mw=cut(self.pv_p_mw),
+            load_p_mw=cut(self.load_p_mw),
+            load_q_mvar=cut(self.load_q_mvar),
+            price_cny_per_kwh=cut(self.price_cny_per_kwh),
+            export_price_cny_per_kwh=cut(self.export_price_cny_per_kwh),
+            carbon_kg_per_kwh=cut(self.carbon_kg_per_kwh),
+            temperature_c=cut(self.temperature_c),
+            ev_sessions=sessions_overlapping(self.ev_sessions, idx[0], idx[-1] + self.step),
+        )
+
+
+def build(
+    model: GridModel,
+    start: object,
+    horizon: object = "24h",
+    step: object = "15min",
+    *,
+    seed: int = 0,
+    weather: str | WeatherScenario | Path | MeasuredWeather = WeatherScenario.CLEAR,
+    load_source: str | LoadSource = LoadSource.SYNTHETIC,
+    load_csv: str | Path | None = None,
+    pv_csv: str | Path | None = None,
+    ev_sessions: str | Path | Sequence[EvSession] | None = None,
+    tariff: Tariff = DEFAULT_TARIFF,
+    carbon_kg_per_kwh: float | pd.Series = DEFAULT_CARBON_KG_PER_KWH,
+    pv_losses: PvLosses = DEFAULT_PV_LOSSES,
+) -> ForecastBundle:
+    """The realised ("truth") bundle of ``model`` from ``start`` over ``horizon``.
+
+    ``start`` is a date or time (naive = Asia/Shanghai) on a step boundary; ``horizon`` and
+    ``step`` are durations such as ``"24h"`` and ``"15min"`` (the step must divide a day).
+    ``weather`` is a scenario name (clear, partly_cloudy, overcast, mixed) or a CSV of measured
+    irradiance; ``pv_csv``, ``load_csv`` and ``ev_sessions`` replace the models with measured
+    data. The same arguments and ``seed`` give the same bundle, and a day's values do not depend
+    on the horizon it is built in.
+    """
+    _check_seed(seed)
+    index = make_index(start, horizon, step)
+    td_step = step_of(index)
+    end = index[-1] + td_step
+    registry = model.registry
+    loads, pvs, sites = registry.loads, registry.pv, registry.ev_sites
+
+    # Read every file first, so bad input fails before any work.
+    measured_weather = _measured_weather(weather)
+    scenario = None if measured_weather is not None else parse_scenario(weather)  # type: ignore[arg-type]
+    pv_frame = read_pv_power_csv(pv_csv, pvs) if pv_csv is not None else None
+    load_frame = read_load_csv(load_csv, loads) if load_csv is not None else None
+    source_kind = _parse_load_source(load_source)
+    sessions = _sessions(ev_sessions, sites, index[0], end, seed)
+
+    mid = index + td_step / 2
+    if measured_weather is not None:
+        weather_now = measured_weather_at(measured_weather, index, seed)
+        weather_now = WeatherSeries(times=mid, temperature_c=weather_now.temperature_c,
+                                    ghi_w_per_m2=weather_now.ghi_w_per_m2)
+        weather_note = f"measured {measured_weather.source}"
+    else:
+        assert scenario is not None
+        weather_now = _simulated_weather(index, td_step, scenario, seed)
+        weather_note = f"{scenario.value} (seed {seed})"
+    temperature = weather_now.temperature_c
+
+    if pv_frame is not None:
+        pv = measured_pv_at(pv_frame, index, source=str(pv_csv))
+        pv_note = f"measured {pv_csv}"
+    else:
+        sky = sky_at_site(model.site, mid)
+        ghi = (weather_now.ghi_w_per_m2 if weather_now.ghi_w_per_m2 is not None
+               else weather_now.clear_sky_index * sky.ghi_clear_w_per_m2)
+        pv = pv_available_mw(pvs, sky, ghi, temperature, pv_losses).set_axis(index)
+        pv_note = f"pvlib, weather {weather_note}"
+
+    if load_frame is not None:
+        load_p = measured_load_at(load_frame, index, source=str(load_csv))
+        load_note = f"measured {load_csv}"
+    elif source_kind == LoadSource.SIMBENCH:
+        load_p = simbench_load_mw(loads, index)
+        load_note = "SimBench profiles"
+    else:
+        load_p = _synthetic_load(loads, index, td_step, temperature, seed)
+        load_note = f"synthetic class shapes (seed {seed})"
+
+    return ForecastBundle(
+        index=index,
+        step_h=td_step / pd.Timedelta(hours=1),
+        pv_p_mw=pv,
+        load_p_mw=load_p,
+        load_q_mvar=reactive_mvar(loads, load_p),
+        price_cny_per_kwh=tariff.import_price(index),
+        export_price_cny_per_kwh=tariff.export_price(index),
+        demand_charge_cny_per_kw_month=tariff.demand_charge_cny_per_kw_month,
+        carbon_kg_per_kwh=carbon_intensity(index, carbon_kg_per_kwh),
+        temperature_c=pd.Series(temperature, index=index, name="temperature_c"),
+        ev_sessions=sessions,
+        issued_at=None,
+        provenance=MappingProxyType({
+            "model": model.name,
+            "weather": weather_note,
+            "pv": pv_note,
+            "load": load_note,
+            "ev": _ev_note(ev_sessions, seed),
+            "tariff": f"Shanghai TOU, flat {tariff.flat_price_cny_per_kwh:g} CNY/kWh",
+            "seed": str(seed),
+        }),
+    )
+
+
+def _check_seed(seed: int) -> None:
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise ForecastInputError(f"expected a whole number ≥ 0, got {seed!r}", field="seed")
+
+
+def _measured_weather(weather: object) -> MeasuredWeather | None:
+    if isinstance(weather, MeasuredWeather):
+        return weather
+    if isinstance(weather, Path) or (
+        isinstance(weather, str) and (weather.lower().endswith(".csv") or "/" in weather)
+    ):
+        return read_weather_csv(weather)
+    return None
+
+
+def _parse_load_source(value: str | LoadSource) -> LoadSource:
+    try:
+        return LoadSource(str(value).lower())
+    except ValueError:
+        raise ForecastInputError(
+            f"unknown load source {value!r}: expected one of "
+            f"{', '.join(s.value for s in LoadSource)}", field="load_source"
+        ) from None
+
+
+def _sessions(
+    ev_sessions: str | Path | Sequence[EvSession] | None,
+    sites: Sequence,
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+    seed: int,
+) -> tuple[EvSession, ...]:
+    if ev_sessions is None:
+        return generate_sessions(sites, start, end, seed)
+    if isinstance(ev_sessions, str | Path):
+        return sessions_overlapping(read_ev_sessions_csv(ev_sessions, sites), start, end)
+    return sessions_overlapping(ev_sessions, start, end)
+
+
+def _ev_note(ev_sessions: object, seed: int) -> str:
+    if ev_sessions is None:
+        return f"generated by site type (seed {seed})"
+    if isinstance(ev_sessions, str | Path):
+        return f"from {ev_sessions}"
+    return "given sessions"
+
+
+def _full_day_slice(index: pd.DatetimeIndex, step: pd.Timedelta) -> tuple[pd.DatetimeIndex, slice]:
+    full = whole_days(index, step)
+    first = int((index[0] - full[0]) / step)
+    return full, slice(first, first + len(index))
+
+
+def _simulated_weather(
+    index: pd.DatetimeIndex, step: pd.Timedelta, scenario: WeatherScenario, seed: int
+) -> WeatherSeries:
+    # The weather model works day by day, so simulate whole days and keep the horizon's steps.
+    full, part = _full_day_slice(index, step)
+    series = simulate_weather(full + step / 2, step, scenario, seed)
+    assert series.clear_sky_index is not None
+    return WeatherSeries(
+        times=index + step / 2,
+        temperature_c=series.temperature_c[part],
+        clear_sky_index=series.clear_sky_index[part],
+    )
+
+
+def _synthetic_load(
+    loads: Sequence,
+    index: pd.DatetimeIndex,
+    step: pd.Timedelta,
+    temperature_c: np.ndarray,
+    seed: int,
+) -> pd.DataFrame:
+    # Load noise is drawn per whole day; temperature is known only on the horizon, so extend it
+    # over the whole days with the horizon's first/last values (those steps are discarded).
+    full, part = _full_day_slice(index, step)
+    t_full = np.empty(len(full))
+    t_full[: part.start] = temperature_c[0]
+    t_full[part] = temperature_c
+    t_full[part.stop:] = temperature_c[-1]
+    frame = synthetic_load_mw(loads, full + step / 2, step, t_full, seed)
+    return frame.iloc[part].set_axis(index)

@@ -1,0 +1,201 @@
+"""Reading CSV files a person provides, refusing bad input with the file, row and column.
+
+Row numbers are spreadsheet rows: the header is row 1, the first data row is row 2. Times without
+an offset are read as Asia/Shanghai local time; times with one are converted to it.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from forecasts.errors import ForecastInputError
+from network_models.model import TIMEZONE
+
+HEADER_ROW = 1
+
+
+def sheet_row(position: int) -> int:
+    """Spreadsheet row of the data row at 0-based ``position`` (header = row 1)."""
+    return position + HEADER_ROW + 1
+
+
+def read_table(path: str | Path, *, required: Sequence[str]) -> pd.DataFrame:
+    """All cells of a CSV file as text, after checking that the ``required`` columns exist."""
+    p = Path(path)
+    if not p.is_file():
+        raise ForecastInputError("no such file: expected a readable CSV file", source=str(p))
+    try:
+        table = pd.read_csv(p, dtype=str, keep_default_na=False, skipinitialspace=True)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise ForecastInputError(f"not a readable CSV file ({exc})", source=str(p)) from exc
+    table.columns = [str(c).strip() for c in table.columns]
+    for column in required:
+        if column not in table.columns:
+            raise ForecastInputError(
+                f"missing column: expected columns {', '.join(required)}; found "
+                f"{', '.join(table.columns) or 'none'}",
+                source=str(p),
+                row=HEADER_ROW,
+                field=column,
+            )
+    if table.empty:
+        raise ForecastInputError("no data rows: expected at least one", source=str(p))
+    return table
+
+
+def parse_times(table: pd.DataFrame, column: str, *, source: str) -> pd.DatetimeIndex:
+    """The ``column`` as Asia/Shanghai timestamps; an empty or unreadable cell is refused."""
+    text = table[column].str.strip()
+    _refuse_blank(text, column, source=source, expected="a date and time")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # pandas warns about mixed offsets; handled below
+            parsed = pd.to_datetime(text, format="ISO8601")
+    except (ValueError, TypeError):
+        parsed = None
+    if parsed is not None and isinstance(parsed.dtype, np.dtype | pd.DatetimeTZDtype) \
+            and parsed.dtype != object:
+        times = pd.DatetimeIndex(parsed)
+        times = times.tz_localize(TIMEZONE) if times.tz is None else times
+        return times.tz_convert(TIMEZONE)
+    # Mixed formats or offsets (e.g. RFC 1123 with GMT next to local times): cell by cell.
+    cache: dict[str, int] = {}
+    ns = np.empty(len(text), dtype=np.int64)
+    for pos, cell in enumerate(text):
+        if cell not in cache:
+            cache[cell] = _cell_ns(cell, column, pos, source)
+        ns[pos] = cache[cell]
+    return pd.DatetimeIndex(ns, tz="UTC").tz_convert(TIMEZONE)
+
+
+def parse_numbers(
+    table: pd.DataFrame,
+    column: str,
+    *,
+    source: str,
+    min_value: float | None = None,
+    unit: str = "",
+) -> np.ndarray:
+    """The ``column`` as finite floats; blank, NaN, non-numeric or < ``min_value`` is refused."""
+    text = table[column].str.strip()
+    _refuse_blank(text, column, source=source, expected="a number")
+    values = pd.to_numeric(text, errors="coerce").to_numpy(dtype=float)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        pos = int(np.flatnonzero(bad)[0])
+        raise ForecastInputError(
+            f"expected a finite number, got {text.iloc[pos]!r}",
+            source=source,
+            row=sheet_row(pos),
+            field=column,
+        )
+    if min_value is not None:
+        low = values < min_value
+        if low.any():
+            pos = int(np.flatnonzero(low)[0])
+            raise ForecastInputError(
+                f"expected a value ≥ {min_value:g} {unit}".rstrip()
+                + f", got {values[pos]:g}",
+                source=source,
+                row=sheet_row(pos),
+                field=column,
+            )
+    return values
+
+
+def refuse_unordered_times(times: pd.DatetimeIndex, column: str, *, source: str) -> None:
+    """Refuse timestamps that repeat or go backwards, naming the first offending row."""
+    ns = times.asi8
+    if len(ns) < 2:
+        return
+    steps = np.diff(ns)
+    if (steps > 0).all():
+        return
+    pos = int(np.flatnonzero(steps <= 0)[0]) + 1
+    what = "duplicated" if steps[pos - 1] == 0 else "earlier than the row before"
+    raise ForecastInputError(
+        f"timestamp {times[pos].isoformat()} is {what}: expected strictly increasing times",
+        source=source,
+        row=sheet_row(pos),
+        field=column,
+    )
+
+
+def read_timeseries_csv(
+    path: str | Path,
+    *,
+    columns: Sequence[str] | None = None,
+    time_column: str = "time",
+    min_value: float | None = 0.0,
+    unit: str = "",
+) -> pd.DataFrame:
+    """A validated time series: a ``time`` column plus numeric ``columns`` (default: all others).
+
+    Times must be strictly increasing; values finite and ≥ ``min_value``. Returns a frame indexed
+    by Asia/Shanghai time.
+    """
+    source = str(path)
+    table = read_table(path, required=[time_column, *(columns or ())])
+    value_columns = list(columns) if columns else [c for c in table.columns if c != time_column]
+    if not value_columns:
+        raise ForecastInputError(
+            f"expected at least one value column besides {time_column!r}", source=source
+        )
+    times = parse_times(table, time_column, source=source)
+    refuse_unordered_times(times, time_column, source=source)
+    data = {
+        c: parse_numbers(table, c, source=source, min_value=min_value, unit=unit)
+        for c in value_columns
+    }
+    return pd.DataFrame(data, index=times.rename("time"))
+
+
+def align_to_times(
+    frame: pd.DataFrame, times: pd.DatetimeIndex, *, source: str
+) -> pd.DataFrame:
+    """``frame`` interpolated linearly in time at ``times``, which it must cover."""
+    if len(frame) == 0 or times[0] < frame.index[0] or times[-1] > frame.index[-1]:
+        have = (f"{frame.index[0].isoformat()} to {frame.index[-1].isoformat()}"
+                if len(frame) else "none")
+        raise ForecastInputError(
+            f"does not cover the horizon: expected data from {times[0].isoformat()} to "
+            f"{times[-1].isoformat()}, file has {have}",
+            source=source,
+        )
+    x = frame.index.asi8.astype(float)
+    xq = times.asi8.astype(float)
+    out = {c: np.interp(xq, x, frame[c].to_numpy(dtype=float)) for c in frame.columns}
+    return pd.DataFrame(out, index=times)
+
+
+def _refuse_blank(text: pd.Series, column: str, *, source: str, expected: str) -> None:
+    blank = text.eq("") | text.str.lower().isin(["nan", "na", "n/a", "null", "none"])
+    if blank.any():
+        pos = int(np.flatnonzero(blank.to_numpy())[0])
+        raise ForecastInputError(
+            f"empty or NaN cell: expected {expected}",
+            source=source,
+            row=sheet_row(pos),
+            field=column,
+        )
+
+
+def _cell_ns(cell: str, column: str, pos: int, source: str) -> int:
+    try:
+        ts = pd.Timestamp(cell)
+    except (ValueError, TypeError):
+        ts = pd.NaT
+    if ts is pd.NaT:
+        raise ForecastInputError(
+            f"expected a date and time such as 2026-07-15 08:00 or "
+            f"2026-07-15T08:00:00+08:00, got {cell!r}",
+            source=source,
+            row=sheet_row(pos),
+            field=column,
+        )
+    return (ts.tz_localize(TIMEZONE) if ts.tzinfo is None else ts).value

@@ -1,0 +1,9 @@
+"""Errors caused by forecast inputs a person provides (CSV files, arguments)."""
+
+from __future__ import annotations
+
+from network_models.errors import InputError
+
+
+class ForecastInputError(InputError):
+    """A forecast input that cannot be used; the message names the file, row and column."""

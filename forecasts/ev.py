@@ -1,0 +1,108 @@
+"""EV charging sessions: the plain record every scheduler, simulator and file uses.
+
+A session is one vehicle at one connector of an :class:`~network_models.registry.EvChargingSite`
+from ``arrival`` to ``departure`` (timezone-aware, Asia/Shanghai), asking for ``energy_kwh`` and
+able to draw at most ``max_kw`` (≤ the connector's rating). Sessions on one connector never
+overlap. A session is feasible on its own when ``energy_kwh ≤ max_kw × dwell``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+_NS_PER_H = 3_600_000_000_000
+
+
+@dataclass(frozen=True, kw_only=True)
+class EvSession:
+    """One charging session. Energy in kWh, power in kW (charging positive)."""
+
+    id: str
+    charger: str  # EvChargingSite device id in the registry
+    connector: str  # "c1".."cN" of that site
+    arrival: pd.Timestamp
+    departure: pd.Timestamp
+    energy_kwh: float
+    max_kw: float
+
+    def __post_init__(self) -> None:
+        if self.arrival.tzinfo is None or self.departure.tzinfo is None:
+            raise ValueError(f"session {self.id!r}: arrival and departure must be timezone-aware")
+        if not self.departure > self.arrival:
+            raise ValueError(f"session {self.id!r}: departure must be after arrival")
+        if not (np.isfinite(self.energy_kwh) and self.energy_kwh >= 0):
+            raise ValueError(f"session {self.id!r}: energy_kwh must be finite and ≥ 0")
+        if not (np.isfinite(self.max_kw) and self.max_kw > 0):
+            raise ValueError(f"session {self.id!r}: max_kw must be finite and > 0")
+
+    @property
+    def dwell_h(self) -> float:
+        """Time plugged in, hours."""
+        return (self.departure - self.arrival).value / _NS_PER_H
+
+    @property
+    def min_charging_h(self) -> float:
+        """Time needed at ``max_kw`` to deliver ``energy_kwh``, hours."""
+        return self.energy_kwh / self.max_kw
+
+    def is_feasible(self) -> bool:
+        """True if the energy can be delivered at ``max_kw`` within the dwell time."""
+        return self.energy_kwh <= self.max_kw * self.dwell_h + 1e-9
+
+    def overlaps(self, start: pd.Timestamp, end: pd.Timestamp) -> bool:
+        """True if the vehicle is plugged in at some time in [start, end)."""
+        return self.arrival < end and self.departure > start
+
+
+def sessions_overlapping(
+    sessions: Iterable[EvSession], start: pd.Timestamp, end: pd.Timestamp
+) -> tuple[EvSession, ...]:
+    """The sessions plugged in at some time in [start, end), sorted by arrival then id."""
+    hits = [s for s in sessions if s.arrival < end and s.departure > start]
+    return tuple(sorted(hits, key=lambda s: (s.arrival.value, s.id)))
+
+
+def uncontrolled_charging_kw(
+    sessions: Sequence[EvSession], index: pd.DatetimeIndex, chargers: Sequence[str]
+) -> pd.DataFrame:
+    """Charging power per charger if every vehicle charges at ``max_kw`` from arrival until done.
+
+    Mean kW over each step of ``index`` (step starts, fixed step), one column per charger id. Site
+    connection limits are not applied: this is the demand an unmanaged site would see.
+    """
+    step_ns = int((index[1] - index[0]).value) if len(index) > 1 else _NS_PER_H // 4
+    edges = np.append(index.asi8, index.asi8[-1] + step_ns).astype(np.int64)
+    t0 = edges[0]
+    edges_h = (edges - t0) / _NS_PER_H
+    out = {}
+    by_charger: dict[str, list[EvSession]] = {c: [] for c in chargers}
+    for s in sessions:
+        if s.charger in by_charger:
+            by_charger[s.charger].append(s)
+    for charger in chargers:
+        group = by_charger[charger]
+        if not group:
+            out[charger] = np.zeros(len(index))
+            continue
+        kw = np.array([s.max_kw for s in group])
+        start_h = (np.array([s.arrival.value for s in group], dtype=np.int64) - t0) / _NS_PER_H
+        dwell_h = np.array([s.dwell_h for s in group])
+        energy = np.array([s.energy_kwh for s in group])
+        end_h = start_h + np.minimum(energy / kw, dwell_h)
+        cumulative_kwh = _ramp_sum(edges_h, start_h, kw) - _ramp_sum(edges_h, end_h, kw)
+        out[charger] = np.diff(cumulative_kwh) / (step_ns / _NS_PER_H)
+    return pd.DataFrame(out, index=index, columns=list(chargers))
+
+
+def _ramp_sum(t: np.ndarray, at: np.ndarray, slope: np.ndarray) -> np.ndarray:
+    # Σ slope_i · max(t − at_i, 0) at every t, in O((n + m) log n).
+    order = np.argsort(at)
+    at_sorted = at[order]
+    s1 = np.concatenate([[0.0], np.cumsum(slope[order])])
+    s2 = np.concatenate([[0.0], np.cumsum(slope[order] * at_sorted)])
+    k = np.searchsorted(at_sorted, t, side="right")
+    return t * s1[k] - s2[k]

@@ -1,0 +1,79 @@
+"""Real 15-min load shapes from SimBench (shipped offline with the ``simbench`` package).
+
+SimBench's profiles are a year (2016) of German standard and measured load profiles, each scaled
+to a maximum of 1. Each customer class maps to one BDEW profile (assumption): office → G1
+(business on weekdays 8–18 h), light industry → G0 (business, general), data centre → G3
+(continuous), commerce → G4 (shops), residential → H0 (households). A target day takes the 2016
+day nearest in day of year with the same weekday, so weekends stay weekends. These are German
+shapes: the winter peak is stronger than Shanghai's, there is no summer air-conditioning peak.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from forecasts.errors import ForecastInputError
+from network_models.registry import CustomerClass, Load
+
+SIMBENCH_PROFILE_OF_CLASS: dict[CustomerClass, str] = {
+    CustomerClass.OFFICE: "G1-A",
+    CustomerClass.LIGHT_INDUSTRY: "G0-A",
+    CustomerClass.DATA_CENTRE: "G3-A",
+    CustomerClass.COMMERCE: "G4-A",
+    CustomerClass.RESIDENTIAL: "H0-A",
+}
+_PROFILE_YEAR = 2016
+_STEPS_PER_DAY = 96
+
+
+def simbench_profile_file() -> Path:
+    """Where the installed simbench package keeps its load profiles."""
+    import simbench
+
+    return (Path(simbench.__file__).parent / "networks" / "1-complete_data-mixed-all-0-sw"
+            / "LoadProfile.csv")
+
+
+@lru_cache(maxsize=1)
+def simbench_profiles() -> pd.DataFrame:
+    """Active-power profiles of the mapped classes, one column per profile name, 35,136 rows.
+
+    Loaded once per process (about 0.3 s).
+    """
+    path = simbench_profile_file()
+    names = sorted(set(SIMBENCH_PROFILE_OF_CLASS.values()))
+    if not path.is_file():
+        raise ForecastInputError(
+            "SimBench load profiles not found: expected the simbench package's data files",
+            source=str(path),
+        )
+    frame = pd.read_csv(path, sep=";", usecols=["time", *[f"{n}_pload" for n in names]])
+    frame.columns = ["time", *[c.removesuffix("_pload") for c in frame.columns[1:]]]
+    return frame.drop(columns="time")
+
+
+def simbench_load_mw(loads: Sequence[Load], index: pd.DatetimeIndex) -> pd.DataFrame:
+    """Active power per load, MW: its class's SimBench shape × ``p_peak_mw``, at step starts."""
+    profiles = simbench_profiles()
+    rows = _profile_rows(index)
+    shape = {c: profiles[name].to_numpy()[rows] for c, name in SIMBENCH_PROFILE_OF_CLASS.items()}
+    out = {ld.id: ld.p_peak_mw * shape[ld.customer_class] for ld in loads}
+    return pd.DataFrame(out, index=index, columns=[ld.id for ld in loads])
+
+
+def _profile_rows(index: pd.DatetimeIndex) -> np.ndarray:
+    # 2016-01-01 was a Friday (weekday 4). Pick, for each target day, the 2016 day within ±3 days
+    # of the same day of year that has the same weekday.
+    doy = np.asarray(index.dayofyear) - 1
+    base_weekday = (4 + doy) % 7
+    shift = (np.asarray(index.dayofweek) - base_weekday + 3) % 7 - 3
+    day = doy + shift
+    day = np.where(day < 0, day + 7, day)
+    day = np.where(day > 365, day - 7, day)
+    minute = np.asarray(index.hour) * 60 + np.asarray(index.minute)
+    return day * _STEPS_PER_DAY + minute // 15
