@@ -1,0 +1,49 @@
+"""Dispatch settings: limits, margins, objective weights and solver, as data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, kw_only=True)
+class ObjectiveWeights:
+    """Weights of the objective terms, all in CNY so terms add up to a cost.
+
+    Figures marked assumption are modelling choices, not tariffs.
+    """
+
+    energy: float = 1.0  # multiplier on the TOU energy cost of grid import
+    carbon_cny_per_t: float = 80.0  # assumption: near the national carbon market price
+    peak_cny_per_mw: float = 1300.0  # assumption: demand charge ~39 CNY/kW-month over 30 days
+    losses_cny_per_mwh: float = 0.0  # losses are already priced through import; extra weight
+    curtailment_cny_per_mwh: float = 50.0  # assumption: lost subsidy / green value of PV energy
+    degradation: float = 1.0  # multiplier on each BESS's degradation_cny_per_mwh throughput cost
+    reactive_cny_per_mvarh: float = 2.0  # reactive power only where it helps (no flip-flop)
+    ev_shortfall_cny_per_mwh: float = 20_000.0  # energy owed to a driver at departure
+    bess_terminal_cny_per_mwh: float = 1_500.0  # end-of-horizon SoC below its target
+    voltage_violation_cny_per_pu: float = 2_000_000.0
+    loading_violation_cny_per_mva: float = 200_000.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class DispatchConfig:
+    """Everything the optimiser needs besides the model and the forecast."""
+
+    v_min_pu: float = 0.93  # GB/T 12325, 10 kV and below
+    v_max_pu: float = 1.07
+    max_loading_frac: float = 1.0  # lines and transformers
+    voltage_margin_pu: float = 0.004  # kept inside the band for linearisation error
+    loading_margin_frac: float = 0.03
+    weights: ObjectiveWeights = field(default_factory=ObjectiveWeights)
+    solver: str = "CLARABEL"  # an LP; HiGHS solves it too but was 4x slower here
+    max_relinearisations: int = 4
+    bess_terminal_soc_frac: float | None = None  # None: each BESS ends where it started
+    use_island_reserve: bool = True
+
+    def __post_init__(self) -> None:
+        if not 0.5 < self.v_min_pu < self.v_max_pu < 1.5:
+            raise ValueError("expected 0.5 < v_min_pu < v_max_pu < 1.5")
+        if not 0 < self.max_loading_frac <= 2:
+            raise ValueError("max_loading_frac must be in (0, 2]")
+        if self.voltage_margin_pu < 0 or self.loading_margin_frac < 0:
+            raise ValueError("margins must be >= 0")

@@ -1,0 +1,393 @@
+"""The dispatch optimisation problem: built once, DPP, re-solved with new parameters each step.
+
+Decision variables per step: PV active power (curtailment) and reactive power, BESS charge,
+discharge and reactive power, EV site charging power, and the linearised network state
+(see ``network_linearisation``). Constraints: linearised AC power flow of the meshed network,
+voltage band and thermal limits (soft, with penalised slacks that are reported), inverter ratings,
+BESS SoC dynamics with efficiencies, reserve and end-of-horizon target, EV site envelopes with a
+penalised shortfall. Objective: the weighted cost terms of ``ObjectiveWeights``.
+
+Sign conventions: PV and BESS powers are injections (BESS discharge positive), EV site power is
+consumption, import is power drawn from the upstream grid. Units MW, Mvar, MWh, pu, CNY.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import cvxpy as cp
+import numpy as np
+import scipy.sparse as sp
+
+from controllers.config import DispatchConfig
+from controllers.network_linearisation import NetworkLinearisation
+from controllers.screening import MonitoredLimits
+from network_models.model import GridModel
+from network_models.registry import Bess, EvChargingSite, PvSystem
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class DispatchInputs:
+    """Everything that changes between solves; arrays are (devices, T) unless noted."""
+
+    pv_avail_mw: np.ndarray
+    pv_q_cap_mvar: np.ndarray
+    ev_cap_mw: np.ndarray
+    ev_e_min_mwh: np.ndarray
+    ev_e_max_mwh: np.ndarray
+    bess_e0_mwh: np.ndarray  # (n_bess,)
+    bess_e_min_mwh: np.ndarray  # (n_bess,) lower energy bound incl. any islanding reserve
+    bess_e_target_mwh: np.ndarray  # (n_bess,)
+    import_cost_cny_per_mwh: np.ndarray  # (T,) energy price + carbon price × intensity
+    # base point of the linearisation (the AC solution of a schedule)
+    base_pv_p_mw: np.ndarray
+    base_pv_q_mvar: np.ndarray
+    base_bess_p_mw: np.ndarray
+    base_bess_q_mvar: np.ndarray
+    base_ev_p_mw: np.ndarray
+    base_vm_pu: np.ndarray  # (monitored buses, T)
+    base_flow_p_mw: np.ndarray  # (monitored branches, T)
+    base_flow_q_mvar: np.ndarray
+    base_v_from_pu: np.ndarray  # (monitored branches, T) voltage at each branch's from end
+    base_import_mw: np.ndarray  # (T,)
+    uncontrolled_net_load_mw: np.ndarray  # (T,) loads only, for the losses term
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class DispatchSolution:
+    status: str
+    solve_s: float  # solver time as reported by the solver
+    total_s: float  # parameter update + solve + extraction, wall clock
+    objective_cny: float
+    pv_p_mw: np.ndarray
+    pv_q_mvar: np.ndarray
+    bess_p_mw: np.ndarray
+    bess_q_mvar: np.ndarray
+    bess_e_mwh: np.ndarray
+    ev_p_mw: np.ndarray
+    import_mw: np.ndarray
+    vm_pu: np.ndarray  # linear prediction at monitored buses
+    ev_shortfall_mwh: np.ndarray  # (n_ev,) envelope shortfall at the horizon's end
+    voltage_slack_pu: np.ndarray
+    loading_slack_mva: np.ndarray
+    terms_cny: dict[str, float]
+
+    @property
+    def ok(self) -> bool:
+        return self.status in ("optimal", "optimal_inaccurate")
+
+
+Z_SCALE = 1e-3
+
+
+class DispatchProblem:
+    """One cvxpy problem per (model, linearisation, horizon, device set), solved many times."""
+
+    def __init__(
+        self,
+        model: GridModel,
+        lin: NetworkLinearisation,
+        *,
+        steps: int,
+        step_h: float,
+        config: DispatchConfig,
+        limits: MonitoredLimits | None = None,
+    ) -> None:
+        self.model = model
+        self.lin = lin
+        self.limits = limits or MonitoredLimits.everything(lin)
+        self._v_rows = np.union1d(self.limits.v_low, self.limits.v_high)
+        self.steps = steps
+        self.step_h = step_h
+        self.config = config
+        reg = model.registry
+        self.pv: tuple[PvSystem, ...] = reg.pv
+        self.bess: tuple[Bess, ...] = reg.bess
+        self.ev: tuple[EvChargingSite, ...] = reg.ev_sites
+        net = model.net
+        pv_bus = [int(net.sgen.bus.at[d.element.index]) for d in self.pv]
+        bess_bus = [int(net.storage.bus.at[d.element.index]) for d in self.bess]
+        ev_bus = [int(net.load.bus.at[d.element.index]) for d in self.ev]
+        self.pv_alive = lin.energised(pv_bus)
+        self.bess_alive = lin.energised(bess_bus)
+        self.ev_alive = lin.energised(ev_bus)
+        self._maps = {
+            "pv": lin.injection_map(pv_bus),
+            "bess": lin.injection_map(bess_bus),
+            "ev": lin.injection_map(ev_bus),
+        }
+        t0 = time.perf_counter()
+        self._build()
+        self.build_s = time.perf_counter() - t0
+        self.compiled = False
+
+    # -- construction ----------------------------------------------------------------------
+    def _build(self) -> None:
+        lin, cfg, w = self.lin, self.config, self.config.weights
+        t, dt = self.steps, self.step_h
+        n_pv, n_b, n_ev = len(self.pv), len(self.bess), len(self.ev)
+        lim = self.limits
+        n_mon, n_br = len(self._v_rows), len(lim.branches)
+
+        par = cp.Parameter
+        self.p = {
+            "pv_avail": par((n_pv, t), nonneg=True, name="pv_avail_mw"),
+            "pv_qcap": par((n_pv, t), nonneg=True, name="pv_q_cap_mvar"),
+            "ev_cap": par((n_ev, t), nonneg=True, name="ev_cap_mw"),
+            "ev_lo": par((n_ev, t), nonneg=True, name="ev_e_min_mwh"),
+            "ev_hi": par((n_ev, t), nonneg=True, name="ev_e_max_mwh"),
+            "e0": par(n_b, nonneg=True, name="bess_e0_mwh"),
+            "emin": par(n_b, nonneg=True, name="bess_e_min_mwh"),
+            "etarget": par(n_b, nonneg=True, name="bess_e_target_mwh"),
+            "cost": par(t, name="import_cost_cny_per_mwh"),
+            "offset": par((lin.n_state, t), name="balance_offset_pu"),
+            "imp0": par(t, name="base_import_mw"),
+            "load0": par(t, name="net_load_mw"),
+        }
+        if n_mon:
+            self.p["vm0"] = par((n_mon, t), name="base_vm_pu")
+        if n_br:
+            self.p["u_p"] = par((n_br, t), name="flow_direction_p")
+            self.p["u_q"] = par((n_br, t), name="flow_direction_q")
+            self.p["room_fwd"] = par((n_br, t), name="flow_room_forward_mva")
+            self.p["room_rev"] = par((n_br, t), name="flow_room_reverse_mva")
+        p = self.p
+        var = cp.Variable
+        self.v = {
+            "z": var((lin.n_state, t), name="state"),
+            "pv_p": var((n_pv, t), nonneg=True, name="pv_p_mw"),
+            "pv_q": var((n_pv, t), name="pv_q_mvar"),
+            "b_ch": var((n_b, t), nonneg=True, name="bess_charge_mw"),
+            "b_dis": var((n_b, t), nonneg=True, name="bess_discharge_mw"),
+            "b_q": var((n_b, t), name="bess_q_mvar"),
+            "b_e": var((n_b, t), nonneg=True, name="bess_e_mwh"),
+            "ev_p": var((n_ev, t), nonneg=True, name="ev_p_mw"),
+            "ev_e": var((n_ev, t), nonneg=True, name="ev_e_mwh"),
+            "ev_short": var((n_ev, t), nonneg=True, name="ev_shortfall_mwh"),
+            "b_term": var(n_b, nonneg=True, name="bess_terminal_shortfall_mwh"),
+            "sig_v": var(t, nonneg=True, name="voltage_slack_pu"),
+            "sig_s": var(t, nonneg=True, name="loading_slack_mva"),
+            "imp": var(t, name="import_mw"),
+            "peak": var(name="peak_import_mw"),
+        }
+        v = self.v
+        # the solver's state is in milli-pu: Jacobian entries of short 10 kV cables run to 1e3-1e4
+        # pu/pu while device columns are 1, and the scaled problem takes half the iterations
+        z = v["z"] * Z_SCALE
+        bp_pv, bq_pv, slack_pv = self._maps["pv"]
+        bp_b, bq_b, slack_b = self._maps["bess"]
+        bp_ev, _, slack_ev = self._maps["ev"]
+        b_net = v["b_dis"] - v["b_ch"]
+        cons = []
+        # linearised AC power flow: J z = ΔS(injections) relative to the base point
+        cons.append(
+            lin.jacobian @ z
+            == bp_pv @ v["pv_p"]
+            + bq_pv @ v["pv_q"]
+            + bp_b @ b_net
+            + bq_b @ v["b_q"]
+            - bp_ev @ v["ev_p"]
+            + p["offset"]
+        )
+        sig_v_row = cp.reshape(v["sig_v"], (1, t), order="C")
+        lo = cfg.v_min_pu + cfg.voltage_margin_pu
+        hi = cfg.v_max_pu - cfg.voltage_margin_pu
+        if n_mon:
+            vm = p["vm0"] + sp.csr_matrix(lin.v_select)[self._v_rows] @ z
+            pick_low = np.flatnonzero(np.isin(self._v_rows, lim.v_low))
+            pick_high = np.flatnonzero(np.isin(self._v_rows, lim.v_high))
+            if len(pick_low):
+                ones = np.ones((len(pick_low), 1))
+                cons.append(vm[pick_low, :] >= lo - ones @ sig_v_row)
+            if len(pick_high):
+                ones = np.ones((len(pick_high), 1))
+                cons.append(vm[pick_high, :] <= hi + ones @ sig_v_row)
+        if n_br:
+            # thermal limit as the tangent of |S| <= limit at the base flow's direction, both
+            # ways: exact at the base point, never cuts off a feasible flow, re-linearised
+            # around the AC solution until the check passes
+            sig_s_row = cp.reshape(v["sig_s"], (1, t), order="C")
+            g_p = sp.csr_matrix(lin.flow_p_gradient)[lim.branches]
+            g_q = sp.csr_matrix(lin.flow_q_gradient)[lim.branches]
+            toward = cp.multiply(p["u_p"], g_p @ z) + cp.multiply(p["u_q"], g_q @ z)
+            slack = np.ones((n_br, 1)) @ sig_s_row
+            cons += [toward <= p["room_fwd"] + slack, -toward <= p["room_rev"] + slack]
+        # import, linearised; devices on a slack bus change it one to one
+        slack_inj = 0
+        if slack_pv.any():
+            slack_inj = slack_inj + np.where(slack_pv, 1.0, 0.0) @ v["pv_p"]
+        if slack_b.any():
+            slack_inj = slack_inj + np.where(slack_b, 1.0, 0.0) @ b_net
+        if slack_ev.any():
+            slack_inj = slack_inj - np.where(slack_ev, 1.0, 0.0) @ v["ev_p"]
+        cons.append(v["imp"] == p["imp0"] + lin.import_gradient @ z - slack_inj)
+        cons.append(v["peak"] >= v["imp"])
+        # PV: curtailment and reactive power inside the inverter rating
+        cons += [v["pv_p"] <= p["pv_avail"], cp.abs(v["pv_q"]) <= p["pv_qcap"]]
+        # BESS
+        if n_b:
+            p_max = np.array([b.p_mw for b in self.bess]) * self.bess_alive
+            q_cap = np.array([np.sqrt(max(b.s_mva**2 - b.p_mw**2, 0.0)) for b in self.bess])
+            e_max = np.array([b.soc_max_frac * b.e_mwh for b in self.bess])
+            eta_c = np.array([b.eta_charge for b in self.bess])[:, None]
+            eta_d = np.array([b.eta_discharge for b in self.bess])[:, None]
+            flow_e = cp.multiply(eta_c, v["b_ch"]) - cp.multiply(1.0 / eta_d, v["b_dis"])
+            cons += [
+                v["b_ch"] <= p_max[:, None] @ np.ones((1, t)),
+                v["b_dis"] <= p_max[:, None] @ np.ones((1, t)),
+                cp.abs(v["b_q"]) <= (q_cap * self.bess_alive)[:, None] @ np.ones((1, t)),
+                v["b_e"][:, 0] == p["e0"] + flow_e[:, 0] * dt,
+                v["b_e"] <= e_max[:, None] @ np.ones((1, t)),
+                v["b_e"] >= cp.reshape(p["emin"], (n_b, 1), order="C") @ np.ones((1, t)),
+                v["b_e"][:, t - 1] + v["b_term"] >= p["etarget"],
+            ]
+            if t > 1:
+                cons.append(v["b_e"][:, 1:] == v["b_e"][:, :-1] + flow_e[:, 1:] * dt)
+        # EV sites: envelopes, the lower one soft
+        if n_ev:
+            cons += [
+                v["ev_p"] <= p["ev_cap"],
+                v["ev_e"][:, 0] == v["ev_p"][:, 0] * dt,
+                v["ev_e"] + v["ev_short"] >= p["ev_lo"],
+                v["ev_e"] <= p["ev_hi"],
+            ]
+            if t > 1:
+                cons.append(v["ev_e"][:, 1:] == v["ev_e"][:, :-1] + v["ev_p"][:, 1:] * dt)
+
+        # objective: small pure terms, weighted
+        terms = {
+            "energy_and_carbon": p["cost"] @ v["imp"] * dt,
+            "peak": w.peak_cny_per_mw * v["peak"],
+            "curtailment": w.curtailment_cny_per_mwh * dt * cp.sum(p["pv_avail"] - v["pv_p"]),
+            "losses": w.losses_cny_per_mwh
+            * dt
+            * cp.sum(
+                v["imp"]
+                - p["load0"]
+                + cp.sum(v["pv_p"], axis=0)
+                + cp.sum(b_net, axis=0)
+                - cp.sum(v["ev_p"], axis=0)
+            ),
+            "reactive": w.reactive_cny_per_mvarh
+            * dt
+            * (cp.sum(cp.abs(v["pv_q"])) + cp.sum(cp.abs(v["b_q"]))),
+            # each MWh owed late costs in every step it stays owed
+            "ev_shortfall": w.ev_shortfall_cny_per_mwh * cp.sum(v["ev_short"]),
+            "violations": w.voltage_violation_cny_per_pu * cp.sum(v["sig_v"])
+            + w.loading_violation_cny_per_mva * cp.sum(v["sig_s"]),
+        }
+        if n_b:
+            deg = np.array([b.degradation_cny_per_mwh for b in self.bess]) * w.degradation
+            terms["degradation"] = dt * cp.sum(deg @ (v["b_ch"] + v["b_dis"]))
+            terms["bess_terminal"] = w.bess_terminal_cny_per_mwh * cp.sum(v["b_term"])
+        self.terms = terms
+        # the solver sees the cost in thousands of CNY: better scaled against the network rows
+        self.problem = cp.Problem(cp.Minimize(sum(terms.values()) / 1000.0), cons)
+        if not self.problem.is_dpp():
+            raise RuntimeError("dispatch problem is not DPP: it would be rebuilt on every solve")
+
+    # -- solving -----------------------------------------------------------------------------
+    def set_inputs(self, x: DispatchInputs) -> None:
+        """Copy new forecasts, state and base point into the parameters (no rebuild)."""
+        lin, cfg, p = self.lin, self.config, self.p
+        p["pv_avail"].value = np.clip(x.pv_avail_mw, 0, None) * self.pv_alive[:, None]
+        p["pv_qcap"].value = np.clip(x.pv_q_cap_mvar, 0, None) * self.pv_alive[:, None]
+        p["ev_cap"].value = np.clip(x.ev_cap_mw, 0, None) * self.ev_alive[:, None]
+        p["ev_lo"].value = np.clip(x.ev_e_min_mwh, 0, None) * self.ev_alive[:, None]
+        p["ev_hi"].value = np.clip(x.ev_e_max_mwh, 0, None) * self.ev_alive[:, None]
+        p["e0"].value = np.clip(x.bess_e0_mwh, 0, None)
+        p["emin"].value = np.clip(x.bess_e_min_mwh, 0, None)
+        p["etarget"].value = np.clip(x.bess_e_target_mwh, 0, None)
+        p["cost"].value = x.import_cost_cny_per_mwh
+        bp_pv, bq_pv, _ = self._maps["pv"]
+        bp_b, bq_b, _ = self._maps["bess"]
+        bp_ev, _, _ = self._maps["ev"]
+        base_rhs = (
+            bp_pv @ x.base_pv_p_mw
+            + bq_pv @ x.base_pv_q_mvar
+            + bp_b @ x.base_bess_p_mw
+            + bq_b @ x.base_bess_q_mvar
+            - bp_ev @ x.base_ev_p_mw
+        )
+        p["offset"].value = -np.asarray(base_rhs)
+        p["imp0"].value = x.base_import_mw
+        p["load0"].value = x.uncontrolled_net_load_mw
+        if len(self._v_rows):
+            p["vm0"].value = x.base_vm_pu[self._v_rows]
+        br = self.limits.branches
+        if not len(br):
+            self._base = x
+            return
+        limit = (cfg.max_loading_frac - cfg.loading_margin_frac) * lin.rated_mva[br, None]
+        limit = limit * np.clip(x.base_v_from_pu[br], 0.8, 1.2)  # loading is by current
+        s0 = np.hypot(x.base_flow_p_mw[br], x.base_flow_q_mvar[br])
+        tiny = s0 < 1e-6
+        u_p = np.where(tiny, 1.0, x.base_flow_p_mw[br] / np.where(tiny, 1.0, s0))
+        u_q = np.where(tiny, 0.0, x.base_flow_q_mvar[br] / np.where(tiny, 1.0, s0))
+        p["u_p"].value = u_p
+        p["u_q"].value = u_q
+        p["room_fwd"].value = limit - s0
+        p["room_rev"].value = limit + s0
+        self._base = x
+
+    def solve(self) -> DispatchSolution:
+        t_start = time.perf_counter()
+        opts = {}
+        if self.config.solver == "CLARABEL":
+            # qdldl was 3x faster than the default here; tolerances are those of a dispatch
+            # decision (0.01 CNY on a 400 kCNY day), not of a proof
+            opts = {
+                "direct_solve_method": "qdldl",
+                "tol_gap_abs": 1e-5,
+                "tol_gap_rel": 1e-6,
+                "tol_feas": 1e-7,
+                "tol_ktratio": 1e-6,
+                "max_iter": 100,
+            }
+        elif self.config.solver == "HIGHS":
+            opts = {"warm_start": False}
+        try:
+            self.problem.solve(solver=self.config.solver, **opts)
+            status = self.problem.status
+        except cp.error.SolverError as exc:
+            status = f"solver_error: {exc}"
+        self.compiled = True
+        stats = self.problem.solver_stats
+        solve_s = (
+            float(stats.solve_time) if stats and stats.solve_time is not None else float("nan")
+        )
+        v = self.v
+        ok = status in ("optimal", "optimal_inaccurate")
+
+        def val(x: cp.Variable, shape: tuple[int, ...]) -> np.ndarray:
+            return np.asarray(x.value, dtype=float).reshape(shape) if ok else np.full(shape, np.nan)
+
+        n_pv, n_b, n_ev, t = len(self.pv), len(self.bess), len(self.ev), self.steps
+        terms = {k: float(e.value) if ok else float("nan") for k, e in self.terms.items()}
+        ev_short = val(v["ev_short"], (n_ev, t))
+        sol = DispatchSolution(
+            status=status,
+            solve_s=solve_s,
+            total_s=0.0,
+            objective_cny=float(self.problem.value) * 1000.0 if ok else float("nan"),
+            pv_p_mw=val(v["pv_p"], (n_pv, t)),
+            pv_q_mvar=val(v["pv_q"], (n_pv, t)),
+            bess_p_mw=val(v["b_dis"], (n_b, t)) - val(v["b_ch"], (n_b, t)),
+            bess_q_mvar=val(v["b_q"], (n_b, t)),
+            bess_e_mwh=val(v["b_e"], (n_b, t)),
+            ev_p_mw=val(v["ev_p"], (n_ev, t)),
+            import_mw=val(v["imp"], (t,)),
+            vm_pu=(
+                self._base.base_vm_pu
+                + (self.lin.v_select @ (Z_SCALE * val(v["z"], (self.lin.n_state, t))))
+            )
+            if ok
+            else np.full((len(self.lin.monitored_buses), t), np.nan),
+            ev_shortfall_mwh=ev_short[:, -1] if t else np.zeros(n_ev),
+            voltage_slack_pu=val(v["sig_v"], (t,)),
+            loading_slack_mva=val(v["sig_s"], (t,)),
+            terms_cny=terms,
+        )
+        object.__setattr__(sol, "total_s", time.perf_counter() - t_start)
+        return sol

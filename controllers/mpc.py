@@ -1,0 +1,216 @@
+"""Receding-horizon control: every step, re-plan the next hours from fresh measurements.
+
+``RecedingHorizonController.step(snapshot, forecast)`` plans ``horizon_steps`` ahead from the
+measured state (BESS SoC, EV energy delivered so far, switch positions) and returns the setpoints
+of the first step with a decision record. The problem is built once; each step only updates its
+parameters. Batteries end the window at the day-ahead plan's state of charge when a day plan is
+given, so a short window still follows the day's arbitrage.
+
+Fallback chain, recorded in the decision: when the solver fails or runs past ``deadline_s``,
+the last good schedule shifted to now; when there is none (or it does not cover now), a
+rule-based safe dispatch (batteries idle, PV uncurtailed, every vehicle charged just in time
+within half its site's limit). Setpoints are always clamped to each device's limits.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pandas as pd
+
+from controllers.config import DispatchConfig
+from controllers.dispatch import Dispatcher
+from controllers.ev_charging import allocate_site
+from controllers.schedule import DecisionRecord, DispatchSchedule
+from controllers.snapshot import GridSnapshot
+from forecasts.bundle import ForecastBundle
+from network_models.model import GridModel
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class MpcDecision:
+    """The setpoints of the first step and why."""
+
+    time: pd.Timestamp
+    setpoints: Mapping[str, Mapping[str, float]]  # device id -> point name -> value
+    session_p_kw: Mapping[str, float]  # session id -> charging power for this step
+    schedule: DispatchSchedule
+    record: DecisionRecord
+
+
+class RecedingHorizonController:
+    """Model-predictive dispatch with a fixed-length window and a fallback chain."""
+
+    def __init__(
+        self,
+        model: GridModel,
+        *,
+        horizon_steps: int = 32,
+        step_h: float = 0.25,
+        config: DispatchConfig | None = None,
+        deadline_s: float = 5.0,
+        day_plan: DispatchSchedule | None = None,
+    ) -> None:
+        base = config or DispatchConfig()
+        # one re-linearisation per step is enough: the base point is last step's AC solution
+        self.config = replace(base, max_relinearisations=min(base.max_relinearisations, 2))
+        self.model = model
+        self.horizon_steps = horizon_steps
+        self.step_h = step_h
+        self.deadline_s = deadline_s
+        self.day_plan = day_plan
+        self.dispatcher = Dispatcher(model, steps=horizon_steps, step_h=step_h, config=self.config)
+        self.last_good: DispatchSchedule | None = None
+        self.records: list[DecisionRecord] = []
+
+    def step(self, snapshot: GridSnapshot, forecast: ForecastBundle) -> MpcDecision:
+        """Plan from ``snapshot`` over the forecast and return the first step's setpoints."""
+        t0 = time.perf_counter()
+        if dict(snapshot.switch_closed) != self.dispatcher.switch_closed and snapshot.switch_closed:
+            # topology changed (restoration, reconfiguration): new network, new problem
+            self.dispatcher = Dispatcher(
+                self.model,
+                steps=self.horizon_steps,
+                step_h=self.step_h,
+                config=self.config,
+                switch_closed=snapshot.switch_closed,
+            )
+            self.last_good = None
+        self._set_terminal_targets(snapshot.time)
+        base = self._warm_base(snapshot.time)
+        notes: list[str] = []
+        try:
+            result = self.dispatcher.plan(forecast, snapshot, base=base)
+            plan_ok = result.solution is not None and result.solution.ok and result.ac.passed
+            record = result.record
+            schedule = result.schedule
+            if not plan_ok:
+                notes.append(f"plan not usable: {record.status}, AC passed {result.ac.passed}")
+            elapsed = time.perf_counter() - t0
+            if plan_ok and elapsed > self.deadline_s:
+                plan_ok = False
+                notes.append(f"plan took {elapsed:.2f} s, past the {self.deadline_s} s deadline")
+        except Exception as exc:  # the fallback chain exists precisely for this
+            plan_ok, record, schedule = False, None, None
+            notes.append(f"planning failed: {type(exc).__name__}: {exc}")
+        fallback = None
+        if plan_ok:
+            self.last_good = schedule
+        else:
+            shifted = self._shifted_last_good(snapshot.time)
+            if shifted is not None:
+                schedule, fallback = shifted, "last_schedule_shifted"
+            else:
+                schedule, fallback = (
+                    self._safe_dispatch(snapshot, forecast),
+                    "rule_based_safe_dispatch",
+                )
+            notes.append(f"fallback: {fallback}")
+        record = DecisionRecord(
+            time=snapshot.time.isoformat(),
+            status=record.status if record is not None else "failed",
+            fallback=fallback,
+            objective_cny=record.objective_cny if record is not None else float("nan"),
+            terms_cny=record.terms_cny if record is not None else {},
+            solve_s=record.solve_s if record is not None else 0.0,
+            total_s=time.perf_counter() - t0,
+            relinearisations=record.relinearisations if record is not None else 0,
+            ac_check=record.ac_check if record is not None else {},
+            ev_shortfall_kwh=record.ev_shortfall_kwh if record is not None else {},
+            notes=(record.notes if record is not None else ()) + tuple(notes),
+        )
+        self.records.append(record)
+        return MpcDecision(
+            time=snapshot.time,
+            setpoints=first_step_setpoints(self.model, schedule),
+            session_p_kw={
+                c: float(schedule.ev_session_p_kw[c].iloc[0])
+                for c in schedule.ev_session_p_kw.columns
+            },
+            schedule=schedule,
+            record=record,
+        )
+
+    # -- internals -----------------------------------------------------------------------------
+    def _set_terminal_targets(self, now: pd.Timestamp) -> None:
+        if self.day_plan is None:
+            return
+        end = now + pd.Timedelta(hours=self.step_h * self.horizon_steps)
+        soc = self.day_plan.bess_soc_frac
+        at = soc.index[soc.index <= end - pd.Timedelta(hours=self.step_h)]
+        if len(at):
+            row = soc.loc[at[-1]]
+            self.dispatcher.terminal_soc_frac = {k: float(v) for k, v in row.items()}
+
+    def _warm_base(self, now: pd.Timestamp) -> DispatchSchedule | None:
+        return self._shifted_last_good(now)
+
+    def _shifted_last_good(self, now: pd.Timestamp) -> DispatchSchedule | None:
+        if self.last_good is None:
+            return None
+        idx = self.last_good.index
+        if now < idx[0] or now > idx[-1]:
+            return None
+        steps = round((now - idx[0]) / pd.Timedelta(hours=self.step_h))
+        return self.last_good.shifted(steps) if steps else self.last_good
+
+    def _safe_dispatch(self, snapshot: GridSnapshot, forecast: ForecastBundle) -> DispatchSchedule:
+        d = self.dispatcher
+        window = d._window(forecast, snapshot.time)
+        states = d._session_states(window, snapshot)
+        base = d.baseline(window, snapshot, states=states)
+        allocs = {
+            s.id: allocate_site(
+                s,
+                states,
+                np.full(len(window.index), s.p_site_max_kw / 2000.0),
+                window.index,
+                window.step_h,
+            )
+            for s in d.ev_sites
+        }
+        return d._assemble(
+            window,
+            base.pv_p_mw.to_numpy().T,
+            np.zeros_like(base.pv_q_mvar.T),
+            np.zeros_like(base.bess_p_mw.to_numpy().T),
+            np.zeros_like(base.bess_q_mvar.to_numpy().T),
+            base.bess_soc_frac.to_numpy().T,
+            allocs,
+        )
+
+
+def first_step_setpoints(
+    model: GridModel, schedule: DispatchSchedule
+) -> dict[str, dict[str, float]]:
+    """The first step of a schedule as device setpoints, each clamped to its point's limits."""
+    reg = model.registry
+    out: dict[str, dict[str, float]] = {}
+
+    def clamp(device_id: str, point: str, value: float) -> float:
+        p = reg[device_id].point(point)
+        v = float(value) if np.isfinite(value) else 0.0
+        lo = p.min_value if p.min_value is not None else v
+        hi = p.max_value if p.max_value is not None else v
+        return float(min(max(v, lo), hi))
+
+    for pv in reg.pv:
+        out[pv.id] = {
+            "p_limit_mw": clamp(pv.id, "p_limit_mw", schedule.pv_p_mw[pv.id].iloc[0]),
+            "q_set_mvar": clamp(pv.id, "q_set_mvar", schedule.pv_q_mvar[pv.id].iloc[0]),
+        }
+    for b in reg.bess:
+        out[b.id] = {
+            "p_set_mw": clamp(b.id, "p_set_mw", schedule.bess_p_mw[b.id].iloc[0]),
+            "q_set_mvar": clamp(b.id, "q_set_mvar", schedule.bess_q_mvar[b.id].iloc[0]),
+        }
+    for ev in reg.ev_sites:
+        out[ev.id] = {
+            "p_site_limit_kw": clamp(
+                ev.id, "p_site_limit_kw", schedule.ev_site_p_mw[ev.id].iloc[0] * 1000.0
+            ),
+        }
+    return out

@@ -1,0 +1,41 @@
+"""The immutable snapshot a controller decides from: grid state at the start of a step."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+import pandas as pd
+
+from controllers.ev_charging import SessionState
+from network_models.model import GridModel
+
+
+@dataclass(frozen=True, kw_only=True)
+class GridSnapshot:
+    """What was measured at ``time``: BESS state of charge, EV sessions (with energy delivered so
+    far) and switch positions. Sessions not yet arrived may be included as known or forecast."""
+
+    time: pd.Timestamp
+    bess_soc_frac: Mapping[str, float]
+    ev_sessions: tuple[SessionState, ...] = ()
+    switch_closed: Mapping[str, bool] = field(default_factory=lambda: MappingProxyType({}))
+
+    def __post_init__(self) -> None:
+        if self.time.tzinfo is None:
+            raise ValueError("GridSnapshot.time must be timezone-aware")
+        for k, soc in self.bess_soc_frac.items():
+            if not 0.0 <= soc <= 1.0:
+                raise ValueError(f"BESS {k!r}: soc_frac {soc} outside [0, 1]")
+
+    @classmethod
+    def initial(
+        cls, model: GridModel, time: pd.Timestamp, sessions: tuple[SessionState, ...] = ()
+    ) -> GridSnapshot:
+        """The state at the start of a plan: every BESS at its configured initial SoC."""
+        return cls(
+            time=time,
+            bess_soc_frac={b.id: b.soc_init_frac for b in model.registry.bess},
+            ev_sessions=sessions,
+        )

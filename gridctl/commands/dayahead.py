@@ -1,0 +1,195 @@
+"""``gridctl dayahead``: plan tomorrow (96 × 15 min), validate it in AC and report."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import typer
+
+from gridctl.errors import UserInputError
+
+
+def register(app: typer.Typer) -> None:
+    app.command("dayahead")(dayahead)
+
+
+def _parse_date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise UserInputError(
+            f"expected a date as YYYY-MM-DD, got {text!r}", source="--date", field="date"
+        ) from None
+
+
+def dayahead(
+    model: Annotated[
+        str, typer.Option("--model", "-m", help="Built-in model or model file.")
+    ] = "jiuke_oasis",
+    date: Annotated[
+        str, typer.Option("--date", help="Day to plan, YYYY-MM-DD (Asia/Shanghai).")
+    ] = "2026-07-15",
+    out: Annotated[Path, typer.Option("--out", "-o", help="Directory for the outputs.")] = Path(
+        "out/dayahead"
+    ),
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the forecast scenario.")] = 0,
+    weather: Annotated[
+        str, typer.Option("--weather", help="clear, partly_cloudy, overcast.")
+    ] = "clear",
+) -> None:
+    """Forecast the day, solve the 96-step dispatch, check every step in AC power flow, and write
+    the schedule (CSV), the decision record (JSON) and an HTML report against no control."""
+    from controllers.dayahead import run_dayahead
+    from network_models import load_model
+
+    day = _parse_date(date)
+    if out.exists() and not out.is_dir():
+        raise UserInputError("expected a directory", source="--out", field="out")
+    result = run_dayahead(load_model(model), day, seed=seed, weather=weather)
+    paths = write_dayahead_outputs(result, out, model_name=model)
+    summary = {
+        "model": model,
+        "date": day.isoformat(),
+        **result.kpis,
+        "baseline": result.baseline_kpis,
+        "wall_s": round(result.wall_s, 3),
+        "outputs": [str(p) for p in paths],
+    }
+    if as_json:
+        typer.echo(json.dumps(summary, indent=2))
+    else:
+        _print_summary(summary)
+    if not result.kpis["ac_validated"]:
+        raise typer.Exit(1)
+
+
+def write_dayahead_outputs(result, out: Path, *, model_name: str) -> list[Path]:
+    """schedule.csv, sessions.csv, decision.json and report.html, each written atomically."""
+    from controllers.dayahead import session_table, sessions_at_start
+    from gridctl.report import Panel, Series, write_html_report
+
+    out.mkdir(parents=True, exist_ok=True)
+    plan, bundle = result.plan, result.bundle
+    written = []
+
+    def atomic(name: str, text: str) -> Path:
+        path = out / name
+        tmp = out / (name + ".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+        written.append(path)
+        return path
+
+    atomic("schedule.csv", plan.schedule.setpoint_table().to_csv(float_format="%.5f"))
+    states = sessions_at_start(bundle)
+    atomic("sessions.csv", session_table(bundle, states, plan.schedule).to_csv(index=False))
+    decision = {
+        "model": model_name,
+        "date": result.date.isoformat(),
+        "kpis": result.kpis,
+        "baseline": result.baseline_kpis,
+        "record": plan.record.to_dict(),
+        "forecast_provenance": dict(bundle.provenance),
+    }
+    atomic("decision.json", json.dumps(decision, indent=1, default=str))
+
+    idx = bundle.index
+    ac, base_ac = plan.ac.result, result.baseline_ac.result
+    pv_avail = bundle.pv_p_mw.sum(axis=1).to_numpy()
+    panels = [
+        Panel(
+            title="Grid import",
+            ylabel="MW",
+            series=[
+                Series(label="planned", values=plan.ac.import_mw),
+                Series(label="no control", values=result.baseline_ac.import_mw, style="--"),
+            ],
+        ),
+        Panel(
+            title="PV: available and dispatched",
+            ylabel="MW",
+            series=[
+                Series(label="available", values=pv_avail, style="--"),
+                Series(label="dispatched", values=plan.schedule.pv_p_mw.sum(axis=1).to_numpy()),
+            ],
+        ),
+        Panel(
+            title="BESS state of charge",
+            ylabel="fraction",
+            series=[
+                Series(label=c, values=plan.schedule.bess_soc_frac[c].to_numpy())
+                for c in plan.schedule.bess_soc_frac.columns
+            ],
+        ),
+        Panel(
+            title="EV charging",
+            ylabel="MW",
+            series=[
+                Series(label="orderly", values=plan.schedule.ev_site_p_mw.sum(axis=1).to_numpy()),
+                Series(
+                    label="uncontrolled",
+                    values=result.baseline.ev_site_p_mw.sum(axis=1).to_numpy(),
+                    style="--",
+                ),
+            ],
+        ),
+        Panel(
+            title="Voltage band (lowest and highest bus)",
+            ylabel="pu",
+            series=[
+                Series(label="planned min", values=np.nanmin(ac.vm_pu, axis=1)),
+                Series(label="planned max", values=np.nanmax(ac.vm_pu, axis=1)),
+                Series(label="no control min", values=np.nanmin(base_ac.vm_pu, axis=1), style="--"),
+            ],
+            hlines=[(0.93, "0.93 pu"), (1.07, "1.07 pu")],
+        ),
+        Panel(
+            title="Highest loading",
+            ylabel="%",
+            series=[
+                Series(label="lines", values=np.nanmax(ac.line_loading_pct, axis=1)),
+                Series(label="transformers", values=np.nanmax(ac.trafo_loading_pct, axis=1)),
+                Series(
+                    label="transformers, no control",
+                    values=np.nanmax(base_ac.trafo_loading_pct, axis=1),
+                    style="--",
+                ),
+            ],
+            hlines=[(100.0, "100 %")],
+        ),
+    ]
+    report = write_html_report(
+        out / "report.html",
+        title=f"gridctl day-ahead dispatch: {model_name}, {result.date.isoformat()}",
+        index=idx,
+        panels=panels,
+        kpis=result.kpis,
+        baseline_kpis=result.baseline_kpis,
+        record=plan.record.to_dict(),
+        notes=list(plan.record.notes),
+    )
+    written.append(report)
+    return written
+
+
+def _print_summary(summary: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(width=110)
+    table = Table(title=f"Day-ahead {summary['model']} {summary['date']}")
+    table.add_column("figure")
+    table.add_column("plan", justify="right")
+    table.add_column("no control", justify="right")
+    for k, v in summary.items():
+        if k in ("baseline", "outputs", "model", "date"):
+            continue
+        table.add_row(k, str(v), str(summary["baseline"].get(k, "")))
+    console.print(table)
+    for p in summary["outputs"]:
+        console.print(f"wrote {p}")
