@@ -361,6 +361,8 @@ class DispatchProblem:
         ok = status in ("optimal", "optimal_inaccurate")
 
         def val(x: cp.Variable, shape: tuple[int, ...]) -> np.ndarray:
+            if 0 in shape:
+                return np.zeros(shape)
             return np.asarray(x.value, dtype=float).reshape(shape) if ok else np.full(shape, np.nan)
 
         n_pv, n_b, n_ev, t = len(self.pv), len(self.bess), len(self.ev), self.steps

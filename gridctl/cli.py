@@ -19,9 +19,11 @@ app = typer.Typer(
 
 def _register() -> None:
     # Sub-commands live in gridctl/commands/<verb>.py; each exposes `register(app)`.
-    from gridctl.commands import grid, sim
+    from gridctl.commands import dayahead, forecast, grid, sim
 
     grid.register(app)
+    forecast.register(app)
+    dayahead.register(app)
     sim.register(app)
 
 
