@@ -121,6 +121,7 @@ class DispatchProblem:
         self._build()
         self.build_s = time.perf_counter() - t0
         self.compiled = False
+        self.last_set_inputs_s = self.last_solve_wall_s = self.last_solver_s = float("nan")
 
     # -- construction ----------------------------------------------------------------------
     def _build(self) -> None:
@@ -290,6 +291,11 @@ class DispatchProblem:
     # -- solving -----------------------------------------------------------------------------
     def set_inputs(self, x: DispatchInputs) -> None:
         """Copy new forecasts, state and base point into the parameters (no rebuild)."""
+        t_start = time.perf_counter()
+        self._set_inputs(x)
+        self.last_set_inputs_s = time.perf_counter() - t_start
+
+    def _set_inputs(self, x: DispatchInputs) -> None:
         lin, cfg, p = self.lin, self.config, self.p
         p["pv_avail"].value = np.clip(x.pv_avail_mw, 0, None) * self.pv_alive[:, None]
         p["pv_qcap"].value = np.clip(x.pv_q_cap_mvar, 0, None) * self.pv_alive[:, None]
@@ -353,10 +359,12 @@ class DispatchProblem:
         except cp.error.SolverError as exc:
             status = f"solver_error: {exc}"
         self.compiled = True
+        self.last_solve_wall_s = time.perf_counter() - t_start
         stats = self.problem.solver_stats
         solve_s = (
             float(stats.solve_time) if stats and stats.solve_time is not None else float("nan")
         )
+        self.last_solver_s = solve_s
         v = self.v
         ok = status in ("optimal", "optimal_inaccurate")
 

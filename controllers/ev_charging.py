@@ -61,6 +61,24 @@ def presence_h(sessions: Sequence[EvSession], index: pd.DatetimeIndex, step_h: f
     return np.clip(overlap, 0, None) / _NS_PER_H
 
 
+def energy_due_in_window_kwh(
+    states: Sequence[SessionState], index: pd.DatetimeIndex, step_h: float, owed: np.ndarray
+) -> np.ndarray:
+    """Energy each session must get inside the window: all it owes if it leaves inside; if it
+    leaves later, the share of what it owes that the window's part of its remaining stay is of
+    the whole (steady progress: a short window must not leave a late-evening crowd to a site
+    too small to serve it in time)."""
+    start = index[0].value
+    end = index[-1].value + round(step_h * _NS_PER_H)
+    due = owed.copy()
+    for k, st in enumerate(states):
+        s = st.session
+        if s.departure.value > end:
+            begin = max(start, s.arrival.value)
+            due[k] = owed[k] * max(0.0, end - begin) / max(s.departure.value - begin, 1)
+    return due
+
+
 def session_limits_kw(site: EvChargingSite, sessions: Sequence[EvSession]) -> np.ndarray:
     """Each session's power limit: its vehicle's ``max_kw`` and the connector rating."""
     return np.array([min(s.max_kw, site.p_connector_kw) for s in sessions], dtype=float)
@@ -94,7 +112,10 @@ def site_envelope(
     cum = np.cumsum(deliverable_kwh, axis=1)
     remaining_after = total_kwh[:, None] - cum
     must = np.clip(servable[:, None] - remaining_after, 0.0, None)
+    due = np.minimum(energy_due_in_window_kwh(states, index, step_h, owed), servable)
+    # sessions leaving after the window: their steady-progress share, by the window's end
     must = np.where(departs_inside[:, None], must, 0.0)
+    must[~departs_inside, -1] = due[~departs_inside]
     may = np.minimum(cum, servable[:, None])
     cap = np.minimum(site_cap, (hours * p_kw[:, None]).sum(axis=0) / step_h / 1000.0)
     return SiteEnvelope(
@@ -150,29 +171,32 @@ def allocate_site(
     budget_kwh = np.minimum(budget_kwh, site.p_site_max_kw * step_h) + 1e-9
     horizon_end = index[-1].value + round(step_h * _NS_PER_H)
     departs_inside = np.array([s.departure.value <= horizon_end for s in sessions])
+    due = np.minimum(energy_due_in_window_kwh(states, index, step_h, owed), owed)
     rows, cols = np.nonzero(cap_kwh > 1e-9)
     n_x, n_s = len(rows), len(sessions)
     room_kwh = (site.p_site_max_kw * step_h - budget_kwh).clip(0.0) if top_up else np.zeros(t)
-    # variables: x (energy of session rows[k] in step cols[k]), a shortfall per session, a top-up
-    # per step
+    # variables: x (energy of session rows[k] in step cols[k]); per session the shortfall on what
+    # is due inside the window and on the rest; per step a top-up beyond the plan
     need = np.maximum(owed, 1e-3)
     c = np.r_[
         (1.0 + cols / max(t, 1)) / need[rows] * 1e-3,
-        np.where(departs_inside, 1.0, 1e-4),
+        np.ones(n_s),
+        np.full(n_s, 1e-4),
         np.full(t, 0.2),
     ]
-    n_var = n_x + n_s + t
+    n_var = n_x + 2 * n_s + t
     a_ub = coo_matrix(
         (
             np.r_[np.ones(n_x), -np.ones(t)],
-            (np.r_[cols, np.arange(t)], np.r_[np.arange(n_x), n_x + n_s + np.arange(t)]),
+            (np.r_[cols, np.arange(t)], np.r_[np.arange(n_x), n_x + 2 * n_s + np.arange(t)]),
         ),
         shape=(t, n_var),
     )
+    sess = np.arange(n_s)
     energy_rows = coo_matrix(
         (
-            np.r_[np.ones(n_x), np.ones(n_s)],
-            (np.r_[rows, np.arange(n_s)], np.r_[np.arange(n_x), n_x + np.arange(n_s)]),
+            np.ones(n_x + 2 * n_s),
+            (np.r_[rows, sess, sess], np.r_[np.arange(n_x), n_x + sess, n_x + n_s + sess]),
         ),
         shape=(n_s, n_var),
     )
@@ -182,7 +206,7 @@ def allocate_site(
         b_ub=budget_kwh,
         A_eq=energy_rows.tocsr(),
         b_eq=owed,
-        bounds=np.c_[np.zeros(n_var), np.r_[cap_kwh[rows, cols], owed, room_kwh]],
+        bounds=np.c_[np.zeros(n_var), np.r_[cap_kwh[rows, cols], due, owed - due, room_kwh]],
         method="highs",
     )
     energy = np.zeros((n_s, t))

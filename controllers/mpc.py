@@ -23,7 +23,7 @@ import pandas as pd
 
 from controllers.config import DispatchConfig
 from controllers.dispatch import Dispatcher
-from controllers.ev_charging import allocate_site
+from controllers.ev_charging import allocate_site, presence_h
 from controllers.schedule import DecisionRecord, DispatchSchedule
 from controllers.snapshot import GridSnapshot
 from forecasts.bundle import ForecastBundle
@@ -126,15 +126,29 @@ class RecedingHorizonController:
         return MpcDecision(
             time=snapshot.time,
             setpoints=first_step_setpoints(self.model, schedule),
-            session_p_kw={
-                c: float(schedule.ev_session_p_kw[c].iloc[0])
-                for c in schedule.ev_session_p_kw.columns
-            },
+            session_p_kw=self._session_setpoints(snapshot, schedule),
             schedule=schedule,
             record=record,
         )
 
     # -- internals -----------------------------------------------------------------------------
+    def _session_setpoints(
+        self, snapshot: GridSnapshot, schedule: DispatchSchedule
+    ) -> dict[str, float]:
+        """Charging power of each plugged-in session for the first step, kW while plugged in
+        (the schedule holds step averages; a vehicle leaving mid-step gets its energy sooner)."""
+        out = {}
+        first = schedule.index[:1]
+        for st in snapshot.ev_sessions:
+            sid = st.session.id
+            if sid not in schedule.ev_session_p_kw.columns:
+                continue
+            hours = float(presence_h([st.session], first, self.step_h)[0, 0])
+            mean_kw = float(schedule.ev_session_p_kw[sid].iloc[0])
+            kw = mean_kw * self.step_h / hours if hours > 1e-9 else 0.0
+            out[sid] = min(kw, st.session.max_kw)
+        return out
+
     def _set_terminal_targets(self, now: pd.Timestamp) -> None:
         if self.day_plan is None:
             return
