@@ -1,0 +1,25 @@
+"""The field, simulated: an OPC UA server over pandapower/power-grid-model physics with device
+dynamics, device-side safety, protection and fault injection (gridctl's top floor).
+
+``Simulator`` is the field without network I/O (for tests and drills); ``SimServer`` serves it
+over the field contract of :mod:`gridctl.field`. hil_sim imports only ``network_models``,
+``forecasts`` and ``gridctl.field``: the controller sees it only through OPC UA.
+"""
+
+from __future__ import annotations
+
+from hil_sim.config import Ramps, SimConfig
+from hil_sim.engine import SimStatus, Simulator
+from hil_sim.errors import SimulatorInputError
+from hil_sim.server import SimServer
+from hil_sim.setpoints import WriteCheck
+
+__all__ = [
+    "Ramps",
+    "SimConfig",
+    "SimServer",
+    "SimStatus",
+    "Simulator",
+    "SimulatorInputError",
+    "WriteCheck",
+]

@@ -1,0 +1,324 @@
+"""``gridctl sim ...``: run the simulated field (an OPC UA server) and inject faults into it."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from gridctl.errors import UserInputError
+
+sim_app = typer.Typer(
+    help="The simulated field: an OPC UA server over the grid's AC physics, with fault injection.",
+    no_args_is_help=True,
+)
+
+PASSWORD_ENV = "GRIDCTL_OPCUA_PASSWORD"
+
+EndpointOption = Annotated[str, typer.Option(
+    "--endpoint", "-e", help="The simulator's endpoint, opc.tcp://HOST:PORT.")]
+SecurityOption = Annotated[str, typer.Option(
+    "--security", help="Message security of this connection: none, sign or sign_encrypt.")]
+PkiOption = Annotated[Path | None, typer.Option(
+    "--pki", help="PKI directory (own certificate, trusted/, rejected/); default "
+    "~/.local/share/gridctl/pki.")]
+UserOption = Annotated[str | None, typer.Option(
+    "--user", "-u", help=f"User name (an operator); the password is read from ${PASSWORD_ENV} "
+    "or asked for.")]
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(sim_app, name="sim")
+
+
+@sim_app.callback()
+def _quiet_library_logs() -> None:
+    # asyncua warns on stderr about things the operator cannot change (revised session
+    # timeouts, ...); gridctl reports what matters itself
+    logging.getLogger("asyncua").setLevel(logging.CRITICAL)
+
+
+@sim_app.command("serve")
+def serve(
+    model: Annotated[str, typer.Option("--model", "-m", help="Built-in model or a model file.")]
+    = "jiuke_oasis",
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", "-p", help="TCP port (0: any free port).")]
+    = 4840,
+    speed: Annotated[float, typer.Option("--speed", help="Simulated seconds per wall second; "
+                                         "0 runs as fast as possible.")] = 60.0,
+    date: Annotated[str | None, typer.Option("--date", "-d", help="Day to simulate from its "
+                                             "midnight, YYYY-MM-DD (Asia/Shanghai); default "
+                                             "today.")] = None,
+    start: Annotated[str | None, typer.Option("--start", help="Start time instead of --date, "
+                                              "ISO 8601 (naive = the model's time zone).")]
+    = None,
+    step_mode: Annotated[bool, typer.Option("--step-mode", help="Hold the clock; advance only "
+                                            "on Step(n) calls (`gridctl sim step`).")] = False,
+    tick: Annotated[float, typer.Option("--tick", help="Simulated seconds per tick.")] = 60.0,
+    heartbeat_timeout: Annotated[float, typer.Option(
+        "--heartbeat-timeout", help="Simulated seconds without a setpoint write after which a "
+        "BESS, PV inverter or charging site falls back to its safe default.")] = 300.0,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the day's truth (load, "
+                                      "PV, EV sessions).")] = 0,
+    weather: Annotated[str, typer.Option("--weather", help="clear, partly_cloudy, overcast, "
+                                         "mixed.")] = "clear",
+    engine: Annotated[str, typer.Option("--engine", help="Power flow: power_grid_model or "
+                                        "pandapower.")] = "power_grid_model",
+    security: Annotated[str, typer.Option("--security", help="Endpoints to offer, comma "
+                                          "separated: none, sign, sign_encrypt "
+                                          "(Basic256Sha256).")] = "sign,sign_encrypt",
+    pki: PkiOption = None,
+    users: Annotated[Path | None, typer.Option("--users", help="Users file (YAML: name, role, "
+                                               "password_hash); see `gridctl sim user-add`.")]
+    = None,
+    anonymous: Annotated[str, typer.Option("--anonymous", help="Anonymous sessions: viewer "
+                                           "(read only) or refuse.")] = "viewer",
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Do not print events.")] = False,
+) -> None:
+    """Start the simulated field and run until Ctrl-C.
+
+    AC physics each tick, setpoints within limits and ramp rates, EV sessions, protection and
+    fault indicators, device-side safety, fault injection methods."""
+    from gridctl.field.security import (
+        DEFAULT_PKI_DIR,
+        AnonymousPolicy,
+        Pki,
+        SecurityMode,
+        ServerSecurity,
+        UserStore,
+        load_users,
+        parse_modes,
+    )
+    from hil_sim.config import SimConfig
+    from hil_sim.server import SimServer
+    from network_models import load_model
+    from network_models.powerflow import PowerFlowEngine
+
+    modes = parse_modes(security)
+    try:
+        anonymous_policy = AnonymousPolicy(anonymous.strip().lower())
+    except ValueError:
+        raise UserInputError(f"unknown value {anonymous!r}: expected viewer or refuse",
+                             source="--anonymous") from None
+    try:
+        power_flow = PowerFlowEngine(engine)
+    except ValueError:
+        raise UserInputError(f"unknown engine {engine!r}: expected power_grid_model or "
+                             "pandapower", source="--engine") from None
+    begin = _start_of(date, start)
+    user_store = load_users(users) if users is not None else UserStore()
+    pki_dir = pki or DEFAULT_PKI_DIR
+    grid = load_model(model)
+    config = SimConfig(tick_s=tick, heartbeat_timeout_s=heartbeat_timeout, seed=seed,
+                       weather=weather, engine=power_flow)
+    server = SimServer(
+        grid, host=host, port=port, speed=speed, step_mode=step_mode, start=begin,
+        config=config, on_event=None if quiet else typer.echo,
+        security=ServerSecurity(modes=modes, pki_dir=pki_dir, users=user_store,
+                                anonymous=anonymous_policy),
+    )
+
+    async def run() -> None:
+        try:
+            await server.start()
+        except OSError as exc:
+            raise UserInputError(f"cannot listen on {host}:{port}: {exc.strerror or exc}",
+                                 source="--port") from None
+        sim = server.simulator
+        typer.echo(f"gridctl sim: {grid.name}, {len(grid.registry)} devices, "
+                   f"{len(sim.contract)} points, namespace {sim.contract.namespace_uri}")
+        typer.echo(f"endpoint {server.endpoint}  security {', '.join(m.value for m in modes)}  "
+                   f"anonymous {anonymous_policy.value}  users {len(user_store.users)}"
+                   + (f" ({users})" if users else ""))
+        if any(m != SecurityMode.NONE for m in modes):
+            typer.echo(f"certificate {Pki(pki_dir).certificate_path('gridctl-sim')}  "
+                       f"trust list {Pki(pki_dir).trusted_dir}")
+        if SecurityMode.NONE in modes and host not in ("127.0.0.1", "localhost", "::1"):
+            typer.echo("warning: an unsecured endpoint is offered on a non-loopback address",
+                       err=True)
+        clock = "held (step mode)" if step_mode else (
+            "as fast as possible" if speed == 0 else f"{speed:g}x real time")
+        typer.echo(f"clock {sim.time.isoformat()}, tick {tick:g} s, {clock}; Ctrl-C stops")
+        await server.serve_forever()
+
+    try:
+        asyncio.run(run())
+    except KeyboardInterrupt:
+        typer.echo("stopped")
+
+
+@sim_app.command("fault")
+def fault(
+    kind: Annotated[str, typer.Argument(help="line, transformer, substation, comm, trip or "
+                                        "stuck.")],
+    target: Annotated[str, typer.Argument(help="Line, transformer, substation or device id.")],
+    endpoint: EndpointOption = "opc.tcp://127.0.0.1:4840",
+    security: SecurityOption = "sign_encrypt",
+    pki: PkiOption = None,
+    user: UserOption = None,
+) -> None:
+    """Inject a fault into a running simulator.
+
+    A cable fault (line), loss of a transformer or a substation's supply, loss of
+    communication with a device (comm), a device trip or a stuck meter."""
+    from gridctl.field.contract import SimulatorNodes
+
+    method = SimulatorNodes.FAULT_KINDS.get(kind.strip().lower())
+    if method is None:
+        raise UserInputError(f"unknown fault kind {kind!r}: expected one of "
+                             f"{', '.join(SimulatorNodes.FAULT_KINDS)}", field="KIND")
+    typer.echo(_call(endpoint, security, pki, user, method, target))
+
+
+@sim_app.command("clear")
+def clear(
+    target: Annotated[str | None, typer.Argument(help="What to clear (line, transformer, "
+                                                 "substation or device id).")] = None,
+    all_faults: Annotated[bool, typer.Option("--all", help="Clear every injected fault.")]
+    = False,
+    endpoint: EndpointOption = "opc.tcp://127.0.0.1:4840",
+    security: SecurityOption = "sign_encrypt",
+    pki: PkiOption = None,
+    user: UserOption = None,
+) -> None:
+    """Clear an injected fault (or all of them).
+
+    Repairs a line, restores a transformer, a substation's supply, communication, a tripped
+    device or a stuck meter. Breakers that protection opened stay open."""
+    if all_faults == (target is not None):
+        raise UserInputError("give a TARGET or --all (not both)", field="TARGET")
+    if all_faults:
+        typer.echo(_call(endpoint, security, pki, user, "ClearAll"))
+    else:
+        typer.echo(_call(endpoint, security, pki, user, "ClearFault", target))
+
+
+@sim_app.command("step")
+def step(
+    ticks: Annotated[int, typer.Argument(min=1, help="Ticks to advance.")] = 1,
+    endpoint: EndpointOption = "opc.tcp://127.0.0.1:4840",
+    security: SecurityOption = "sign_encrypt",
+    pki: PkiOption = None,
+    user: UserOption = None,
+) -> None:
+    """Advance a simulator started with --step-mode by some ticks."""
+    typer.echo(f"tick {_call(endpoint, security, pki, user, 'Step', ticks, timeout_s=600.0)}")
+
+
+@sim_app.command("status")
+def status(
+    endpoint: EndpointOption = "opc.tcp://127.0.0.1:4840",
+    security: SecurityOption = "sign_encrypt",
+    pki: PkiOption = None,
+    user: UserOption = None,
+) -> None:
+    """The simulator's clock, active faults, devices in fallback and recent events."""
+
+    async def read(client: Any) -> tuple[Any, dict[str, Any]]:
+        return await client.simulator_clock(), await client.simulator_status()
+
+    clock, info = _with_client(endpoint, security, pki, user, read)
+    typer.echo(f"{info['model']}: {clock.sim_time_iso}, tick {clock.tick}, "
+               f"{'step mode' if clock.step_mode else f'speed {clock.speed:g}'}")
+    typer.echo(f"power flow {'converged' if info['converged'] else 'NOT converged'}, import "
+               f"{info['import_mw']:.2f} MW, losses {info['losses_mw']:.3f} MW")
+    for label, key in (("active faults", "active_faults"), ("in fallback", "fallback_devices"),
+                       ("without supply", "unsupplied_loads")):
+        values = info[key] or []
+        typer.echo(f"{label}: {', '.join(values) if values else 'none'}")
+    for line in info["recent_events"] or []:
+        typer.echo(f"  {line}")
+
+
+@sim_app.command("user-add")
+def user_add(
+    users_file: Annotated[Path, typer.Argument(help="Users file (created if missing).")],
+    name: Annotated[str, typer.Argument(help="User name.")],
+    role: Annotated[str, typer.Option("--role", help="operator or viewer.")] = "viewer",
+) -> None:
+    """Add or replace a user in a users file.
+
+    The password is read from $GRIDCTL_OPCUA_PASSWORD or asked for; only its salted hash is
+    stored."""
+    from gridctl.field.security import add_user
+
+    password = os.environ.get(PASSWORD_ENV) or typer.prompt(
+        f"password for {name}", hide_input=True, confirmation_prompt=True)
+    account = add_user(users_file, name, role, password)
+    typer.echo(f"{account.name} ({account.role.value}) written to {users_file}")
+
+
+@sim_app.command("trust")
+def trust(
+    certificate: Annotated[Path, typer.Argument(help="A peer's certificate (.der or .pem).")],
+    pki: PkiOption = None,
+) -> None:
+    """Add a peer's certificate to the trust list.
+
+    A client's certificate for a server, a server's for a client."""
+    from gridctl.field.security import DEFAULT_PKI_DIR, trust_certificate
+
+    target = trust_certificate(pki or DEFAULT_PKI_DIR, certificate)
+    typer.echo(f"trusted: {target}")
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def _start_of(date: str | None, start: str | None) -> object:
+    if date is not None and start is not None:
+        raise UserInputError("give --date or --start, not both", source="--start")
+    if date is not None:
+        try:
+            return dt.date.fromisoformat(date.strip())
+        except ValueError:
+            raise UserInputError(f"{date!r} is not a date: expected YYYY-MM-DD",
+                                 source="--date") from None
+    if start is not None:
+        try:
+            return dt.datetime.fromisoformat(start.strip())
+        except ValueError:
+            raise UserInputError(f"{start!r} is not a time: expected ISO 8601, e.g. "
+                                 "2026-07-15T08:00", source="--start") from None
+    return None
+
+
+def _client_security(security: str, pki: Path | None, user: str | None) -> Any:
+    from gridctl.field.security import DEFAULT_PKI_DIR, ClientSecurity, parse_modes
+
+    modes = parse_modes(security)
+    if len(modes) != 1:
+        raise UserInputError("expected one security mode for a connection", source="--security")
+    password = None
+    if user is not None:
+        password = os.environ.get(PASSWORD_ENV) or typer.prompt(f"password for {user}",
+                                                                hide_input=True)
+    return ClientSecurity(mode=modes[0], pki_dir=pki or DEFAULT_PKI_DIR, username=user,
+                          password=password)
+
+
+def _with_client(endpoint: str, security: str, pki: Path | None, user: str | None,
+                 action: Any, *, timeout_s: float = 30.0) -> Any:
+    from gridctl.field.client import FieldClient
+
+    client_security = _client_security(security, pki, user)
+
+    async def run() -> Any:
+        async with FieldClient(endpoint, security=client_security, timeout_s=timeout_s) as client:
+            return await action(client)
+
+    return asyncio.run(run())
+
+
+def _call(endpoint: str, security: str, pki: Path | None, user: str | None, method: str,
+          *args: Any, timeout_s: float = 30.0) -> Any:
+    async def call(client: Any) -> Any:
+        return await client.call_simulator(method, *args)
+
+    return _with_client(endpoint, security, pki, user, call, timeout_s=timeout_s)
