@@ -117,3 +117,77 @@ def plot(
         raise UserInputError("expected a .png file name", source="--out", field="out")
     path = plot_one_line(load_model(model), out)
     typer.echo(f"wrote {path}")
+
+
+@grid_app.command("reconfigure")
+def reconfigure(
+    model: ModelOption = "jiuke_oasis",
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    case: Annotated[
+        str, typer.Option("--case", help="Operating point: peak or light_load.")
+    ] = "peak",
+    method: Annotated[
+        str,
+        typer.Option(
+            "--method",
+            help="auto (exhaustive when small), exhaustive, or milp (MILP, then AC branch "
+            "exchange).",
+        ),
+    ] = "auto",
+) -> None:
+    """Least-loss radial configuration of the open-loop feeders within limits: losses before
+    and after, and the switches to operate."""
+    from controllers.reconfiguration import reconfigure as find_configuration
+    from network_models import load_model
+    from network_models.ac_checks import LIGHT_LOAD, PEAK
+
+    cases = {PEAK.name: PEAK, LIGHT_LOAD.name: LIGHT_LOAD}
+    if case not in cases:
+        raise UserInputError(
+            f"unknown case {case!r}: expected one of {', '.join(cases)}", source="--case",
+            field="case",
+        )
+    result = find_configuration(load_model(model), operating_point=cases[case], method=method)
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), indent=2))
+    else:
+        _print_reconfiguration(result)
+    if not result.after.within_limits:
+        raise typer.Exit(1)
+
+
+def _print_reconfiguration(result: ReconfigurationResult) -> None:  # noqa: F821 - imported late
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    proven = "proven optimal" if result.proven_optimal else "local optimum, not proven"
+    console.print(
+        f"[bold]{result.model}[/] at {result.operating_point}: {result.method} ({proven}), "
+        f"{result.configurations_evaluated} of {result.radial_configurations:,.0f} radial "
+        f"configurations solved by AC power flow in {result.wall_time_s:.2f} s"
+    )
+    table = Table(title="AC power flow")
+    for col in ("", "losses kW", "V min pu", "V max pu", "line load %", "trafo load %", "limits"):
+        table.add_column(col, justify="right")
+    for label, f in (("before", result.before), ("after", result.after)):
+        table.add_row(
+            label,
+            f"{f.losses_mw * 1e3:.2f}",
+            f"{f.v_min_pu:.4f}",
+            f"{f.v_max_pu:.4f}",
+            f"{f.max_line_loading_pct:.1f}",
+            f"{f.max_trafo_loading_pct:.1f}",
+            "OK" if f.within_limits else "violated",
+        )
+    console.print(table)
+    console.print(
+        f"Loss reduction {result.loss_reduction_mw * 1e3:.2f} kW; radial: {result.radial}; "
+        f"open: {', '.join(result.open_switches)}"
+    )
+    if not result.operations:
+        console.print("No switching needed: the present configuration is the best found.")
+    for op in result.operations:
+        console.print(f"  {op.step:>2}. {op.action:<5} {op.device} (line {op.line})")
+    for note in result.notes:
+        console.print(f"  note: {note}")
