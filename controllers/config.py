@@ -18,7 +18,7 @@ class ObjectiveWeights:
     losses_cny_per_mwh: float = 0.0  # losses are already priced through import; extra weight
     curtailment_cny_per_mwh: float = 50.0  # assumption: lost subsidy / green value of PV energy
     degradation: float = 1.0  # multiplier on each BESS's degradation_cny_per_mwh throughput cost
-    reactive_cny_per_mvarh: float = 2.0  # reactive power only where it helps (no flip-flop)
+    reactive_cny_per_mvarh: float = 10.0  # reactive power for limits, not for pennies of losses
     ev_shortfall_cny_per_mwh: float = 20_000.0  # energy owed to a driver at departure
     bess_terminal_cny_per_mwh: float = 1_500.0  # end-of-horizon SoC below its target
     voltage_violation_cny_per_pu: float = 2_000_000.0
@@ -32,7 +32,7 @@ class DispatchConfig:
     v_min_pu: float = 0.93  # GB/T 12325, 10 kV and below
     v_max_pu: float = 1.07
     max_loading_frac: float = 1.0  # lines and transformers
-    voltage_margin_pu: float = 0.004  # kept inside the band for linearisation error
+    voltage_margin_pu: float = 0.008  # inside the band: linearisation and forecast error
     loading_margin_frac: float = 0.03
     weights: ObjectiveWeights = field(default_factory=ObjectiveWeights)
     solver: str = "CLARABEL"  # an LP; HiGHS solves it too but was 4x slower here

@@ -39,6 +39,7 @@ class MpcDecision:
     session_p_kw: Mapping[str, float]  # session id -> charging power for this step
     schedule: DispatchSchedule
     record: DecisionRecord
+    planned_import_mw: float = float("nan")  # AC power flow of the first step, when planned
 
 
 class RecedingHorizonController:
@@ -94,7 +95,7 @@ class RecedingHorizonController:
                 plan_ok = False
                 notes.append(f"plan took {elapsed:.2f} s, past the {self.deadline_s} s deadline")
         except Exception as exc:  # the fallback chain exists precisely for this
-            plan_ok, record, schedule = False, None, None
+            plan_ok, record, schedule, result = False, None, None, None
             notes.append(f"planning failed: {type(exc).__name__}: {exc}")
         fallback = None
         if plan_ok:
@@ -129,6 +130,8 @@ class RecedingHorizonController:
             session_p_kw=self._session_setpoints(snapshot, schedule),
             schedule=schedule,
             record=record,
+            planned_import_mw=float(result.ac.import_mw[0])
+            if fallback is None and result is not None else float("nan"),
         )
 
     # -- internals -----------------------------------------------------------------------------

@@ -1,0 +1,431 @@
+"""The controller runtime: OPC UA field I/O, the MPC every step, a heartbeat, and the historian.
+
+One asyncio event loop holds the asyncua client and an APScheduler ``AsyncIOScheduler``. A short
+wall-clock job looks at the clock each ``tick_wall_s``; against the simulator that clock is the
+simulator's own (so accelerated time drives the jobs), against a real field it is the wall clock.
+Due work, in simulated or real time:
+
+- every ``step_minutes``: read every measurement (one batched read), build the snapshot, run the
+  MPC, write every setpoint (one batched write), and record it all in the historian;
+- every ``heartbeat_s``: write the last setpoints again, so devices do not fall back;
+- on a lost connection: reconnect with exponential backoff, record the gap.
+
+On start the runtime resumes from the historian: the last setpoints are sent again at once, and
+the EV sessions it knew keep their arrival times and the energy delivered to them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from controllers.ev_charging import SessionState
+from controllers.mpc import MpcDecision, RecedingHorizonController
+from controllers.snapshot import GridSnapshot
+from forecasts.ev import EvSession
+from forecasts.scenario import Scenario
+from gridctl.field.client import FieldClient, PointReading
+from gridctl.field.contract import FieldContract
+from gridctl.historian import Historian, StoredSession
+from network_models.model import GridModel
+from network_models.registry import Bess, EvChargingSite, SwitchDevice
+
+log = logging.getLogger("gridctl.runtime")
+# a tick that is still running when the next is due is skipped on purpose; not worth a warning
+logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)
+logging.getLogger("apscheduler.executors.default").setLevel(logging.ERROR)
+
+PointKey = tuple[str, str]
+
+
+@dataclass(frozen=True, kw_only=True)
+class RuntimeConfig:
+    endpoint: str
+    db_path: Path
+    horizon_steps: int = 16
+    step_minutes: int = 15
+    tick_wall_s: float = 0.05
+    heartbeat_s: float = 120.0  # simulated seconds against the simulator; below its timeout
+    follow_simulator_clock: bool = True
+    forecast_seed: int = 0
+    weather: str = "clear"
+    max_backoff_s: float = 5.0
+    timeout_s: float = 4.0
+
+
+@dataclass
+class RuntimeStats:
+    decisions: int = 0
+    fallbacks: int = 0
+    reconnects: int = 0
+    write_errors: int = 0
+    heartbeats: int = 0
+    step_wall_s: list[float] = field(default_factory=list)
+
+
+class ControllerRuntime:
+    """Runs the control loop against one OPC UA endpoint (see the module docstring)."""
+
+    def __init__(
+        self,
+        model: GridModel,
+        config: RuntimeConfig,
+        *,
+        security: Any = None,
+        controller: RecedingHorizonController | None = None,
+    ) -> None:
+        self.model = model
+        self.config = config
+        self.contract = FieldContract.from_model(model)
+        self.security = security
+        self.historian = Historian(config.db_path)
+        self.mpc = controller or RecedingHorizonController(
+            model, horizon_steps=config.horizon_steps
+        )
+        self.stats = RuntimeStats()
+        self.client: FieldClient | None = None
+        self._connected = False
+        self._lost_at: float | None = None
+        self._next_attempt = 0.0
+        self._backoff = 0.25
+        self._next_step: pd.Timestamp | None = None
+        self._next_heartbeat: pd.Timestamp | None = None
+        self._last_setpoints: dict[PointKey, Any] = {}
+        self._arrivals: dict[str, pd.Timestamp] = {}
+        self._scenarios: dict[dt.date, Scenario] = {}
+        self._stop = asyncio.Event()
+        self._until: pd.Timestamp | None = None
+        self.now: pd.Timestamp | None = None
+        self._resume()
+
+    # -- life cycle ----------------------------------------------------------------------------
+    def _resume(self) -> None:
+        for s in self.historian.sessions():
+            self._arrivals[s.session_id] = s.arrival
+        last = self.historian.last_schedule("mpc")
+        if last is not None:
+            _, table = last
+            row = table.iloc[0]
+            for col, value in row.items():
+                device, point = str(col).rsplit(".", 1)
+                self._last_setpoints[(device, point)] = float(value)
+            self.historian.record_event(
+                pd.Timestamp.now(tz=self.model.site.timezone),
+                "resumed",
+                setpoints=len(self._last_setpoints),
+                sessions=len(self._arrivals),
+            )
+
+    async def run(
+        self, *, until: pd.Timestamp | None = None, max_wall_s: float | None = None
+    ) -> RuntimeStats:
+        """Run the scheduler until the clock reaches ``until`` (or ``max_wall_s`` passes)."""
+        from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+        self._until = until
+        scheduler = AsyncIOScheduler(event_loop=asyncio.get_running_loop())
+        scheduler.add_job(
+            self._tick,
+            "interval",
+            seconds=self.config.tick_wall_s,
+            max_instances=1,
+            coalesce=True,
+            id="tick",
+            next_run_time=dt.datetime.now(dt.UTC),
+        )
+        scheduler.start()
+        try:
+            if max_wall_s is None:
+                await self._stop.wait()
+            else:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), timeout=max_wall_s)
+        finally:
+            scheduler.shutdown(wait=False)
+            await self._disconnect()
+            self.historian.close()
+        return self.stats
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    # -- the tick: connection, clock, due work -------------------------------------------------
+    async def _tick(self) -> None:
+        if self._stop.is_set():
+            return
+        if not self._connected and not await self._connect():
+            return
+        try:
+            now = await self._clock()
+            self.now = now
+            if self._until is not None and now >= self._until:
+                self.stop()
+                return
+            if self._next_step is None:
+                self._next_step = now.floor(f"{self.config.step_minutes}min")
+                if self._last_setpoints:
+                    await self._write(now, self._last_setpoints, reason="resume")
+            if now >= self._next_step:
+                step_start = self._next_step
+                self._next_step = step_start + pd.Timedelta(minutes=self.config.step_minutes)
+                await self._control_step(step_start)
+                self._next_heartbeat = now + pd.Timedelta(seconds=self.config.heartbeat_s)
+            elif self._next_heartbeat is not None and now >= self._next_heartbeat:
+                self._next_heartbeat = now + pd.Timedelta(seconds=self.config.heartbeat_s)
+                await self._write(now, self._last_setpoints, reason="heartbeat")
+                self.stats.heartbeats += 1
+        except (ConnectionError, OSError, TimeoutError) as exc:
+            await self._lost(exc)
+        except Exception as exc:
+            if _is_connection_error(exc):
+                await self._lost(exc)
+            else:
+                raise
+
+    async def _connect(self) -> bool:
+        wall = time.monotonic()
+        if wall < self._next_attempt:
+            return False
+        client = FieldClient(
+            self.config.endpoint,
+            self.contract,
+            security=self.security,
+            timeout_s=self.config.timeout_s,
+        )
+        try:
+            await client.connect()
+        except Exception as exc:  # refused, timed out, not yet up: try again later
+            self._next_attempt = wall + self._backoff
+            self._backoff = min(self._backoff * 2, self.config.max_backoff_s)
+            log.info(
+                "connect to %s failed (%s); next try in %.1f s",
+                self.config.endpoint,
+                exc,
+                self._backoff,
+            )
+            return False
+        self.client = client
+        self._connected = True
+        self._backoff = 0.25
+        stamp = pd.Timestamp.now(tz=self.model.site.timezone)
+        if self._lost_at is not None:
+            gap = wall - self._lost_at
+            self.stats.reconnects += 1
+            self.historian.record_event(
+                stamp, "reconnected", endpoint=self.config.endpoint, gap_wall_s=round(gap, 3)
+            )
+            self._lost_at = None
+        else:
+            self.historian.record_event(stamp, "connected", endpoint=self.config.endpoint)
+        return True
+
+    async def _lost(self, exc: BaseException) -> None:
+        log.warning("connection lost: %s", exc)
+        self._connected = False
+        self._lost_at = time.monotonic()
+        self._next_attempt = self._lost_at + self._backoff
+        self.historian.record_event(
+            pd.Timestamp.now(tz=self.model.site.timezone),
+            "connection_lost",
+            error=f"{type(exc).__name__}: {exc}",
+            sim_time=str(self.now),
+        )
+        await self._disconnect()
+
+    async def _disconnect(self) -> None:
+        if self.client is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.client.disconnect(), timeout=2.0)
+        self.client = None
+        self._connected = False
+
+    async def _clock(self) -> pd.Timestamp:
+        tz = self.model.site.timezone
+        if self.config.follow_simulator_clock:
+            clock = await self.client.simulator_clock()
+            return pd.Timestamp(clock.sim_time).tz_convert(tz)
+        return pd.Timestamp.now(tz=tz)
+
+    # -- one control step ------------------------------------------------------------------------
+    async def _control_step(self, step_start: pd.Timestamp) -> None:
+        t0 = time.perf_counter()
+        readings = await self.client.read()
+        snapshot, stored = self._snapshot(step_start, readings)
+        self.historian.record_measurements(
+            step_start,
+            {
+                r.key: _number(r.value)
+                for r in readings
+                if _number(r.value) is not None or not r.good
+            },
+            {r.key: r.status_name for r in readings if not r.good},
+        )
+        self.historian.upsert_sessions(step_start, stored)
+        forecast = self._forecast(step_start)
+        decision = await asyncio.to_thread(self.mpc.step, snapshot, forecast)
+        values = self._setpoint_values(decision, readings)
+        await self._write(step_start, values, reason="mpc")
+        self._last_setpoints = values
+        self.historian.record_schedule(step_start, "mpc", decision.schedule.setpoint_table())
+        record = decision.record.to_dict()
+        record["planned_import_mw"] = decision.planned_import_mw
+        self.historian.record_decision(step_start, "mpc", record)
+        self.stats.decisions += 1
+        self.stats.fallbacks += decision.record.fallback is not None
+        self.stats.step_wall_s.append(time.perf_counter() - t0)
+
+    def _snapshot(
+        self, now: pd.Timestamp, readings: list[PointReading]
+    ) -> tuple[GridSnapshot, list[StoredSession]]:
+        by_key = {r.key: r for r in readings}
+        reg = self.model.registry
+
+        def value(device: str, point: str, default: Any = None) -> Any:
+            r = by_key.get((device, point))
+            return r.value if r is not None and r.good else default
+
+        soc = {}
+        for b in reg.of_type(Bess):
+            v = value(b.id, "soc_frac")
+            soc[b.id] = min(max(float(v), 0.0), 1.0) if v is not None else b.soc_init_frac
+        states, stored = [], []
+        for site in reg.of_type(EvChargingSite):
+            for c in site.connector_ids():
+                if not value(site.id, f"{c}.connected", False):
+                    continue
+                sid = value(site.id, f"{c}.session_id", "") or f"{site.id}/{c}/unknown"
+                requested = float(value(site.id, f"{c}.energy_requested_kwh", 0.0) or 0.0)
+                delivered = float(value(site.id, f"{c}.energy_delivered_kwh", 0.0) or 0.0)
+                departure_s = value(site.id, f"{c}.departure_s")
+                arrival = self._arrivals.setdefault(sid, now)
+                if departure_s:
+                    departure = pd.Timestamp(float(departure_s), unit="s", tz="UTC").tz_convert(
+                        now.tz
+                    )
+                else:  # no departure announced: assume the site's typical stay
+                    departure = now + pd.Timedelta(hours=1)
+                departure = max(
+                    departure, now + pd.Timedelta(minutes=1), arrival + pd.Timedelta(minutes=1)
+                )
+                session = EvSession(
+                    id=sid,
+                    charger=site.id,
+                    connector=c,
+                    arrival=arrival,
+                    departure=departure,
+                    energy_kwh=max(requested, delivered),
+                    max_kw=site.p_connector_kw,
+                )
+                states.append(SessionState(session=session, energy_delivered_kwh=delivered))
+                stored.append(
+                    StoredSession(
+                        session_id=sid,
+                        charger=site.id,
+                        connector=c,
+                        arrival=arrival,
+                        departure=departure,
+                        energy_requested_kwh=requested,
+                        max_kw=site.p_connector_kw,
+                        energy_delivered_kwh=delivered,
+                    )
+                )
+        switches = {}
+        for sw in reg.of_type(SwitchDevice):
+            v = value(sw.id, "closed")
+            if v is not None and bool(v) != sw.normally_closed:
+                switches[sw.id] = bool(v)
+        snap = GridSnapshot(
+            time=now, bess_soc_frac=soc, ev_sessions=tuple(states), switch_closed=switches
+        )
+        return snap, stored
+
+    def _forecast(self, now: pd.Timestamp):
+        day = now.date()
+        if day not in self._scenarios:
+            self._scenarios = {
+                day: Scenario.build(
+                    self.model,
+                    day,
+                    "48h",
+                    seed=self.config.forecast_seed,
+                    weather=self.config.weather,
+                )
+            }
+        hours = self.config.horizon_steps * self.config.step_minutes / 60.0 + 1.0
+        return self._scenarios[day].forecast_at(now, f"{hours}h")
+
+    def _setpoint_values(
+        self, decision: MpcDecision, readings: list[PointReading]
+    ) -> dict[PointKey, Any]:
+        values: dict[PointKey, Any] = {}
+        for device, points in decision.setpoints.items():
+            for point, v in points.items():
+                values[(device, point)] = float(v)
+        by_key = {r.key: r for r in readings}
+        for site in self.model.registry.of_type(EvChargingSite):
+            for c in site.connector_ids():
+                r = by_key.get((site.id, f"{c}.session_id"))
+                sid = r.value if r is not None and r.good else None
+                # a connector with no vehicle at decision time is set to its rating: a vehicle
+                # plugging in before the next step starts charging at once (a short stay may
+                # have no slack), within the site limit the plan set
+                kw = decision.session_p_kw.get(sid, 0.0) if sid else site.p_connector_kw
+                values[(site.id, f"{c}.p_set_kw")] = float(min(max(kw, 0.0), site.p_connector_kw))
+            # the plan's site power is a step average; the connectors' setpoints are what each
+            # vehicle draws while plugged in, so the site limit must let their sum through
+            total = sum(values[(site.id, f"{c}.p_set_kw")] for c in site.connector_ids())
+            values[(site.id, "p_site_limit_kw")] = float(min(total, site.p_site_max_kw))
+        return values
+
+    async def _write(
+        self, now: pd.Timestamp, values: Mapping[PointKey, Any], *, reason: str
+    ) -> None:
+        if not values:
+            return
+        results = await self.client.write(values)
+        bad = [r for r in results if not r.good]
+        self.stats.write_errors += len(bad)
+        if reason != "heartbeat" or bad:
+            self.historian.record_commands(
+                now, [(r.device_id, r.point, values[r.key], r.status_name) for r in results]
+            )
+        if bad:
+            self.historian.record_event(
+                now,
+                "write_refused",
+                reason=reason,
+                points=[f"{r.device_id}.{r.point}" for r in bad][:20],
+            )
+
+
+def _number(v: Any) -> float | None:
+    if isinstance(v, bool):
+        return float(v)
+    if isinstance(v, int | float):
+        return float(v)
+    return None
+
+
+def _is_connection_error(exc: BaseException) -> bool:
+    from asyncua import ua
+
+    if isinstance(exc, ua.UaStatusCodeError):
+        return exc.code in (
+            ua.StatusCodes.BadSessionClosed,
+            ua.StatusCodes.BadSessionIdInvalid,
+            ua.StatusCodes.BadConnectionClosed,
+            ua.StatusCodes.BadTimeout,
+            ua.StatusCodes.BadSecureChannelClosed,
+            ua.StatusCodes.BadNotConnected,
+        )
+    name = type(exc).__name__
+    return "Connection" in name or "Closed" in name or "Timeout" in name
