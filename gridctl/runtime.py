@@ -36,6 +36,7 @@ from forecasts.scenario import Scenario
 from gridctl.field.client import FieldClient, PointReading
 from gridctl.field.contract import FieldContract
 from gridctl.historian import Historian, StoredSession
+from gridctl.self_healing import FaultResponder
 from network_models.model import GridModel
 from network_models.registry import Bess, EvChargingSite, SwitchDevice
 
@@ -82,16 +83,20 @@ class ControllerRuntime:
         *,
         security: Any = None,
         controller: RecedingHorizonController | None = None,
+        responder: FaultResponder | None = None,
     ) -> None:
         self.model = model
         self.config = config
         self.contract = FieldContract.from_model(model)
         self.security = security
         self.historian = Historian(config.db_path)
+        builtin = model.name in ("jiuke_oasis", "case33bw", "cigre_mv", "mv_oberrhein")
+        self.historian.set_meta("model", model.name if builtin else model.source)
         self.mpc = controller or RecedingHorizonController(
             model, horizon_steps=config.horizon_steps
         )
         self.stats = RuntimeStats()
+        self.responder = responder
         self.client: FieldClient | None = None
         self._connected = False
         self._lost_at: float | None = None
@@ -170,6 +175,8 @@ class ControllerRuntime:
             if self._until is not None and now >= self._until:
                 self.stop()
                 return
+            if self.responder is not None:
+                await self._respond_to_faults(now)
             if self._next_step is None:
                 self._next_step = now.floor(f"{self.config.step_minutes}min")
                 if self._last_setpoints:
@@ -254,6 +261,19 @@ class ControllerRuntime:
             clock = await self.client.simulator_clock()
             return pd.Timestamp(clock.sim_time).tz_convert(tz)
         return pd.Timestamp.now(tz=tz)
+
+    async def _respond_to_faults(self, now: pd.Timestamp) -> None:
+        # self-healing first: a trip is answered before (and whatever) the MPC decides
+        readings = await self.client.read(self.responder.points)
+        response = self.responder.respond(now, {r.key: r.value for r in readings if r.good})
+        for command in response.commands:  # one write each: the order is the plan's
+            await self._write(now, {command.key: command.value}, reason="flisr")
+        if response.plan is not None:
+            self.historian.record_decision(now, "flisr", response.plan.to_dict())
+        for entry in response.timeline:
+            self.historian.record_event(
+                now, "flisr_step", step=entry.kind, text=entry.text, device=entry.device
+            )
 
     # -- one control step ------------------------------------------------------------------------
     async def _control_step(self, step_start: pd.Timestamp) -> None:

@@ -110,6 +110,13 @@ async def test_closed_loop_keeps_limits_in_the_simulators_physics_and_charges_ev
     with Historian(tmp_path / "h.sqlite") as h:
         assert len(h.decisions("mpc")) == stats.decisions
         assert h.last_schedule("mpc") is not None
+    # the historian becomes the report: measured against planned
+    from gridctl.run_report import write_run_report
+
+    path, kpis = write_run_report(tmp_path / "h.sqlite", tmp_path / "run.html")
+    assert kpis["steps"] == stats.decisions and kpis["fallbacks"] == 0
+    assert 10 < kpis["measured_peak_import_mw"] < 60
+    assert path.read_text(encoding="utf-8").startswith("<!doctype html>")
 
 
 async def test_server_killed_and_restarted_the_controller_reconnects_and_records_the_gap(

@@ -1,0 +1,88 @@
+"""``gridctl run``: the controller against a field over OPC UA; ``gridctl report``: what it did."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import typer
+
+from gridctl.commands.sim import PkiOption, SecurityOption, UserOption, _client_security
+from gridctl.errors import UserInputError
+
+
+def register(app: typer.Typer) -> None:
+    app.command("run")(run)
+    app.command("report")(report)
+
+
+def run(
+    endpoint: Annotated[str, typer.Option("--endpoint", "-e", help="opc.tcp://HOST:PORT")]
+    = "opc.tcp://127.0.0.1:4840",
+    model: Annotated[str, typer.Option("--model", "-m", help="Built-in model or model file.")]
+    = "jiuke_oasis",
+    db: Annotated[Path, typer.Option("--db", help="Historian (SQLite) file.")]
+    = Path("out/historian.sqlite"),
+    security: SecurityOption = "none",
+    pki: PkiOption = None,
+    user: UserOption = None,
+    horizon: Annotated[int, typer.Option("--horizon", min=2, max=96,
+                                         help="MPC window in 15-min steps.")] = 16,
+    hours: Annotated[float | None, typer.Option("--hours", min=0.0,
+                                                help="Stop after this much (simulated) time.")]
+    = None,
+    wall_clock: Annotated[bool, typer.Option("--wall-clock", help="Follow the wall clock (a real "
+                                             "field) instead of the simulator's clock.")] = False,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Forecast scenario seed.")] = 0,
+) -> None:
+    """Run the control loop: MPC every 15 min, heartbeat, reconnects, historian."""
+    from gridctl.runtime import ControllerRuntime, RuntimeConfig
+    from network_models import load_model
+
+    if not endpoint.startswith("opc.tcp://"):
+        raise UserInputError(f"{endpoint!r}: expected opc.tcp://HOST:PORT", source="--endpoint")
+    logging.getLogger("asyncua").setLevel(logging.CRITICAL)
+    grid = load_model(model)
+    client_security = None if security == "none" and user is None else _client_security(
+        security, pki, user)
+    config = RuntimeConfig(endpoint=endpoint, db_path=db, horizon_steps=horizon,
+                           follow_simulator_clock=not wall_clock, forecast_seed=seed)
+    runtime = ControllerRuntime(grid, config, security=client_security)
+
+    async def main() -> None:
+        until = None
+        if hours is not None:
+            # the end is measured from the first clock reading
+            async def stopper() -> None:
+                while runtime.now is None:
+                    await asyncio.sleep(0.1)
+                end = runtime.now + pd.Timedelta(hours=hours)
+                runtime._until = end  # set once the simulator's clock is known
+            asyncio.get_running_loop().create_task(stopper())
+        stats = await runtime.run(until=until)
+        typer.echo(f"decisions {stats.decisions}, fallbacks {stats.fallbacks}, reconnects "
+                   f"{stats.reconnects}, refused writes {stats.write_errors}; historian {db}")
+
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        typer.echo("stopped")
+
+
+def report(
+    db: Annotated[Path, typer.Option("--db", help="Historian (SQLite) file written by run.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="HTML file to write.")]
+    = Path("out/run_report.html"),
+) -> None:
+    """Turn a historian into the day-ahead style HTML report: measured against planned."""
+    from gridctl.run_report import write_run_report
+
+    if not db.is_file():
+        raise UserInputError("no such historian file", source=str(db), field="--db")
+    path, kpis = write_run_report(db, out)
+    for k, v in kpis.items():
+        typer.echo(f"{k}: {v}")
+    typer.echo(f"wrote {path}")

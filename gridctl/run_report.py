@@ -1,0 +1,95 @@
+"""The report of a controller run, from its historian: measured against planned."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from gridctl.historian import Historian
+from gridctl.report import Panel, Series, write_html_report
+
+
+def _pivot(h: Historian) -> pd.DataFrame:
+    m = h.measurements()
+    if m.empty:
+        return pd.DataFrame()
+    m["t"] = pd.to_datetime(m["t"], utc=True).dt.tz_convert("Asia/Shanghai")
+    m["key"] = m["device"] + "." + m["point"]
+    return m.pivot_table(index="t", columns="key", values="value", aggfunc="last")
+
+
+def _substation_transformers(model_name: str | None) -> list[str]:
+    if not model_name:
+        return []
+    from network_models import load_model
+
+    return [t.id for t in load_model(model_name).registry.substation_transformers]
+
+
+def write_run_report(db: Path, out: Path) -> tuple[Path, dict[str, Any]]:
+    """Write the HTML report of the run in ``db``; return its path and the KPIs shown."""
+    try:
+        h = Historian(db)
+    except sqlite3.DatabaseError as exc:
+        from gridctl.errors import UserInputError
+
+        raise UserInputError(f"not a historian: {exc}", source=str(db)) from None
+    with h:
+        table = _pivot(h)
+        decisions = h.decisions("mpc")
+        events = h.events()
+        sessions = h.sessions()
+        model_name = h.meta("model")
+    if table.empty or not decisions:
+        from gridctl.errors import UserInputError
+
+        raise UserInputError("the historian holds no control steps yet", source=str(db))
+    idx = pd.DatetimeIndex(table.index)
+    trafo_cols = [f"{t}.p_mw" for t in _substation_transformers(model_name)]
+    trafo_cols = [c for c in trafo_cols if c in table.columns]
+    measured_import = table[trafo_cols].sum(axis=1).to_numpy() if trafo_cols else np.zeros(len(idx))
+    planned = pd.Series({pd.Timestamp(d["t"]): d.get("planned_import_mw", np.nan)
+                         for d in decisions})
+    planned.index = pd.to_datetime(planned.index, utc=True).tz_convert("Asia/Shanghai")
+    planned = planned.reindex(idx).to_numpy(dtype=float)
+    soc_cols = [c for c in table.columns if c.endswith(".soc_frac")]
+    ev_cols = [c for c in table.columns if c.endswith(".p_charge_kw") and c.count(".") == 1]
+    v_cols = [c for c in table.columns if c.endswith(".v_pu")]
+    last_t = idx[-1]
+    departed = [s for s in sessions if s.departure <= last_t]
+    owed = sum(max(0.0, s.energy_requested_kwh - s.energy_delivered_kwh) for s in departed)
+    kpis = {
+        "steps": len(decisions),
+        "from": idx[0].isoformat(),
+        "to": last_t.isoformat(),
+        "fallbacks": sum(1 for d in decisions if d.get("fallback")),
+        "reconnects": sum(1 for e in events if e["kind"] == "reconnected"),
+        "measured_peak_import_mw": round(float(np.nanmax(measured_import)), 3),
+        "measured_energy_import_mwh": round(float(np.nansum(measured_import) * 0.25), 3),
+        "ev_sessions_seen": len(sessions),
+        "ev_energy_owed_at_departure_kwh": round(owed, 2),
+        "median_solve_s": round(float(np.median([d.get("solve_s", np.nan) for d in decisions])),
+                                3),
+    }
+    panels = [
+        Panel(title="Grid import: measured (substation transformers) and planned", ylabel="MW",
+              series=[Series(label="measured", values=measured_import),
+                      Series(label="planned", values=planned, style="--")]),
+        Panel(title="BESS state of charge (measured)", ylabel="fraction",
+              series=[Series(label=c.split(".")[0], values=table[c].to_numpy())
+                      for c in soc_cols]),
+        Panel(title="EV charging (measured)", ylabel="kW",
+              series=[Series(label="all sites", values=table[ev_cols].sum(axis=1).to_numpy())]),
+        Panel(title="Voltage at meters (measured)", ylabel="pu",
+              series=[Series(label="lowest", values=table[v_cols].min(axis=1).to_numpy()),
+                      Series(label="highest", values=table[v_cols].max(axis=1).to_numpy())],
+              hlines=[(0.93, "0.93 pu"), (1.07, "1.07 pu")]),
+    ]
+    path = write_html_report(out, title=f"gridctl run report: {db.name}", index=idx,
+                             panels=panels, kpis=kpis,
+                             notes=[f"{e['t']}: {e['kind']}" for e in events][:50])
+    return path, kpis
