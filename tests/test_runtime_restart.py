@@ -10,10 +10,9 @@ import subprocess
 import sys
 
 import pandas as pd
+from test_runtime_integration import SERVER_SECURITY
 
 from hil_sim.server import SimServer
-
-from test_runtime_integration import SERVER_SECURITY  # noqa: E402
 
 START = pd.Timestamp("2026-07-15 07:00", tz="Asia/Shanghai")
 
