@@ -156,6 +156,14 @@ def linearise(net: pp.pandapowerNet) -> NetworkLinearisation:
     )
 
     lookups = net._pd2ppc_lookups["branch"]
+    # ppci drops out-of-service branches (e.g. a cable isolated by its switches): map the full
+    # ppc branch numbering onto the rows that remain
+    in_service = np.asarray(ppci.get("branch_is", np.ones(len(branch), dtype=bool)), dtype=bool)
+    if len(in_service) != len(branch):
+        internal_row = np.cumsum(in_service) - 1
+    else:
+        internal_row = np.arange(len(branch))
+        in_service = np.ones(len(branch), dtype=bool)
     rows, rated, lines, trafos = [], [], [], []
     if "line" in lookups:
         start, _ = lookups["line"]
@@ -164,7 +172,9 @@ def linearise(net: pp.pandapowerNet) -> NetworkLinearisation:
                 continue
             vn = net.bus.vn_kv.at[net.line.from_bus.at[li]]
             rated_ka = net.line.max_i_ka.at[li] * net.line.df.at[li] * net.line.parallel.at[li]
-            rows.append(start + k)
+            if not in_service[start + k]:
+                continue
+            rows.append(int(internal_row[start + k]))
             rated.append(_SQRT3 * vn * rated_ka)
             lines.append(int(li))
     if "trafo" in lookups:
@@ -172,7 +182,9 @@ def linearise(net: pp.pandapowerNet) -> NetworkLinearisation:
         for k, ti in enumerate(net.trafo.index):
             if not net.trafo.in_service.at[ti] or np.isnan(net.res_trafo.loading_percent.at[ti]):
                 continue
-            rows.append(start + k)
+            if not in_service[start + k]:
+                continue
+            rows.append(int(internal_row[start + k]))
             rated.append(net.trafo.sn_mva.at[ti] * net.trafo.parallel.at[ti])
             trafos.append(int(ti))
     g = grad[rows] * base_mva if rows else sp.csr_matrix((0, n_state), dtype=complex)

@@ -19,13 +19,14 @@ app = typer.Typer(
 
 def _register() -> None:
     # Sub-commands live in gridctl/commands/<verb>.py; each exposes `register(app)`.
-    from gridctl.commands import dayahead, forecast, grid, run, sim
+    from gridctl.commands import dayahead, drill, forecast, grid, run, sim
 
     grid.register(app)
     forecast.register(app)
     dayahead.register(app)
     sim.register(app)
     run.register(app)
+    drill.register(app)
 
 
 def main(argv: list[str] | None = None) -> int:

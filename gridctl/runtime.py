@@ -336,6 +336,10 @@ class ControllerRuntime:
                 departure = max(
                     departure, now + pd.Timedelta(minutes=1), arrival + pd.Timedelta(minutes=1)
                 )
+                vehicle_kw = float(value(site.id, f"{c}.vehicle_max_kw", 0.0) or 0.0)
+                max_kw = min(vehicle_kw, site.p_connector_kw) if vehicle_kw > 0 else (
+                    site.p_connector_kw
+                )
                 session = EvSession(
                     id=sid,
                     charger=site.id,
@@ -343,7 +347,7 @@ class ControllerRuntime:
                     arrival=arrival,
                     departure=departure,
                     energy_kwh=max(requested, delivered),
-                    max_kw=site.p_connector_kw,
+                    max_kw=max_kw,
                 )
                 states.append(SessionState(session=session, energy_delivered_kwh=delivered))
                 stored.append(
@@ -354,7 +358,7 @@ class ControllerRuntime:
                         arrival=arrival,
                         departure=departure,
                         energy_requested_kwh=requested,
-                        max_kw=site.p_connector_kw,
+                        max_kw=max_kw,
                         energy_delivered_kwh=delivered,
                     )
                 )

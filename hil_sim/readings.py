@@ -145,4 +145,6 @@ def ev_site_readings(unit: EvSiteUnit, mean_kw: np.ndarray) -> dict[PointKey, An
         out[(i, f"{c}.energy_requested_kwh")] = session.energy_kwh if session is not None else 0.0
         out[(i, f"{c}.departure_s")] = (session.departure.timestamp() if session is not None
                                         else math.nan)
+        out[(i, f"{c}.vehicle_max_kw")] = (min(session.max_kw, unit.spec.p_connector_kw)
+                                           if session is not None else 0.0)
     return out

@@ -255,6 +255,7 @@ class EvChargingSite(Device):
                 _read(f"{c}.energy_delivered_kwh", "kWh", "energy delivered in this session"),
                 _read(f"{c}.energy_requested_kwh", "kWh", "energy the driver asked for"),
                 _read(f"{c}.departure_s", "s", "announced departure, Unix time"),
+                _read(f"{c}.vehicle_max_kw", "kW", "most the plugged-in vehicle can draw"),
                 _write(f"{c}.p_set_kw", "kW", "charging power setpoint", 0.0, self.p_connector_kw),
             ]
         return tuple(pts)

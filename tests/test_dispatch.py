@@ -280,3 +280,19 @@ def test_the_same_dispatch_runs_on_standard_feeders(name):
         assert any("still fails" in n for n in result.plan.record.notes)
     if name == "cigre_mv":
         assert k["ac_validated"]
+
+
+def test_mpc_plans_on_a_grid_reconfigured_after_a_fault(jiuke):
+    """After FLISR isolates a ring section and closes the open point, the MPC rebuilds its
+    network model for the new topology and still plans a schedule that passes the AC check."""
+    bundle = build(jiuke, DAY, "24h", seed=0)
+    mpc = RecedingHorizonController(jiuke, horizon_steps=8)
+    restored = {"RS_FD_L2_1_a": False, "RS_FD_L2_1_b": False, "NO_FD_L2_3_b": True}
+    snap = GridSnapshot(
+        time=bundle.index[77],
+        bess_soc_frac={b.id: 0.5 for b in jiuke.registry.bess},
+        switch_closed=restored,
+    )
+    decision = mpc.step(snap, bundle)
+    assert decision.record.fallback is None and decision.record.ac_check["passed"]
+    assert mpc.dispatcher.switch_closed == restored

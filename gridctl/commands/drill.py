@@ -1,0 +1,75 @@
+"""``gridctl drill SCENARIO``: rehearse a fault against the simulator with gridctl in the loop."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    app.command("drill")(drill)
+
+
+def drill(
+    scenario: Annotated[str, typer.Argument(
+        help="A drill file (YAML) or a shipped drill: backbone_cable_fault, "
+        "feeder_section_fault, transformer_loss, substation_loss, campus_upstream_outage.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as one JSON "
+                                          "object.")] = False,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Directory for the JSON and "
+                                             "HTML reports.")] = None,
+    manual_min: Annotated[float | None, typer.Option(
+        "--manual-restoration-min", help="Baseline: minutes until supply is restored by hand "
+        "(default: the scenario's, 60).")] = None,
+) -> None:
+    """Run a fault and recovery drill: simulator over OPC UA, controller runtime with FLISR."""
+    from gridctl.drill import load_scenario, run_drill, scenario_path, write_outputs
+    from gridctl.errors import UserInputError
+    from network_models import load_model
+
+    if out is not None and out.exists() and not out.is_dir():
+        raise UserInputError(f"{out} exists and is not a directory: expected a directory",
+                             source="--out", field="out")
+    if manual_min is not None and not manual_min > 0:
+        raise UserInputError(f"{manual_min}: expected a positive number of minutes",
+                             source="--manual-restoration-min", field="manual_restoration_min")
+    path = scenario_path(scenario)
+    spec = load_scenario(path)
+    model = load_model(spec.model)
+    spec = load_scenario(path, model)
+    if manual_min is not None:
+        spec = spec.model_copy(update={"manual_restoration_min": manual_min})
+    report = asyncio.run(run_drill(spec, model))
+    written = write_outputs(report, out) if out is not None else ()
+    if as_json:
+        typer.echo(json.dumps(report.to_dict(), indent=1, default=str))
+        return
+    base = report.baseline
+    typer.echo(f"drill {report.scenario} on {report.model}: {report.start:%Y-%m-%d %H:%M} to "
+               f"{report.end:%H:%M} (simulated), {report.wall_s:.1f} s wall")
+    for e in report.events:
+        typer.echo(f"  {e['time'][11:19]}  {e['kind']:<16} {e['text']}")
+    rows = [("customers interrupted", report.customers_interrupted,
+             base["customers_interrupted"]),
+            ("customer-minutes", report.customer_minutes_interrupted,
+             base["customer_minutes_interrupted"]),
+            ("energy not supplied (kWh)", report.energy_not_supplied_kwh,
+             base["energy_not_supplied_kwh"]),
+            ("restoration (s)", report.restoration_s, base["restoration_s"])]
+    typer.echo(f"  {'':<28}{'gridctl':>12}{'manual':>12}")
+    for label, ours, theirs in rows:
+        typer.echo(f"  {label:<28}{ours!s:>12}{theirs!s:>12}")
+    typer.echo(f"  switching operations: {report.switch_operations}; violations after "
+               f"restoration: {len(report.violations_after_restoration)}")
+    for grid in report.microgrids:
+        if grid["islanded_at"]:
+            typer.echo(f"  microgrid {grid['name']} islanded at {grid['islanded_at'][11:19]}; "
+                       f"hold time at the end {grid['hold_time_h_at_end']} h")
+    for message in report.runtime_errors:
+        typer.echo(f"  runtime error: {message}")
+    for p in written:
+        typer.echo(f"  wrote {p}")

@@ -1,0 +1,583 @@
+"""Fault and recovery drills: a scenario of timed events against the simulator, gridctl in the loop.
+
+A drill starts the OPC UA simulator in process (127.0.0.1, a free port, one operator user with a
+one-off password) and the controller runtime with a :class:`~gridctl.self_healing.FaultResponder`
+as an OPC UA client of it. The simulator runs in step mode and the drill moves its clock as fast
+as the runtime keeps up: after each tick it waits until the runtime has read the field at the new
+time, so the runtime never misses a state. Events are injected over OPC UA (the simulator's
+methods) at their simulated times. Ticks are fine (``fine_tick_s``) for ``fine_window_min``
+after each event, where switching happens, and coarse elsewhere, so a drill of half an hour takes
+a few dozen power flows.
+
+Figures are integrated over the ticks: a load unsupplied at a tick's start is taken off for
+the whole tick (the simulator decides each tick at its start). Customers per load come from the
+registry (``Load.customers``); energy not supplied is the load the simulator's truth would have
+drawn (kWh). The baseline is the same fault without automation: the loads protection left
+unsupplied stay off for ``manual_restoration_min`` (dispatcher and crew switching by hand).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import math
+import secrets
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from gridctl.field.client import FieldClient
+from gridctl.field.security import (
+    AnonymousPolicy,
+    ClientSecurity,
+    Role,
+    SecurityMode,
+    ServerSecurity,
+    UserAccount,
+    UserStore,
+    hash_password,
+)
+from gridctl.runtime import ControllerRuntime, RuntimeConfig
+from gridctl.self_healing import FaultResponder
+from network_models.ac_checks import AcLimits
+from network_models.errors import InputError
+from network_models.model import GridModel
+
+__all__ = [
+    "DrillEvent",
+    "DrillInputError",
+    "DrillReport",
+    "DrillScenario",
+    "load_scenario",
+    "run_drill",
+    "scenario_path",
+    "shipped_scenarios",
+    "write_outputs",
+]
+
+SCENARIO_DIR = Path(__file__).resolve().parent.parent / "hil_sim" / "scenarios"
+EventKind = Literal["cable_fault", "transformer_loss", "substation_loss", "comm_loss",
+                    "device_trip", "supply_restored", "clear"]
+_METHOD = {"cable_fault": "FaultLine", "transformer_loss": "LoseTransformer",
+           "substation_loss": "LoseSubstation", "comm_loss": "LoseComm",
+           "device_trip": "TripDevice", "supply_restored": "ClearFault", "clear": "ClearFault"}
+_FAULTS = ("cable_fault", "transformer_loss", "substation_loss", "device_trip")
+_REPAIRS = ("supply_restored", "clear")
+_USER = "drill"
+
+log = logging.getLogger("gridctl.drill")
+
+
+class DrillInputError(InputError):
+    """A drill scenario that cannot be run; names the file, the event and the field."""
+
+
+class DrillEvent(BaseModel):
+    """One timed event; ``at_min`` is simulated minutes after the drill's start."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    at_min: float = Field(ge=0)
+    kind: EventKind
+    target: str = Field(min_length=1)
+
+
+class DrillScenario(BaseModel):
+    """A drill file (YAML). Times are simulated; ``start`` naive means the model's time zone."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1)
+    description: str = ""
+    model: str = "jiuke_oasis"
+    start: str = "2026-07-15T19:00"
+    duration_min: float = Field(default=20.0, gt=0, le=24 * 60)
+    manual_restoration_min: float = Field(default=60.0, gt=0)
+    fine_tick_s: float = Field(default=5.0, gt=0, le=60)
+    coarse_tick_s: float = Field(default=60.0, gt=0, le=900)
+    fine_window_min: float = Field(default=2.0, ge=0)
+    mpc_step_minutes: int = Field(default=15, ge=1, le=60)
+    events: tuple[DrillEvent, ...] = Field(min_length=1)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DrillReport:
+    """What a drill found; ``to_dict`` is the JSON report (times ISO 8601, simulated)."""
+
+    scenario: str
+    description: str
+    model: str
+    start: pd.Timestamp
+    end: pd.Timestamp
+    events: tuple[dict[str, Any], ...]
+    customers_interrupted: int
+    customer_minutes_interrupted: float
+    energy_not_supplied_kwh: float
+    restoration_s: float | None
+    switch_operations: int
+    violations_after_restoration: tuple[dict[str, Any], ...]
+    violations_before_fault: tuple[dict[str, Any], ...]
+    unsupplied_at_end: tuple[str, ...]
+    microgrids: tuple[dict[str, Any], ...]
+    plans: tuple[dict[str, Any], ...]
+    baseline: dict[str, Any]
+    write_errors: int
+    runtime_errors: tuple[str, ...]
+    wall_s: float  # start-up of simulator and runtime included
+    drill_wall_s: float  # from the runtime's first reading of the field to the drill's end
+    ticks: int
+    series: dict[str, list[Any]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["start"], data["end"] = self.start.isoformat(), self.end.isoformat()
+        data.pop("series")
+        return data
+
+
+# --- scenario files ------------------------------------------------------------------------------
+
+
+def shipped_scenarios() -> tuple[str, ...]:
+    """Names of the drills shipped with gridctl (files in ``hil_sim/scenarios``)."""
+    return tuple(sorted(p.stem for p in SCENARIO_DIR.glob("*.yaml")))
+
+
+def scenario_path(name_or_path: str | Path) -> Path:
+    """A scenario file: a path, or the name of a shipped drill."""
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        return path
+    shipped = SCENARIO_DIR / f"{name_or_path}.yaml"
+    if shipped.exists():
+        return shipped
+    raise DrillInputError(f"no scenario file or shipped drill {str(name_or_path)!r}: expected a "
+                          f"YAML file or one of {', '.join(shipped_scenarios())}",
+                          source="argument", field="SCENARIO")
+
+
+def load_scenario(path: str | Path, model: GridModel | None = None) -> DrillScenario:
+    """Read and check a drill file; with ``model``, every target must exist in it."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise DrillInputError(f"cannot read it ({exc.strerror}): expected a drill YAML file",
+                              source=str(path)) from None
+    except yaml.YAMLError as exc:
+        raise DrillInputError(f"not valid YAML ({exc})", source=str(path)) from None
+    if not isinstance(raw, dict):
+        raise DrillInputError("expected a mapping with name, events, ...", source=str(path))
+    try:
+        scenario = DrillScenario.model_validate(raw)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        loc = list(error["loc"])
+        element = None
+        if len(loc) >= 2 and loc[0] == "events" and isinstance(loc[1], int):
+            element = f"event {loc[1]}"
+            loc = loc[2:]
+        raise DrillInputError(error["msg"], source=str(path), element=element,
+                              field=".".join(str(x) for x in loc) or None) from None
+    _check_times(scenario, path)
+    try:
+        pd.Timestamp(scenario.start)
+    except (TypeError, ValueError):
+        raise DrillInputError(f"start {scenario.start!r}: expected an ISO 8601 time",
+                              source=str(path), field="start") from None
+    if model is not None:
+        _check_targets(scenario, model, path)
+    return scenario
+
+
+def _check_times(scenario: DrillScenario, path: Path) -> None:
+    previous = 0.0
+    for i, event in enumerate(scenario.events):
+        if event.at_min < previous:
+            raise DrillInputError(
+                f"at {event.at_min} min comes before the previous event ({previous} min): "
+                "expected events in time order", source=str(path), element=f"event {i}",
+                field="at_min")
+        if event.at_min >= scenario.duration_min:
+            raise DrillInputError(
+                f"at {event.at_min} min is not within the drill's {scenario.duration_min} min",
+                source=str(path), element=f"event {i}", field="at_min")
+        previous = event.at_min
+
+
+def _check_targets(scenario: DrillScenario, model: GridModel, path: Path) -> None:
+    lines = set(model.net.line["name"])
+    trafos = set(model.net.trafo["name"])
+    substations = {s.name for s in model.substations}
+    injected: set[str] = set()
+    for i, event in enumerate(scenario.events):
+        target, kind = event.target, event.kind
+        if kind == "cable_fault":
+            ok, what = target in lines, "a cable (line) of the model"
+        elif kind == "transformer_loss":
+            ok, what = target in trafos, "a transformer of the model"
+        elif kind == "substation_loss":
+            ok, what = target in substations, f"a substation ({', '.join(sorted(substations))})"
+        elif kind in ("comm_loss", "device_trip"):
+            ok, what = target in model.registry, "a device id of the registry"
+        else:
+            ok, what = target in injected, "the target of an earlier event"
+        if not ok:
+            raise DrillInputError(f"unknown {kind} target {target!r}: expected {what}",
+                                  source=str(path), element=f"event {i}", field="target")
+        injected.add(target)
+
+
+# --- running a drill ------------------------------------------------------------------------------
+
+
+@dataclass
+class _Tally:
+    """Running sums over the ticks."""
+
+    base_unsupplied: frozenset[str] = frozenset()
+    ever: set[str] = field(default_factory=set)
+    customer_min: float = 0.0
+    ens_kwh: float = 0.0
+    samples: list[tuple[pd.Timestamp, frozenset[str]]] = field(default_factory=list)
+    violations: list[tuple[pd.Timestamp, list[dict[str, Any]]]] = field(default_factory=list)
+    loop_wall_s: float = 0.0  # from the runtime's first reading to the drill's end
+
+
+async def run_drill(scenario: DrillScenario, model: GridModel, *, db_path: Path | None = None,
+                    barrier_timeout_s: float = 60.0) -> DrillReport:
+    """Run ``scenario`` on ``model`` against the simulator with the runtime in the loop."""
+    from hil_sim.config import SimConfig
+    from hil_sim.server import SimServer
+
+    logging.getLogger("asyncua").setLevel(logging.CRITICAL)
+    wall0 = time.perf_counter()
+    password = secrets.token_urlsafe(12)
+    server_security = ServerSecurity(
+        modes=(SecurityMode.NONE,), anonymous=AnonymousPolicy.VIEWER,
+        users=UserStore.of(UserAccount(name=_USER, role=Role.OPERATOR,
+                                       password_hash=hash_password(password, iterations=1000))))
+    client_security = ClientSecurity(mode=SecurityMode.NONE, username=_USER, password=password)
+    server = SimServer(model, port=0, step_mode=True, start=scenario.start,
+                       config=SimConfig(tick_s=scenario.coarse_tick_s), security=server_security)
+    sim = server.simulator
+    start = sim.time
+    end = start + pd.Timedelta(minutes=scenario.duration_min)
+    responder = FaultResponder(model)
+    errors = _ErrorLog()
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(errors.capture())
+        if db_path is None:
+            db_path = Path(stack.enter_context(tempfile.TemporaryDirectory())) / "drill.sqlite"
+        await server.start()
+        runtime = ControllerRuntime(
+            model, RuntimeConfig(endpoint=server.endpoint, db_path=db_path, horizon_steps=8,
+                                 step_minutes=scenario.mpc_step_minutes, tick_wall_s=0.002),
+            security=client_security, responder=responder)
+        task = asyncio.create_task(runtime.run(), name="drill-runtime")
+        try:
+            async with FieldClient(server.endpoint, security=client_security) as operator:
+                timeline, tally, ticks, before = await _drive(
+                    scenario, sim, server, operator, responder, task, start, end,
+                    barrier_timeout_s)
+        finally:
+            errors.stopping = True
+            runtime.stop()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(task, timeout=10.0)
+            await server.stop()
+    return _report(scenario, model, sim, responder, runtime, timeline, tally, before, start, end,
+                   ticks, time.perf_counter() - wall0, errors.messages)
+
+
+class _ErrorLog(logging.Handler):
+    """Errors the runtime's scheduled jobs raised (APScheduler logs them), kept for the report
+    instead of printed: the drill reports them as findings."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.ERROR)
+        self.messages: list[str] = []
+        self.stopping = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.stopping:
+            return  # a read cut short by the shutdown is not a finding
+        exc = record.exc_info[1] if record.exc_info else None
+        self.messages.append(f"{type(exc).__name__}: {exc}" if exc else record.getMessage())
+
+    @contextlib.contextmanager
+    def capture(self):
+        logger = logging.getLogger("apscheduler.executors.default")
+        propagate = logger.propagate
+        logger.addHandler(self)
+        logger.propagate = False
+        try:
+            yield self
+        finally:
+            logger.removeHandler(self)
+            logger.propagate = propagate
+
+
+async def _drive(scenario, sim, server, operator, responder, task, start, end, timeout_s):
+    events = [(start + pd.Timedelta(minutes=e.at_min), e) for e in scenario.events]
+    timeline: list[dict[str, Any]] = []
+    tally = _Tally()
+    seen_events = sim.event_count
+    fine_until = start
+    ticks = 0
+    await _barrier(responder, task, 0, timeout_s)
+    wall0 = time.perf_counter()
+    tally.base_unsupplied = frozenset(sim.status.unsupplied_loads)
+    before = _violations(sim)
+    while sim.time < end:
+        now = sim.time
+        while events and events[0][0] <= now:
+            _, event = events.pop(0)
+            text = await operator.call_simulator(_METHOD[event.kind], event.target)
+            timeline.append(_entry(now, "fault" if event.kind in _FAULTS else
+                                   "repair" if event.kind in _REPAIRS else event.kind,
+                                   f"{event.kind} {event.target}: {text}", event.target))
+            fine_until = now + pd.Timedelta(minutes=scenario.fine_window_min)
+        calls = responder.calls
+        # a call in flight may have read before the injection: wait for one begun after it
+        await _barrier(responder, task, calls + 2, timeout_s)
+        seen_events = _field_events(sim, seen_events, timeline)
+        tick_s = scenario.fine_tick_s if now < fine_until else scenario.coarse_tick_s
+        if events:
+            tick_s = min(tick_s, (events[0][0] - now).total_seconds())
+        tick_s = min(tick_s, (end - now).total_seconds())
+        _sample(sim, tally, now, tick_s, timeline)
+        sim.config = dataclasses.replace(sim.config, tick_s=tick_s)
+        await server.step(1)
+        ticks += 1
+    await _barrier(responder, task, responder.calls + 2, timeout_s)
+    _field_events(sim, seen_events, timeline)
+    _sample(sim, tally, sim.time, 0.0, timeline)
+    tally.loop_wall_s = time.perf_counter() - wall0
+    return timeline, tally, ticks, before
+
+
+async def _barrier(responder: FaultResponder, task: asyncio.Task, calls: int,
+                   timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while responder.calls < max(calls, 1):
+        if task.done():
+            task.result()  # the runtime failed: raise its error
+            raise RuntimeError("the controller runtime stopped during the drill")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the controller runtime did not read the field within "
+                               f"{timeout_s} s of wall time")
+        await asyncio.sleep(0.001)
+
+
+def _entry(t: pd.Timestamp, kind: str, text: str, device: str | None = None) -> dict[str, Any]:
+    return {"time": t.isoformat(), "kind": kind, "text": text, "device": device}
+
+
+_FIELD_KINDS = (("protection cleared", "protection"), ("loss of mains", "protection"),
+                ("tripped", "protection"), ("islanded", "islanding"),
+                ("island collapsed", "islanding"), ("back on the grid", "islanding"),
+                ("by command", "switching"), ("supply of", "protection"))
+
+
+def _field_events(sim, seen: int, timeline: list[dict[str, Any]]) -> int:
+    new = sim.event_count - seen
+    for t, text in list(sim.events)[-new:] if new > 0 else []:
+        kind = next((k for key, k in _FIELD_KINDS if key in text), None)
+        if kind is not None:
+            timeline.append(_entry(t, kind, text))
+    return sim.event_count
+
+
+def _sample(sim, tally: _Tally, now: pd.Timestamp, tick_s: float,
+            timeline: list[dict[str, Any]]) -> None:
+    off = frozenset(sim.status.unsupplied_loads) - tally.base_unsupplied
+    previous = tally.samples[-1][1] if tally.samples else frozenset()
+    if off - previous:
+        timeline.append(_entry(now, "supply_lost", "unsupplied: " + ", ".join(sorted(
+            off - previous))))
+    if previous - off:
+        timeline.append(_entry(now, "supply_back", "supplied again: " + ", ".join(sorted(
+            previous - off))))
+    tally.samples.append((now, off))
+    tally.violations.append((now, _violations(sim)))
+    tally.ever |= off
+    if not off or tick_s <= 0:
+        return
+    customers = {d.id: d.customers for d in sim.loads}
+    tally.customer_min += sum(customers[d] for d in off) * tick_s / 60.0
+    p_mw = _load_p_mw(sim, now + pd.Timedelta(seconds=tick_s / 2))
+    tally.ens_kwh += sum(p_mw[d] for d in off) * tick_s / 3600.0 * 1000.0
+
+
+def _load_p_mw(sim, t: pd.Timestamp) -> dict[str, float]:
+    sample = sim.truth.at(t)
+    return {d.id: max(float(p), 0.0) for d, p in zip(sim.loads, sample.load_p_mw, strict=True)}
+
+
+def _violations(sim, limits: AcLimits | None = None) -> list[dict[str, Any]]:
+    limits = limits or AcLimits()
+    view = sim.network_view()
+    found = []
+    for name, v in zip(view["bus_names"], view["bus_vm_pu"], strict=True):
+        if v > 0 and not math.isnan(v) and not limits.v_min_pu <= v <= limits.v_max_pu:
+            found.append({"element": name, "kind": "voltage_pu", "value": round(v, 4)})
+    for key, limit in (("line", limits.max_line_loading_pct),
+                       ("trafo", limits.max_trafo_loading_pct)):
+        for name, x in zip(view[f"{key}_names"], view[f"{key}_loading_pct"], strict=True):
+            if not math.isnan(x) and x > limit:
+                found.append({"element": name, "kind": f"{key}_loading_pct",
+                              "value": round(x, 1)})
+    return found
+
+
+# --- the report ----------------------------------------------------------------------------------
+
+
+def _report(scenario, model, sim, responder, runtime, timeline, tally, before, start, end,
+            ticks, wall_s, errors) -> DrillReport:
+    timeline = timeline + [e.to_dict() for e in responder.timeline]
+    order = {"fault": 0, "repair": 0, "comm_loss": 0, "device_trip": 0, "protection": 1,
+             "islanding": 2, "supply_lost": 3, "detection": 4, "isolation": 5,
+             "restoration_step": 6, "shed": 6, "not_controllable": 6, "switching": 7,
+             "supply_back": 8}
+    timeline.sort(key=lambda e: (e["time"], order.get(e["kind"], 9)))
+    customers = {d.id: d.customers for d in sim.loads}
+    faults = [pd.Timestamp(e["time"]) for e in timeline if e["kind"] == "fault"]
+    repairs = [pd.Timestamp(e["time"]) for e in timeline if e["kind"] == "repair"]
+    first_fault = faults[0] if faults else None
+    horizon = min([r for r in repairs if first_fault is None or r > first_fault] + [end])
+    restoration_s, settled = None, first_fault
+    if first_fault is not None:
+        backs = [t for (t, off), (_, prev) in zip(tally.samples[1:], tally.samples[:-1],
+                                                   strict=True)
+                 if first_fault < t <= horizon and prev - off]
+        if not tally.ever:
+            restoration_s = 0.0
+        elif backs:
+            settled = backs[-1]
+            restoration_s = (settled - first_fault).total_seconds()
+    violations: dict[tuple[str, str], dict[str, Any]] = {}
+    since = settled if settled is not None else start
+    for t, found in tally.violations:
+        if since <= t < horizon or (t == horizon == end):
+            for v in found:  # each element once, as first seen
+                violations.setdefault((v["element"], v["kind"]), v | {"time": t.isoformat()})
+    baseline = _baseline(scenario, sim, tally, customers, start)
+    return DrillReport(
+        scenario=scenario.name, description=scenario.description, model=model.name,
+        start=start, end=end, events=tuple(timeline),
+        customers_interrupted=sum(customers[d] for d in tally.ever),
+        customer_minutes_interrupted=round(tally.customer_min, 2),
+        energy_not_supplied_kwh=round(tally.ens_kwh, 3), restoration_s=restoration_s,
+        switch_operations=sum(p.switch_operations for p in responder.plans),
+        violations_after_restoration=tuple(violations.values()),
+        violations_before_fault=tuple(before),
+        unsupplied_at_end=tuple(sorted(tally.samples[-1][1])) if tally.samples else (),
+        microgrids=tuple(_microgrids(model, sim, timeline)),
+        plans=tuple(p.to_dict() for p in responder.plans), baseline=baseline,
+        write_errors=runtime.stats.write_errors, runtime_errors=tuple(errors),
+        wall_s=round(wall_s, 3), drill_wall_s=round(tally.loop_wall_s, 3), ticks=ticks,
+        series={"time": [t for t, _ in tally.samples],
+                "customers_off": [sum(customers[d] for d in off) for _, off in tally.samples]},
+    )
+
+
+def _baseline(scenario: DrillScenario, sim, tally: _Tally, customers: dict[str, int],
+              start: pd.Timestamp) -> dict[str, Any]:
+    """The loads protection left off at each fault stay off for the manual restoration time."""
+    fault_times = [start + pd.Timedelta(minutes=e.at_min) for e in scenario.events
+                   if e.kind in _FAULTS]
+    by_time = dict(tally.samples)
+    off_by_fault: list[tuple[pd.Timestamp, frozenset[str]]] = []
+    counted: set[str] = set()
+    for t in fault_times:
+        off = by_time.get(t, frozenset()) - counted
+        counted |= off
+        off_by_fault.append((t, off))
+    minutes = scenario.manual_restoration_min
+    ens = 0.0
+    for t, off in off_by_fault:
+        steps = max(math.ceil(minutes / 5.0), 1)
+        dt_min = minutes / steps
+        for k in range(steps):
+            p = _load_p_mw(sim, t + pd.Timedelta(minutes=(k + 0.5) * dt_min))
+            ens += sum(p[d] for d in off) * dt_min / 60.0 * 1000.0
+    interrupted = sum(customers[d] for d in counted)
+    return {
+        "manual_restoration_min": minutes,
+        "customers_interrupted": interrupted,
+        "customer_minutes_interrupted": round(interrupted * minutes, 2),
+        "energy_not_supplied_kwh": round(ens, 3),
+        "restoration_s": minutes * 60.0 if counted else 0.0,
+    }
+
+
+def _microgrids(model: GridModel, sim, timeline: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    from controllers.islanding import MicrogridSpec, hold_time_h
+
+    out = []
+    for grid in model.microgrids:
+        spec = MicrogridSpec.of(model, grid.name)
+        islanded = [e["time"] for e in timeline if e["kind"] == "islanding"
+                    and grid.name in e["text"] and "islanded" in e["text"]]
+        loads = [s.device for s in spec.loads if s.kind == "load"]
+        unsupplied = set(sim.status.unsupplied_loads)
+        soc = float(sim.reading(spec.bess.id, "soc_frac"))
+        load_mw = sum(float(sim.reading(d, "p_mw")) for d in loads)
+        pv_mw = sum(float(sim.reading(d, "p_mw")) for d in spec.pv)
+        live = sim.grid.island_live(next(i for i in sim.grid.islands
+                                         if i.microgrid.name == grid.name))
+        out.append({
+            "name": grid.name, "islanded_at": islanded[0] if islanded else None,
+            "islanded_at_end": bool(live),
+            "loads_supplied_at_end": [d for d in loads if d not in unsupplied],
+            "bess_soc_frac_at_end": round(soc, 4),
+            "hold_time_h_at_end": (round(hold_time_h(spec.bess, soc, load_mw, pv_mw), 2)
+                                   if live else None),
+        })
+    return out
+
+
+# --- outputs -------------------------------------------------------------------------------------
+
+
+def write_outputs(report: DrillReport, out_dir: Path) -> tuple[Path, Path]:
+    """Write ``<scenario>.json`` and ``<scenario>.html`` into ``out_dir`` (each atomically)."""
+    import json
+
+    import numpy as np
+
+    from gridctl.report import Panel, Series, write_html_report
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    json_path = out_dir / f"{report.scenario}.json"
+    tmp = json_path.with_name(json_path.name + ".tmp")
+    tmp.write_text(json.dumps(report.to_dict(), indent=1, default=str), encoding="utf-8")
+    tmp.replace(json_path)
+    figures = ("customers_interrupted", "customer_minutes_interrupted",
+               "energy_not_supplied_kwh", "restoration_s")
+    kpis = {k: getattr(report, k) for k in figures}
+    kpis["switch_operations"] = report.switch_operations
+    kpis["violations_after_restoration"] = len(report.violations_after_restoration)
+    times = pd.DatetimeIndex(report.series["time"])
+    panels = [Panel(title="Customers without supply", ylabel="customers",
+                    series=[Series(label="with gridctl", style="-",
+                                   values=np.asarray(report.series["customers_off"], float))])]
+    notes = [report.description.strip()] + [
+        f"{e['time'][11:19]}  {e['kind']}: {e['text']}" for e in report.events]
+    notes += [f"runtime error: {m}" for m in report.runtime_errors]
+    html_path = write_html_report(
+        out_dir / f"{report.scenario}.html", title=f"Drill {report.scenario} ({report.model})",
+        index=times, panels=panels, kpis=kpis, baseline_kpis=report.baseline,
+        record={"plans": list(report.plans), "microgrids": list(report.microgrids)}, notes=notes)
+    return json_path, html_path

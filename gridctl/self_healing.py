@@ -1,0 +1,179 @@
+"""Self-healing in the control loop: protection trips in, ordered switching commands out.
+
+The controller runtime calls :meth:`FaultResponder.respond` on every tick with the latest
+protection points, keyed ``(device id, point)``: breakers' ``tripped`` and ``closed``, switches'
+``closed``, fault indicators' ``fault_detected``, substation transformers' ``in_service``
+(:attr:`FaultResponder.points` lists them). When a trip or a lost transformer appears that has
+not been handled yet, the responder builds a :class:`~controllers.flisr.ProtectionReport`, asks
+:func:`~controllers.flisr.plan_restoration` once for a plan, and returns the plan's switching
+as ``close_cmd`` writes in the plan's order (open = ``False``, close = ``True``) together with
+timeline entries (detection, isolation, each restoration step) stamped with the simulated time.
+
+A trip stays "handled" while it is reported; once it is gone (the breaker was re-closed) the
+same breaker tripping again is a new fault. The plan is checked at the ``PEAK`` operating point
+unless another is given: conservative, since a plan that holds at peak holds at lighter load.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from controllers.flisr import (
+    OperatingValues,
+    RestorationPlan,
+    StepAction,
+    plan_restoration,
+    report_from_points,
+)
+from controllers.flisr_context import FlisrContext
+from network_models.ac_checks import PEAK, OperatingPoint
+from network_models.model import GridModel
+from network_models.registry import (
+    EvChargingSite,
+    FaultIndicator,
+    SubstationTransformer,
+    SwitchDevice,
+    SwitchKind,
+)
+
+__all__ = ["FaultResponder", "FlisrResponse", "SwitchCommand", "TimelineEntry", "protection_points"]
+
+PointKey = tuple[str, str]
+
+
+@dataclass(frozen=True, kw_only=True)
+class SwitchCommand:
+    """One write of the plan, in order: ``close_cmd`` of a switch, or an EV site's limit (kW)."""
+
+    device: str
+    point: str
+    value: bool | float
+    action: str  # "open" | "close" | "shed"
+    reason: str
+
+    @property
+    def key(self) -> PointKey:
+        return (self.device, self.point)
+
+
+@dataclass(frozen=True, kw_only=True)
+class TimelineEntry:
+    """Something the responder saw or did, at simulated (or real) time ``time``."""
+
+    time: pd.Timestamp
+    kind: str  # "detection" | "isolation" | "restoration_step" | "shed" | "not_controllable"
+    text: str
+    device: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"time": self.time.isoformat(), "kind": self.kind, "text": self.text,
+                "device": self.device}
+
+
+@dataclass(frozen=True, kw_only=True)
+class FlisrResponse:
+    """What to do now: commands to write in order, the plan behind them, what to record."""
+
+    commands: tuple[SwitchCommand, ...] = ()
+    plan: RestorationPlan | None = None
+    timeline: tuple[TimelineEntry, ...] = ()
+
+
+def protection_points(model: GridModel) -> tuple[PointKey, ...]:
+    """The points FLISR reads: breaker trips, switch positions, indicators, transformers."""
+    keys: list[PointKey] = []
+    for device in model.registry:
+        if isinstance(device, SwitchDevice):
+            keys.append((device.id, "closed"))
+            if device.switch_kind == SwitchKind.BREAKER:
+                keys.append((device.id, "tripped"))
+        elif isinstance(device, FaultIndicator):
+            keys.append((device.id, "fault_detected"))
+        elif isinstance(device, SubstationTransformer):
+            keys.append((device.id, "in_service"))
+    return tuple(keys)
+
+
+@dataclass
+class FaultResponder:
+    """Turns new protection trips into a FLISR plan and its ordered switching commands."""
+
+    model: GridModel
+    operating: OperatingPoint | OperatingValues = PEAK
+    context: FlisrContext | None = None
+    plans: list[RestorationPlan] = field(default_factory=list)
+    timeline: list[TimelineEntry] = field(default_factory=list)
+    calls: int = 0  # respond() calls completed (drills wait on it)
+    last_time: pd.Timestamp | None = None
+    _handled: set[str] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        if self.context is None:
+            self.context = FlisrContext.of(self.model)
+        self.points = protection_points(self.model)
+
+    def respond(self, now: pd.Timestamp, values: Mapping[PointKey, Any]) -> FlisrResponse:
+        """The response to the protection points ``values`` read at ``now``.
+
+        Points missing from ``values`` (a device that does not answer) are left out of the
+        report, so a switch whose position is unknown is taken in its normal state.
+        """
+        try:
+            return self._respond(now, values)
+        finally:
+            self.calls += 1
+            self.last_time = now
+
+    def _respond(self, now: pd.Timestamp, values: Mapping[PointKey, Any]) -> FlisrResponse:
+        report = report_from_points(self.model, values)
+        signature = set(report.tripped_breakers) | {f"out:{t}" for t in report.transformers_out}
+        self._handled &= signature  # a trip that is gone may come back as a new fault
+        new = signature - self._handled
+        if not new:
+            return FlisrResponse()
+        self._handled |= signature
+        plan = plan_restoration(self.model, report, operating=self.operating,
+                                context=self.context)
+        self.plans.append(plan)
+        entries = [TimelineEntry(
+            time=now, kind="detection",
+            text=(f"{plan.location.kind.value} located: sections "
+                  f"{', '.join(plan.location.sections) or '-'}; lines "
+                  f"{', '.join(plan.location.lines) or '-'}; trips "
+                  f"{', '.join(sorted(report.tripped_breakers)) or '-'}; plan {plan.status}, "
+                  f"{plan.switch_operations} switching operation(s), AC check "
+                  f"{'ok' if plan.check.ok else 'FAILED'}"),
+        )]
+        commands = []
+        for step in plan.steps:
+            command, entry = self._command(now, step.action, step.device, step.reason)
+            entries.append(entry)
+            if command is not None:
+                commands.append(command)
+        self.timeline.extend(entries)
+        return FlisrResponse(commands=tuple(commands), plan=plan, timeline=tuple(entries))
+
+    def _command(self, now: pd.Timestamp, action: StepAction, device: str,
+                 reason: str) -> tuple[SwitchCommand | None, TimelineEntry]:
+        if action is StepAction.OPEN:
+            return (SwitchCommand(device=device, point="close_cmd", value=False, action="open",
+                                  reason=reason),
+                    TimelineEntry(time=now, kind="isolation", text=f"open {device}: {reason}",
+                                  device=device))
+        if action is StepAction.CLOSE:
+            return (SwitchCommand(device=device, point="close_cmd", value=True, action="close",
+                                  reason=reason),
+                    TimelineEntry(time=now, kind="restoration_step",
+                                  text=f"close {device}: {reason}", device=device))
+        if isinstance(self.model.registry[device], EvChargingSite):
+            return (SwitchCommand(device=device, point="p_site_limit_kw", value=0.0,
+                                  action="shed", reason=reason),
+                    TimelineEntry(time=now, kind="shed", text=f"curtail {device} to 0 kW: "
+                                  f"{reason}", device=device))
+        # customer loads have no remote switch of their own in the field contract
+        return (None, TimelineEntry(time=now, kind="not_controllable",
+                                    text=f"shed {device} by hand: {reason}", device=device))
