@@ -86,7 +86,11 @@ async def main(args: argparse.Namespace) -> None:
             if runtime.stats.decisions > seen:
                 seen = runtime.stats.decisions
                 await asyncio.sleep(0.05)  # let the written setpoints land
-                await server.step(15)
+                # two simulated minutes at a time, so the runtime's heartbeat (every 120
+                # simulated s) reaches the devices before their 300 s watchdog expires
+                for done in range(0, 15, 2):
+                    await server.step(min(2, 15 - done))
+                    await asyncio.sleep(0.1)
             await asyncio.sleep(0.01)
 
     t0 = time.perf_counter()

@@ -22,7 +22,7 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +61,7 @@ class RuntimeConfig:
     weather: str = "clear"
     max_backoff_s: float = 5.0
     timeout_s: float = 4.0
+    dayahead_hour: int | None = 12  # plan the next day at this hour; None: no day-ahead job
 
 
 @dataclass
@@ -108,6 +109,9 @@ class ControllerRuntime:
         self._arrivals: dict[str, pd.Timestamp] = {}
         self._scenarios: dict[dt.date, Scenario] = {}
         self._stop = asyncio.Event()
+        self._day_plans: dict[dt.date, Any] = {}
+        self._planning: set[dt.date] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
         self._until: pd.Timestamp | None = None
         self.now: pd.Timestamp | None = None
         self._resume()
@@ -177,6 +181,7 @@ class ControllerRuntime:
                 return
             if self.responder is not None:
                 await self._respond_to_faults(now)
+            self._day_ahead_due(now)
             if self._next_step is None:
                 self._next_step = now.floor(f"{self.config.step_minutes}min")
                 if self._last_setpoints:
@@ -197,6 +202,48 @@ class ControllerRuntime:
                 await self._lost(exc)
             else:
                 raise
+
+    def _day_ahead_due(self, now: pd.Timestamp) -> None:
+        """Start the day-ahead plan of today (at start-up) and of tomorrow (at the configured
+        hour) in the background; the MPC follows the plans' battery SoC as window targets."""
+        hour = self.config.dayahead_hour
+        if hour is None:
+            return
+        wanted = [now.date()]
+        if now.hour >= hour:
+            wanted.append((now + pd.Timedelta(days=1)).date())
+        for day in wanted:
+            if day not in self._day_plans and day not in self._planning:
+                self._planning.add(day)
+                task = asyncio.get_running_loop().create_task(self._plan_day(day, now))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+
+    async def _plan_day(self, day, issued: pd.Timestamp) -> None:
+        from controllers.dayahead import run_dayahead
+
+        try:
+            scenario = Scenario.build(
+                self.model, day, "24h", seed=self.config.forecast_seed, weather=self.config.weather
+            )
+            # the whole day as forecast (the controller never sees the simulator's truth)
+            forecast = scenario.forecast_at(scenario.truth.start, "24h")
+            result = await asyncio.to_thread(run_dayahead, self.model, day, bundle=forecast)
+        except Exception as exc:
+            self.historian.record_event(
+                issued, "dayahead_failed", day=str(day), error=f"{type(exc).__name__}: {exc}"
+            )
+            return
+        finally:
+            self._planning.discard(day)
+        self._day_plans[day] = result.plan.schedule
+        soc = pd.concat([p.bess_soc_frac for _, p in sorted(self._day_plans.items())])
+        self.mpc.day_plan = replace(result.plan.schedule, bess_soc_frac=soc)
+        self.historian.record_schedule(issued, "dayahead", result.plan.schedule.setpoint_table())
+        record = result.plan.record.to_dict()
+        record["kpis"] = result.kpis
+        record["day"] = str(day)
+        self.historian.record_decision(issued, "dayahead", record)
 
     async def _connect(self) -> bool:
         wall = time.monotonic()
@@ -337,8 +384,10 @@ class ControllerRuntime:
                     departure, now + pd.Timedelta(minutes=1), arrival + pd.Timedelta(minutes=1)
                 )
                 vehicle_kw = float(value(site.id, f"{c}.vehicle_max_kw", 0.0) or 0.0)
-                max_kw = min(vehicle_kw, site.p_connector_kw) if vehicle_kw > 0 else (
-                    site.p_connector_kw
+                max_kw = (
+                    min(vehicle_kw, site.p_connector_kw)
+                    if vehicle_kw > 0
+                    else (site.p_connector_kw)
                 )
                 session = EvSession(
                     id=sid,

@@ -110,6 +110,10 @@ async def test_closed_loop_keeps_limits_in_the_simulators_physics_and_charges_ev
     with Historian(tmp_path / "h.sqlite") as h:
         assert len(h.decisions("mpc")) == stats.decisions
         assert h.last_schedule("mpc") is not None
+        # the day-ahead job planned today at start-up and tomorrow from its hour (17:00 here)
+        days = sorted(d["day"] for d in h.decisions("dayahead"))
+        assert days == ["2026-07-15", "2026-07-16"]
+        assert all(d["kpis"]["ac_validated"] for d in h.decisions("dayahead"))
     # the historian becomes the report: measured against planned
     from gridctl.run_report import write_run_report
 
