@@ -46,17 +46,24 @@ async def main(args: argparse.Namespace) -> None:
     from network_models import load_model
 
     owed: list[float] = []
+    short: list[tuple] = []
     original = EvSiteUnit.depart
 
     def depart(self, now):  # record what each leaving vehicle still wanted
         for k, s in enumerate(self.sessions):
             if s is not None and s.departure <= now:
-                owed.append(max(0.0, s.energy_kwh - float(self.delivered_kwh[k])))
+                left = max(0.0, s.energy_kwh - float(self.delivered_kwh[k]))
+                owed.append(left)
+                if left > 0.5:
+                    slack_min = (s.dwell_h - s.energy_kwh / s.max_kw) * 60
+                    short.append((s.id, str(s.arrival)[11:16], str(s.departure)[11:16],
+                                  round(s.energy_kwh, 1), s.max_kw, round(slack_min),
+                                  round(left, 1)))
         return original(self, now)
 
     EvSiteUnit.depart = depart
     model = load_model("jiuke_oasis")
-    start = pd.Timestamp(args.date, tz="Asia/Shanghai")
+    start = pd.Timestamp(args.date, tz="Asia/Shanghai") + pd.Timedelta(hours=args.start_hour)
     security = ServerSecurity(
         modes=(SecurityMode.NONE,), anonymous=AnonymousPolicy.VIEWER,
         users=UserStore.of(UserAccount(name="ctl", role=Role.OPERATOR,
@@ -114,6 +121,9 @@ async def main(args: argparse.Namespace) -> None:
     print(f"EV sessions departed {len(owed)}, energy owed at departure {sum(owed):.1f} kWh "
           f"(sessions short > 0.5 kWh: {sum(o > 0.5 for o in owed)})")
     print(f"historian {db}")
+    if args.verbose:
+        for row in short:
+            print("short", *row)
 
 
 if __name__ == "__main__":
@@ -121,4 +131,6 @@ if __name__ == "__main__":
     ap.add_argument("--hours", type=float, default=24.0)
     ap.add_argument("--speed", type=float, default=0.0)
     ap.add_argument("--date", default="2026-07-15")
+    ap.add_argument("--start-hour", type=float, default=0.0, help="start this long after 00:00")
+    ap.add_argument("--verbose", action="store_true", help="list vehicles that left short")
     asyncio.run(main(ap.parse_args()))

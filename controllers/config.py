@@ -39,6 +39,7 @@ class DispatchConfig:
     max_relinearisations: int = 4
     bess_terminal_soc_frac: float | None = None  # None: each BESS ends where it started
     use_island_reserve: bool = True
+    ev_finish_margin_min: float = 15.0  # plan each session to finish this early where possible
 
     def __post_init__(self) -> None:
         if not 0.5 < self.v_min_pu < self.v_max_pu < 1.5:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import copy
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -312,7 +312,24 @@ class Dispatcher:
                 if s.arrival < snapshot.time:
                     continue  # already arrived yet not measured: not plugged in any more
                 states.append(SessionState(session=s, energy_delivered_kwh=0.0))
-        return tuple(s for s in states if s.session.departure > snapshot.time)
+        live = [s for s in states if s.session.departure > snapshot.time]
+        return tuple(self._finish_early(s, snapshot.time) for s in live)
+
+    def _finish_early(self, st: SessionState, now: pd.Timestamp) -> SessionState:
+        """Plan to finish ``ev_finish_margin_min`` before the announced departure where the
+        stay allows: a just-in-time plan leaves a driver short at the first late decision or
+        early departure. The margin never makes a session infeasible."""
+        margin = pd.Timedelta(minutes=self.config.ev_finish_margin_min)
+        s = st.session
+        if margin <= pd.Timedelta(0) or st.energy_owed_kwh <= 0:
+            return st
+        start = max(s.arrival, now)
+        needed = pd.Timedelta(hours=1.02 * st.energy_owed_kwh / min(s.max_kw, 1e9))
+        target = max(s.departure - margin, start + needed)
+        if target >= s.departure:
+            return st
+        return SessionState(session=replace(s, departure=target),
+                            energy_delivered_kwh=st.energy_delivered_kwh)
 
     def _static_inputs(
         self, bundle: ForecastBundle, snapshot: GridSnapshot, states: Sequence[SessionState]
