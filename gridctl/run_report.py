@@ -52,10 +52,13 @@ def write_run_report(db: Path, out: Path) -> tuple[Path, dict[str, Any]]:
     trafo_cols = [f"{t}.p_mw" for t in _substation_transformers(model_name)]
     trafo_cols = [c for c in trafo_cols if c in table.columns]
     measured_import = table[trafo_cols].sum(axis=1).to_numpy() if trafo_cols else np.zeros(len(idx))
-    planned = pd.Series({pd.Timestamp(d["t"]): d.get("planned_import_mw", np.nan)
-                         for d in decisions})
+    planned = pd.Series(
+        {pd.Timestamp(d["t"]): d.get("planned_import_mw", np.nan) for d in decisions}
+    )
     planned.index = pd.to_datetime(planned.index, utc=True).tz_convert("Asia/Shanghai")
-    planned = planned.reindex(idx).to_numpy(dtype=float)
+    planned = planned.reindex(idx, method="ffill").to_numpy(dtype=float)
+    hours = np.diff(idx.asi8) / 3.6e12
+    hours = np.append(hours, np.median(hours) if len(hours) else 0.25)
     soc_cols = [c for c in table.columns if c.endswith(".soc_frac")]
     ev_cols = [c for c in table.columns if c.endswith(".p_charge_kw") and c.count(".") == 1]
     v_cols = [c for c in table.columns if c.endswith(".v_pu")]
@@ -69,27 +72,46 @@ def write_run_report(db: Path, out: Path) -> tuple[Path, dict[str, Any]]:
         "fallbacks": sum(1 for d in decisions if d.get("fallback")),
         "reconnects": sum(1 for e in events if e["kind"] == "reconnected"),
         "measured_peak_import_mw": round(float(np.nanmax(measured_import)), 3),
-        "measured_energy_import_mwh": round(float(np.nansum(measured_import) * 0.25), 3),
+        "measured_energy_import_mwh": round(float(np.nansum(measured_import * hours)), 3),
         "ev_sessions_seen": len(sessions),
         "ev_energy_owed_at_departure_kwh": round(owed, 2),
-        "median_solve_s": round(float(np.median([d.get("solve_s", np.nan) for d in decisions])),
-                                3),
+        "median_solve_s": round(float(np.median([d.get("solve_s", np.nan) for d in decisions])), 3),
     }
     panels = [
-        Panel(title="Grid import: measured (substation transformers) and planned", ylabel="MW",
-              series=[Series(label="measured", values=measured_import),
-                      Series(label="planned", values=planned, style="--")]),
-        Panel(title="BESS state of charge (measured)", ylabel="fraction",
-              series=[Series(label=c.split(".")[0], values=table[c].to_numpy())
-                      for c in soc_cols]),
-        Panel(title="EV charging (measured)", ylabel="kW",
-              series=[Series(label="all sites", values=table[ev_cols].sum(axis=1).to_numpy())]),
-        Panel(title="Voltage at meters (measured)", ylabel="pu",
-              series=[Series(label="lowest", values=table[v_cols].min(axis=1).to_numpy()),
-                      Series(label="highest", values=table[v_cols].max(axis=1).to_numpy())],
-              hlines=[(0.93, "0.93 pu"), (1.07, "1.07 pu")]),
+        Panel(
+            title="Grid import: measured (substation transformers) and planned",
+            ylabel="MW",
+            series=[
+                Series(label="measured", values=measured_import),
+                Series(label="planned", values=planned, style="--"),
+            ],
+        ),
+        Panel(
+            title="BESS state of charge (measured)",
+            ylabel="fraction",
+            series=[Series(label=c.split(".")[0], values=table[c].to_numpy()) for c in soc_cols],
+        ),
+        Panel(
+            title="EV charging (measured)",
+            ylabel="kW",
+            series=[Series(label="all sites", values=table[ev_cols].sum(axis=1).to_numpy())],
+        ),
+        Panel(
+            title="Voltage at meters (measured)",
+            ylabel="pu",
+            series=[
+                Series(label="lowest", values=table[v_cols].min(axis=1).to_numpy()),
+                Series(label="highest", values=table[v_cols].max(axis=1).to_numpy()),
+            ],
+            hlines=[(0.93, "0.93 pu"), (1.07, "1.07 pu")],
+        ),
     ]
-    path = write_html_report(out, title=f"gridctl run report: {db.name}", index=idx,
-                             panels=panels, kpis=kpis,
-                             notes=[f"{e['t']}: {e['kind']}" for e in events][:50])
+    path = write_html_report(
+        out,
+        title=f"gridctl run report: {db.name}",
+        index=idx,
+        panels=panels,
+        kpis=kpis,
+        notes=[f"{e['t']}: {e['kind']}" for e in events][:50],
+    )
     return path, kpis

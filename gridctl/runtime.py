@@ -62,6 +62,7 @@ class RuntimeConfig:
     max_backoff_s: float = 5.0
     timeout_s: float = 4.0
     dayahead_hour: int | None = 12  # plan the next day at this hour; None: no day-ahead job
+    poll_s: float = 60.0  # record meters, transformers, batteries, PV and EV sites this often
 
 
 @dataclass
@@ -109,6 +110,11 @@ class ControllerRuntime:
         self._arrivals: dict[str, pd.Timestamp] = {}
         self._scenarios: dict[dt.date, Scenario] = {}
         self._stop = asyncio.Event()
+        self._sim_time: pd.Timestamp | None = None  # from the clock subscription
+        self._sim_time_wall = 0.0
+        self._clock_sub: Any = None
+        self._next_poll: pd.Timestamp | None = None
+        self._poll_points = _polled_points(self.contract, model)
         self._day_plans: dict[dt.date, Any] = {}
         self._planning: set[dt.date] = set()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -191,6 +197,10 @@ class ControllerRuntime:
                 self._next_step = step_start + pd.Timedelta(minutes=self.config.step_minutes)
                 await self._control_step(step_start)
                 self._next_heartbeat = now + pd.Timedelta(seconds=self.config.heartbeat_s)
+                self._next_poll = now + pd.Timedelta(seconds=self.config.poll_s)
+            elif self._next_poll is not None and now >= self._next_poll:
+                self._next_poll = now + pd.Timedelta(seconds=self.config.poll_s)
+                await self._poll(now)
             elif self._next_heartbeat is not None and now >= self._next_heartbeat:
                 self._next_heartbeat = now + pd.Timedelta(seconds=self.config.heartbeat_s)
                 await self._write(now, self._last_setpoints, reason="heartbeat")
@@ -269,6 +279,12 @@ class ControllerRuntime:
             return False
         self.client = client
         self._connected = True
+        if self.config.follow_simulator_clock:
+            # the simulator pushes its clock; the tick no longer has to read it
+            try:
+                self._clock_sub = await client.subscribe_clock(self._on_clock, period_ms=20.0)
+            except Exception as exc:  # a field without a simulator clock: read it each tick
+                log.info("no clock subscription: %s", exc)
         self._backoff = 0.25
         stamp = pd.Timestamp.now(tz=self.model.site.timezone)
         if self._lost_at is not None:
@@ -281,6 +297,10 @@ class ControllerRuntime:
         else:
             self.historian.record_event(stamp, "connected", endpoint=self.config.endpoint)
         return True
+
+    def _on_clock(self, stamp: dt.datetime) -> None:
+        self._sim_time = pd.Timestamp(stamp).tz_convert(self.model.site.timezone)
+        self._sim_time_wall = time.monotonic()
 
     async def _lost(self, exc: BaseException) -> None:
         log.warning("connection lost: %s", exc)
@@ -301,10 +321,16 @@ class ControllerRuntime:
                 await asyncio.wait_for(self.client.disconnect(), timeout=2.0)
         self.client = None
         self._connected = False
+        self._sim_time = None
+        self._clock_sub = None
 
     async def _clock(self) -> pd.Timestamp:
         tz = self.model.site.timezone
         if self.config.follow_simulator_clock:
+            # a pushed clock younger than a second is current; an older one may hide a dead
+            # connection (a held clock pushes nothing), so read it, which fails if it is dead
+            if self._sim_time is not None and time.monotonic() - self._sim_time_wall < 1.0:
+                return self._sim_time
             clock = await self.client.simulator_clock()
             return pd.Timestamp(clock.sim_time).tz_convert(tz)
         return pd.Timestamp.now(tz=tz)
@@ -349,6 +375,15 @@ class ControllerRuntime:
         self.stats.decisions += 1
         self.stats.fallbacks += decision.record.fallback is not None
         self.stats.step_wall_s.append(time.perf_counter() - t0)
+
+    async def _poll(self, now: pd.Timestamp) -> None:
+        """Record the grid's main measurements between control steps (one batched read)."""
+        readings = await self.client.read(self._poll_points)
+        self.historian.record_measurements(
+            now,
+            {r.key: _number(r.value) for r in readings if _number(r.value) is not None},
+            {r.key: r.status_name for r in readings if not r.good},
+        )
 
     def _snapshot(
         self, now: pd.Timestamp, readings: list[PointReading]
@@ -478,6 +513,22 @@ class ControllerRuntime:
                 reason=reason,
                 points=[f"{r.device_id}.{r.point}" for r in bad][:20],
             )
+
+
+def _polled_points(contract: FieldContract, model: GridModel) -> list[PointKey]:
+    """Meters, substation transformers, batteries, PV and EV site totals: what the report plots."""
+    from network_models.registry import Meter, PvSystem, SubstationTransformer
+
+    reg = model.registry
+    keep = {d.id for d in reg.of_type(Meter)} | {d.id for d in reg.of_type(SubstationTransformer)}
+    keep |= {d.id for d in reg.of_type(Bess)} | {d.id for d in reg.of_type(PvSystem)}
+    sites = {d.id for d in reg.of_type(EvChargingSite)}
+    out = []
+    for p in contract.measurements():
+        device, point = p.key
+        if device in keep or (device in sites and point == "p_charge_kw"):
+            out.append(p.key)
+    return out
 
 
 def _number(v: Any) -> float | None:

@@ -114,6 +114,9 @@ async def test_closed_loop_keeps_limits_in_the_simulators_physics_and_charges_ev
         days = sorted(d["day"] for d in h.decisions("dayahead"))
         assert days == ["2026-07-15", "2026-07-16"]
         assert all(d["kpis"]["ac_validated"] for d in h.decisions("dayahead"))
+        # between control steps the polling job records the main measurements every minute
+        polled = h.measurements("A_T1", "p_mw")
+        assert len(polled) >= 5 * stats.decisions
     # the historian becomes the report: measured against planned
     from gridctl.run_report import write_run_report
 
