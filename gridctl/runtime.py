@@ -110,9 +110,6 @@ class ControllerRuntime:
         self._arrivals: dict[str, pd.Timestamp] = {}
         self._scenarios: dict[dt.date, Scenario] = {}
         self._stop = asyncio.Event()
-        self._sim_time: pd.Timestamp | None = None  # from the clock subscription
-        self._sim_time_wall = 0.0
-        self._clock_sub: Any = None
         self._next_poll: pd.Timestamp | None = None
         self._poll_points = _polled_points(self.contract, model)
         self._day_plans: dict[dt.date, Any] = {}
@@ -279,12 +276,6 @@ class ControllerRuntime:
             return False
         self.client = client
         self._connected = True
-        if self.config.follow_simulator_clock:
-            # the simulator pushes its clock; the tick no longer has to read it
-            try:
-                self._clock_sub = await client.subscribe_clock(self._on_clock, period_ms=20.0)
-            except Exception as exc:  # a field without a simulator clock: read it each tick
-                log.info("no clock subscription: %s", exc)
         self._backoff = 0.25
         stamp = pd.Timestamp.now(tz=self.model.site.timezone)
         if self._lost_at is not None:
@@ -297,10 +288,6 @@ class ControllerRuntime:
         else:
             self.historian.record_event(stamp, "connected", endpoint=self.config.endpoint)
         return True
-
-    def _on_clock(self, stamp: dt.datetime) -> None:
-        self._sim_time = pd.Timestamp(stamp).tz_convert(self.model.site.timezone)
-        self._sim_time_wall = time.monotonic()
 
     async def _lost(self, exc: BaseException) -> None:
         log.warning("connection lost: %s", exc)
@@ -321,16 +308,10 @@ class ControllerRuntime:
                 await asyncio.wait_for(self.client.disconnect(), timeout=2.0)
         self.client = None
         self._connected = False
-        self._sim_time = None
-        self._clock_sub = None
 
     async def _clock(self) -> pd.Timestamp:
         tz = self.model.site.timezone
         if self.config.follow_simulator_clock:
-            # a pushed clock younger than a second is current; an older one may hide a dead
-            # connection (a held clock pushes nothing), so read it, which fails if it is dead
-            if self._sim_time is not None and time.monotonic() - self._sim_time_wall < 1.0:
-                return self._sim_time
             clock = await self.client.simulator_clock()
             return pd.Timestamp(clock.sim_time).tz_convert(tz)
         return pd.Timestamp.now(tz=tz)
