@@ -116,6 +116,7 @@ class ControllerRuntime:
         self._planning: set[dt.date] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._until: pd.Timestamp | None = None
+        self._run_for: pd.Timedelta | None = None
         self.now: pd.Timestamp | None = None
         self._resume()
 
@@ -138,12 +139,17 @@ class ControllerRuntime:
             )
 
     async def run(
-        self, *, until: pd.Timestamp | None = None, max_wall_s: float | None = None
+        self,
+        *,
+        until: pd.Timestamp | None = None,
+        run_for: pd.Timedelta | None = None,
+        max_wall_s: float | None = None,
     ) -> RuntimeStats:
         """Run the scheduler until the clock reaches ``until`` (or ``max_wall_s`` passes)."""
         from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
         self._until = until
+        self._run_for = run_for  # counted from the first clock reading
         scheduler = AsyncIOScheduler(event_loop=asyncio.get_running_loop())
         scheduler.add_job(
             self._tick,
@@ -179,6 +185,8 @@ class ControllerRuntime:
         try:
             now = await self._clock()
             self.now = now
+            if self._until is None and self._run_for is not None:
+                self._until = now + self._run_for
             if self._until is not None and now >= self._until:
                 self.stop()
                 return

@@ -53,16 +53,8 @@ def run(
     runtime = ControllerRuntime(grid, config, security=client_security)
 
     async def main() -> None:
-        until = None
-        if hours is not None:
-            # the end is measured from the first clock reading
-            async def stopper() -> None:
-                while runtime.now is None:
-                    await asyncio.sleep(0.1)
-                end = runtime.now + pd.Timedelta(hours=hours)
-                runtime._until = end  # set once the simulator's clock is known
-            asyncio.get_running_loop().create_task(stopper())
-        stats = await runtime.run(until=until)
+        run_for = pd.Timedelta(hours=hours) if hours is not None else None
+        stats = await runtime.run(run_for=run_for)
         typer.echo(f"decisions {stats.decisions}, fallbacks {stats.fallbacks}, reconnects "
                    f"{stats.reconnects}, refused writes {stats.write_errors}; historian {db}")
 
