@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from gridctl.cli import main
-from gridctl.drill import (
+from gridctl.commands.drill_runner import (
     DrillInputError,
     DrillReport,
     load_scenario,

@@ -27,7 +27,7 @@ def drill(
         "(default: the scenario's, 60).")] = None,
 ) -> None:
     """Run a fault and recovery drill: simulator over OPC UA, controller runtime with FLISR."""
-    from gridctl.drill import load_scenario, run_drill, scenario_path, write_outputs
+    from gridctl.commands.drill_runner import load_scenario, run_drill, scenario_path, write_outputs
     from gridctl.errors import UserInputError
     from network_models import load_model
 

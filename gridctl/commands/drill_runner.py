@@ -14,6 +14,9 @@ the whole tick (the simulator decides each tick at its start). Customers per loa
 registry (``Load.customers``); energy not supplied is the load the simulator's truth would have
 drawn (kWh). The baseline is the same fault without automation: the loads protection left
 unsupplied stay off for ``manual_restoration_min`` (dispatcher and crew switching by hand).
+
+It lives with the command line (the roof) because it starts both the simulator (top floor) and
+the controller runtime (second floor); no room below may import the simulator.
 """
 
 from __future__ import annotations
@@ -74,7 +77,7 @@ _FAULTS = ("cable_fault", "transformer_loss", "substation_loss", "device_trip")
 _REPAIRS = ("supply_restored", "clear")
 _USER = "drill"
 
-log = logging.getLogger("gridctl.drill")
+log = logging.getLogger("gridctl.commands.drill_runner")
 
 
 class DrillInputError(InputError):
