@@ -37,6 +37,7 @@ from forecasts.bundle import ForecastBundle
 from network_models.ac_checks import OperatingPoint, apply_operating_point
 from network_models.model import GridModel
 from network_models.powerflow import (
+    PowerFlowCase,
     PowerFlowEngine,
     TimeSeriesInjections,
     TimeSeriesResult,
@@ -91,6 +92,7 @@ class Dispatcher:
         point = copy.deepcopy(self.net)
         apply_operating_point(model, point, LINEARISATION_POINT)
         self.lin: NetworkLinearisation = linearise(point)
+        self._power_flow = PowerFlowCase(self.net)
         self.limits: MonitoredLimits = screen_limits(model, self.net, self.lin, self.config)
         self.problem = DispatchProblem(
             model, self.lin, steps=steps, step_h=step_h, config=self.config, limits=self.limits
@@ -283,7 +285,11 @@ class Dispatcher:
     ) -> AcCheck:
         """Full AC power flow of every step of ``schedule`` against the forecast's loads."""
         t0 = time.perf_counter()
-        res = run_time_series(self.net, self._injections(bundle, schedule), engine=engine)
+        injections = self._injections(bundle, schedule)
+        if engine is PowerFlowEngine.POWER_GRID_MODEL:
+            res = self._power_flow.run(injections)  # converted once per dispatcher
+        else:
+            res = run_time_series(self.net, injections, engine=engine)
         wall = time.perf_counter() - t0
         return ac_check_of(self.net, res, self.config, wall)
 

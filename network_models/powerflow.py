@@ -131,19 +131,46 @@ def run_time_series(
     Switch states and ``in_service`` flags of the net hold for every step. Raises
     :class:`~network_models.errors.InputError` for injection arrays of the wrong shape or with
     non-finite values, and ``NotImplementedError`` for in-service elements the power-grid-model
-    converter does not model (gen, trafo3w, impedance, ward, ...).
+    converter does not model (gen, trafo3w, impedance, ward, ...). To solve the same net many
+    times (a controller every step), build a :class:`PowerFlowCase` once.
     """
-    try:
-        engine = PowerFlowEngine(engine)
-    except ValueError:
-        expected = ", ".join(e.value for e in PowerFlowEngine)
-        raise InputError(f"unknown engine {engine!r}: expected one of {expected}",
-                         field="engine") from None
-    series = _validated_series(net, injections)
-    steps = _step_count(series)
-    if engine is PowerFlowEngine.PANDAPOWER:
-        return _run_pandapower(net, series, steps)
-    return _run_power_grid_model(net, series, steps)
+    return PowerFlowCase(net, engine=engine).run(injections)
+
+
+class PowerFlowCase:
+    """One net, converted for its engine once, solved for as many injection series as needed.
+
+    The case keeps its own copy of the net: later changes to ``net`` (switching, outages) need a
+    new case.
+    """
+
+    def __init__(
+        self,
+        net: pp.pandapowerNet,
+        *,
+        engine: PowerFlowEngine = PowerFlowEngine.POWER_GRID_MODEL,
+    ) -> None:
+        try:
+            self.engine = PowerFlowEngine(engine)
+        except ValueError:
+            expected = ", ".join(e.value for e in PowerFlowEngine)
+            raise InputError(f"unknown engine {engine!r}: expected one of {expected}",
+                             field="engine") from None
+        self.net = copy.deepcopy(net)
+        self._pgm: _PgmNet | None = None
+        self._model: PowerGridModel | None = None
+        if self.engine is PowerFlowEngine.POWER_GRID_MODEL:
+            self._pgm = _convert_net(self.net)
+            self._model = PowerGridModel(self._pgm.input_data,
+                                         system_frequency=float(self.net.f_hz))
+
+    def run(self, injections: TimeSeriesInjections) -> TimeSeriesResult:
+        """The AC power flow of every step of ``injections`` (see :func:`run_time_series`)."""
+        series = _validated_series(self.net, injections)
+        steps = _step_count(series)
+        if self.engine is PowerFlowEngine.PANDAPOWER:
+            return _run_pandapower(self.net, series, steps)
+        return _run_power_grid_model(self.net, self._pgm, self._model, series, steps)
 
 
 # --- injections ------------------------------------------------------------------------------
@@ -355,12 +382,14 @@ class _IdCounter:
 
 
 def _run_power_grid_model(
-    net: pp.pandapowerNet, series: dict[tuple[str, str], np.ndarray], steps: int
+    net: pp.pandapowerNet,
+    pgm_net: _PgmNet,
+    model: PowerGridModel,
+    series: dict[tuple[str, str], np.ndarray],
+    steps: int,
 ) -> TimeSeriesResult:
-    pgm_net = _convert_net(net)
     # without loads, sgens or storage nothing varies: one plain calculation stands for all steps
     update = _batch_update(net, pgm_net, series, steps)
-    model = PowerGridModel(pgm_net.input_data, system_frequency=float(net.f_hz))
     output = model.calculate_power_flow(
         symmetric=True,
         calculation_method=CalculationMethod.newton_raphson,
