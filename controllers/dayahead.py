@@ -114,9 +114,8 @@ def run_dayahead(
     dispatcher = Dispatcher(model, steps=len(bundle.index), step_h=bundle.step_h, config=config)
     states = sessions_at_start(bundle)
     snapshot = GridSnapshot.initial(model, bundle.start, states)
-    plan = dispatcher.plan(bundle, snapshot)
-    baseline = dispatcher.baseline(bundle, snapshot)
-    baseline_ac = dispatcher.evaluate(bundle, baseline)
+    plan = dispatcher.plan(bundle, snapshot)  # starts from the uncontrolled baseline
+    baseline, baseline_ac = plan.baseline, plan.baseline_ac
     kpis = schedule_kpis(bundle, plan.schedule, plan.ac, states, solve_s=plan.record.solve_s)
     base_kpis = schedule_kpis(bundle, baseline, baseline_ac, states)
     base_kpis.pop("solve_s")

@@ -59,6 +59,9 @@ class PlanResult:
     record: DecisionRecord
     ac: AcCheck
     solution: DispatchSolution | None
+    # the uncontrolled schedule and its AC check, when the plan started from it (no ``base``)
+    baseline: DispatchSchedule | None = None
+    baseline_ac: AcCheck | None = None
 
 
 def net_with_switches(model: GridModel, switch_closed: Mapping[str, bool]) -> object:
@@ -121,12 +124,16 @@ class Dispatcher:
         """The validated schedule for the bundle's first ``steps`` steps from ``snapshot``."""
         t_start = time.perf_counter()
         bundle = self._window(bundle, snapshot.time)
-        states = self._session_states(bundle, snapshot)
+        measured = self._session_states(bundle, snapshot)
+        # the optimiser plans to finish early; the baseline and the report use real departures
+        states = tuple(self._finish_early(s, snapshot.time) for s in measured)
         schedule = base if base is not None and base.index.equals(bundle.index) else None
+        baseline = None
         if schedule is None:
-            schedule = self.baseline(bundle, snapshot, states=states)
+            schedule = baseline = self.baseline(bundle, snapshot, states=measured)
         inputs_static = self._static_inputs(bundle, snapshot, states)
         base_schedule, base_ac = schedule, self.evaluate(bundle, schedule)
+        baseline_ac = base_ac if baseline is not None else None
         solve_s, iterations, notes = 0.0, 0, []
         solution: DispatchSolution | None = None
         ac = base_ac
@@ -166,7 +173,7 @@ class Dispatcher:
                     f"solve {iterations}: {len(late)} session(s) short after the split among "
                     "sessions; raised their sites' energy envelopes"
                 )
-        shortfall = self._shortfall(bundle, states, schedule)
+        shortfall = self._shortfall(bundle, measured, schedule)
         status = solution.status if solution is not None else "not_solved"
         if solution is not None and solution.ok and not ac.passed:
             worst = ac.violations[0]
@@ -187,7 +194,8 @@ class Dispatcher:
             ev_shortfall_kwh=shortfall,
             notes=tuple(notes),
         )
-        return PlanResult(schedule=schedule, record=record, ac=ac, solution=solution)
+        return PlanResult(schedule=schedule, record=record, ac=ac, solution=solution,
+                          baseline=baseline, baseline_ac=baseline_ac)
 
     def _fixable_shortfall(
         self, bundle: ForecastBundle, states: Sequence[SessionState], schedule: DispatchSchedule
@@ -318,8 +326,7 @@ class Dispatcher:
                 if s.arrival < snapshot.time:
                     continue  # already arrived yet not measured: not plugged in any more
                 states.append(SessionState(session=s, energy_delivered_kwh=0.0))
-        live = [s for s in states if s.session.departure > snapshot.time]
-        return tuple(self._finish_early(s, snapshot.time) for s in live)
+        return tuple(s for s in states if s.session.departure > snapshot.time)
 
     def _finish_early(self, st: SessionState, now: pd.Timestamp) -> SessionState:
         """Plan to finish ``ev_finish_margin_min`` before the announced departure where the
