@@ -112,6 +112,11 @@ class Dispatcher:
         self._mon_cols = _rows(self.net.bus.index, list(self.lin.monitored_buses))
         self._line_cols = _rows(self.net.line.index, list(self.lin.monitored_lines))
         self._trafo_cols = _rows(self.net.trafo.index, list(self.lin.monitored_trafos))
+        from_bus = np.r_[
+            self.net.line.from_bus.to_numpy()[self._line_cols],
+            self.net.trafo.hv_bus.to_numpy()[self._trafo_cols],
+        ].astype(int)
+        self._from_bus_cols = _rows(self.net.bus.index, list(from_bus))  # of monitored branches
 
     # -- public --------------------------------------------------------------------------------
     def plan(
@@ -391,12 +396,7 @@ class Dispatcher:
         flow_q = np.vstack(
             [res.line_q_from_mvar[:, self._line_cols].T, res.trafo_q_hv_mvar[:, self._trafo_cols].T]
         )
-        from_bus = np.r_[
-            self.net.line.from_bus.to_numpy()[self._line_cols],
-            self.net.trafo.hv_bus.to_numpy()[self._trafo_cols],
-        ].astype(int)
-        bus_pos = _rows(self.net.bus.index, list(from_bus))
-        v_from = res.vm_pu[:, bus_pos].T
+        v_from = res.vm_pu[:, self._from_bus_cols].T
         v_from = np.where(np.isfinite(v_from), v_from, 1.0)
         return DispatchInputs(
             pv_avail_mw=st["pv_avail"],
@@ -448,7 +448,7 @@ class Dispatcher:
     def _assemble(self, bundle, pv_p, pv_q, bess_p, bess_q, soc, allocs) -> DispatchSchedule:
         idx = bundle.index
         bess_ids = [b.id for b in self.bess]
-        site_cols, session_cols, session_site = {}, {}, {}
+        site_cols, session_cols = {}, {}
         for site in self.ev_sites:
             a = allocs[site.id]
             site_cols[site.id] = (
@@ -456,7 +456,6 @@ class Dispatcher:
             )
             for sid, row in zip(a.session_ids, a.p_kw, strict=True):
                 session_cols[sid] = row
-                session_site[sid] = site.id
 
         def frame(values: np.ndarray, cols: list[str]) -> pd.DataFrame:
             return pd.DataFrame(
@@ -473,7 +472,6 @@ class Dispatcher:
             bess_soc_frac=frame(soc, bess_ids),
             ev_site_p_mw=pd.DataFrame(site_cols, index=idx, columns=[s.id for s in self.ev_sites]),
             ev_session_p_kw=pd.DataFrame(session_cols, index=idx, columns=list(session_cols)),
-            ev_session_site=session_site,
         )
 
     def _shortfall(

@@ -117,10 +117,7 @@ class DispatchProblem:
             "bess": lin.injection_map(bess_bus),
             "ev": lin.injection_map(ev_bus),
         }
-        t0 = time.perf_counter()
         self._build()
-        self.build_s = time.perf_counter() - t0
-        self.compiled = False
         self.last_set_inputs_s = self.last_solve_wall_s = self.last_solver_s = float("nan")
 
     # -- construction ----------------------------------------------------------------------
@@ -358,7 +355,6 @@ class DispatchProblem:
             status = self.problem.status
         except cp.error.SolverError as exc:
             status = f"solver_error: {exc}"
-        self.compiled = True
         self.last_solve_wall_s = time.perf_counter() - t_start
         stats = self.problem.solver_stats
         solve_s = (

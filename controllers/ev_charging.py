@@ -15,7 +15,7 @@ Units: kW and kWh for sessions, MW and MWh for sites. Times are step starts (tz-
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,7 +46,6 @@ class SiteEnvelope:
     cap_mw: np.ndarray  # most the site can draw in each step (sessions present, site limit)
     e_min_mwh: np.ndarray  # energy that must be delivered by the end of each step
     e_max_mwh: np.ndarray  # energy that may be delivered by the end of each step
-    unservable_mwh: float  # energy owed that no schedule can deliver before departures
 
 
 def presence_h(sessions: Sequence[EvSession], index: pd.DatetimeIndex, step_h: float) -> np.ndarray:
@@ -95,9 +94,7 @@ def site_envelope(
     t = len(index)
     site_cap = np.full(t, site.p_site_max_kw / 1000.0)
     if not states:
-        return SiteEnvelope(
-            cap_mw=np.zeros(t), e_min_mwh=np.zeros(t), e_max_mwh=np.zeros(t), unservable_mwh=0.0
-        )
+        return SiteEnvelope(cap_mw=np.zeros(t), e_min_mwh=np.zeros(t), e_max_mwh=np.zeros(t))
     sessions = [s.session for s in states]
     hours = presence_h(sessions, index, step_h)
     p_kw = session_limits_kw(site, sessions)
@@ -108,7 +105,6 @@ def site_envelope(
     ends = index[-1].value + round(step_h * _NS_PER_H)
     departs_inside = np.array([s.departure.value <= ends for s in sessions])
     servable = np.minimum(owed, total_kwh)
-    unservable = float(np.sum(np.where(departs_inside, owed - servable, 0.0))) / 1000.0
     cum = np.cumsum(deliverable_kwh, axis=1)
     remaining_after = total_kwh[:, None] - cum
     must = np.clip(servable[:, None] - remaining_after, 0.0, None)
@@ -122,17 +118,15 @@ def site_envelope(
         cap_mw=cap,
         e_min_mwh=must.sum(axis=0) / 1000.0,
         e_max_mwh=may.sum(axis=0) / 1000.0,
-        unservable_mwh=unservable,
     )
 
 
 @dataclass(frozen=True, kw_only=True)
 class SiteAllocation:
-    """Per-session charging power of one site, kW, array (n_sessions, T), and what is left owed."""
+    """Per-session charging power of one site: kW averaged over each step, (n_sessions, T)."""
 
     session_ids: tuple[str, ...]
     p_kw: np.ndarray
-    shortfall_kwh: Mapping[str, float]  # owed energy not delivered by departure (or horizon end)
 
 
 def allocate_site(
@@ -162,15 +156,13 @@ def allocate_site(
     states = [s for s in states if s.session.charger == site.id]
     t = len(index)
     if not states:
-        return SiteAllocation(session_ids=(), p_kw=np.zeros((0, t)), shortfall_kwh={})
+        return SiteAllocation(session_ids=(), p_kw=np.zeros((0, t)))
     sessions = [s.session for s in states]
     hours = presence_h(sessions, index, step_h)
     cap_kwh = hours * session_limits_kw(site, sessions)[:, None]
     owed = np.array([s.energy_owed_kwh for s in states], dtype=float)
     budget_kwh = np.clip(np.asarray(site_p_mw, dtype=float), 0.0, None) * 1000.0 * step_h
     budget_kwh = np.minimum(budget_kwh, site.p_site_max_kw * step_h) + 1e-9
-    horizon_end = index[-1].value + round(step_h * _NS_PER_H)
-    departs_inside = np.array([s.departure.value <= horizon_end for s in sessions])
     due = np.minimum(energy_due_in_window_kwh(states, index, step_h, owed), owed)
     rows, cols = np.nonzero(cap_kwh > 1e-9)
     n_x, n_s = len(rows), len(sessions)
@@ -214,17 +206,8 @@ def allocate_site(
         energy[rows, cols] = np.clip(res.x[:n_x], 0.0, None)
     else:  # cannot happen for a well-formed site (zero charging is feasible); stay safe
         energy[:] = 0.0
-    left = owed - energy.sum(axis=1)
-    shortfall = {
-        s.id: float(o)
-        for s, o, inside in zip(sessions, left, departs_inside, strict=True)
-        if inside and o > 1e-3
-    }
-    with np.errstate(invalid="ignore", divide="ignore"):
-        p_kw = np.where(hours > 0, energy / step_h, 0.0)
-    return SiteAllocation(
-        session_ids=tuple(s.id for s in sessions), p_kw=p_kw, shortfall_kwh=shortfall
-    )
+    # energy is zero wherever the vehicle is away, so the step average needs no mask
+    return SiteAllocation(session_ids=tuple(s.id for s in sessions), p_kw=energy / step_h)
 
 
 def _water_fill(room: np.ndarray, amount: float) -> np.ndarray:
@@ -254,7 +237,7 @@ def uncontrolled_site_kw(
     states = [s for s in states if s.session.charger == site.id]
     t = len(index)
     if not states:
-        return SiteAllocation(session_ids=(), p_kw=np.zeros((0, t)), shortfall_kwh={})
+        return SiteAllocation(session_ids=(), p_kw=np.zeros((0, t)))
     sessions = [s.session for s in states]
     hours = presence_h(sessions, index, step_h)
     cap_kwh = hours * session_limits_kw(site, sessions)[:, None]
@@ -266,14 +249,4 @@ def uncontrolled_site_kw(
         give = room if room.sum() <= budget else _water_fill(room, budget)
         energy[:, k] = give
         owed = owed - give
-    ends = index[-1].value + round(step_h * _NS_PER_H)
-    shortfall = {
-        s.id: float(o)
-        for s, o in zip(sessions, owed, strict=True)
-        if s.departure.value <= ends and o > 1e-6
-    }
-    with np.errstate(invalid="ignore", divide="ignore"):
-        p_kw = np.where(hours > 0, energy / step_h, 0.0)
-    return SiteAllocation(
-        session_ids=tuple(s.id for s in sessions), p_kw=p_kw, shortfall_kwh=shortfall
-    )
+    return SiteAllocation(session_ids=tuple(s.id for s in sessions), p_kw=energy / step_h)

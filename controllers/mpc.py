@@ -81,7 +81,7 @@ class RecedingHorizonController:
             )
             self.last_good = None
         self._set_terminal_targets(snapshot.time)
-        base = self._warm_base(snapshot.time)
+        base = self._shifted_last_good(snapshot.time)  # last step's plan as base point
         notes: list[str] = []
         try:
             result = self.dispatcher.plan(forecast, snapshot, base=base)
@@ -161,9 +161,6 @@ class RecedingHorizonController:
         if len(at):
             row = soc.loc[at[-1]]
             self.dispatcher.terminal_soc_frac = {k: float(v) for k, v in row.items()}
-
-    def _warm_base(self, now: pd.Timestamp) -> DispatchSchedule | None:
-        return self._shifted_last_good(now)
 
     def _shifted_last_good(self, now: pd.Timestamp) -> DispatchSchedule | None:
         if self.last_good is None:

@@ -20,7 +20,6 @@ in pu (voltage), MW and Mvar.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -89,8 +88,10 @@ class NetworkLinearisation:
 
 
 def linearise(net: pp.pandapowerNet) -> NetworkLinearisation:
-    """Run AC power flow on a copy of ``net`` at its present injections and return the slopes."""
-    net = copy.deepcopy(net)
+    """Run AC power flow on ``net`` at its present injections and return the slopes.
+
+    The net's result tables are overwritten: pass a copy made for the purpose.
+    """
     pp.runpp(net, numba=True)
     ppci = net._ppc["internal"]
     base_mva = float(ppci["baseMVA"])

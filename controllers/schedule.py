@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -28,7 +27,6 @@ class DispatchSchedule:
     bess_soc_frac: pd.DataFrame  # at the END of each step
     ev_site_p_mw: pd.DataFrame
     ev_session_p_kw: pd.DataFrame  # one column per session id
-    ev_session_site: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
     def shifted(self, steps: int = 1) -> DispatchSchedule:
         """The schedule moved ``steps`` forward, the last step held (for the fallback chain)."""
@@ -54,7 +52,6 @@ class DispatchSchedule:
             bess_soc_frac=shift(self.bess_soc_frac),
             ev_site_p_mw=shift(self.ev_site_p_mw),
             ev_session_p_kw=shift(self.ev_session_p_kw),
-            ev_session_site=self.ev_session_site,
         )
 
     def setpoint_table(self) -> pd.DataFrame:
