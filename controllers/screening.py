@@ -20,8 +20,9 @@ import pandapower as pp
 
 from controllers.config import DispatchConfig
 from controllers.network_linearisation import NetworkLinearisation
+from network_models.ac_checks import OperatingPoint, apply_operating_point
 from network_models.model import GridModel
-from network_models.registry import Bess, EvChargingSite, Load, PvSystem
+from network_models.registry import Bess, PvSystem
 
 LIGHT_LOAD_FRAC = 0.2  # assumption: the lightest load of a day, as a fraction of peak
 
@@ -49,21 +50,25 @@ class MonitoredLimits:
         return cls(v_low=np.arange(n_bus), v_high=np.arange(n_bus), branches=np.arange(n_br))
 
 
+CONSUMPTION_EXTREME = OperatingPoint(
+    name="consumption_extreme", load_frac=1.0, ev_frac=1.0, pv_frac=0.0,
+    note="peak load, every EV site at its limit, no PV",
+)
+GENERATION_EXTREME = OperatingPoint(
+    name="generation_extreme", load_frac=LIGHT_LOAD_FRAC, ev_frac=0.0, pv_frac=1.0,
+    note="lightest load, no EV charging, PV at nameplate",
+)
+
+
 def _extreme(model: GridModel, net: pp.pandapowerNet, *, stress: str) -> pp.pandapowerNet:
     net = copy.deepcopy(net)
-    reg = model.registry
     pulling_down = stress == "consumption"
-    for d in reg.of_type(Load):
-        frac = 1.0 if pulling_down else LIGHT_LOAD_FRAC
-        net.load.at[d.element.index, "p_mw"] = d.p_peak_mw * frac
-        net.load.at[d.element.index, "q_mvar"] = d.q_peak_mvar * frac
-    for ev in reg.of_type(EvChargingSite):
-        net.load.at[ev.element.index, "p_mw"] = ev.p_site_max_kw / 1000.0 if pulling_down else 0.0
-        net.load.at[ev.element.index, "q_mvar"] = 0.0
+    apply_operating_point(model, net, CONSUMPTION_EXTREME if pulling_down else GENERATION_EXTREME)
+    # on top of the loads: inverters at the end of their reactive range, batteries at full power
+    reg = model.registry
     for pv in reg.of_type(PvSystem):
-        p = 0.0 if pulling_down else pv.p_mwp
+        p = net.sgen.at[pv.element.index, "p_mw"]
         q_room = np.sqrt(max(pv.s_mva**2 - p**2, 0.0))
-        net.sgen.at[pv.element.index, "p_mw"] = p
         net.sgen.at[pv.element.index, "q_mvar"] = -q_room if pulling_down else q_room
     for b in reg.of_type(Bess):
         q_room = np.sqrt(max(b.s_mva**2 - b.p_mw**2, 0.0))
