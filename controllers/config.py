@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from network_models.ac_checks import AcLimits
+
 
 @dataclass(frozen=True, kw_only=True)
 class ObjectiveWeights:
@@ -40,6 +42,17 @@ class DispatchConfig:
     bess_terminal_soc_frac: float | None = None  # None: each BESS ends where it started
     use_island_reserve: bool = True
     ev_finish_margin_min: float = 15.0  # plan each session to finish this early where possible
+
+    @property
+    def ac_limits(self) -> AcLimits:
+        """The limits the AC check of a schedule holds it to (no margins)."""
+        pct = 100.0 * self.max_loading_frac
+        return AcLimits(
+            v_min_pu=self.v_min_pu,
+            v_max_pu=self.v_max_pu,
+            max_line_loading_pct=pct,
+            max_trafo_loading_pct=pct,
+        )
 
     def __post_init__(self) -> None:
         if not 0.5 < self.v_min_pu < self.v_max_pu < 1.5:

@@ -34,7 +34,7 @@ from controllers.schedule import AcCheck, AcViolation, DecisionRecord, DispatchS
 from controllers.screening import MonitoredLimits, screen_limits
 from controllers.snapshot import GridSnapshot
 from forecasts.bundle import ForecastBundle
-from network_models.ac_checks import OperatingPoint, apply_operating_point
+from network_models.ac_checks import OperatingPoint, apply_operating_point, limit_violations
 from network_models.model import GridModel
 from network_models.powerflow import (
     PowerFlowCase,
@@ -199,8 +199,14 @@ class Dispatcher:
             ev_shortfall_kwh=shortfall,
             notes=tuple(notes),
         )
-        return PlanResult(schedule=schedule, record=record, ac=ac, solution=solution,
-                          baseline=baseline, baseline_ac=baseline_ac)
+        return PlanResult(
+            schedule=schedule,
+            record=record,
+            ac=ac,
+            solution=solution,
+            baseline=baseline,
+            baseline_ac=baseline_ac,
+        )
 
     def _fixable_shortfall(
         self, bundle: ForecastBundle, states: Sequence[SessionState], schedule: DispatchSchedule
@@ -346,8 +352,9 @@ class Dispatcher:
         target = max(s.departure - margin, start + needed)
         if target >= s.departure:
             return st
-        return SessionState(session=replace(s, departure=target),
-                            energy_delivered_kwh=st.energy_delivered_kwh)
+        return SessionState(
+            session=replace(s, departure=target), energy_delivered_kwh=st.energy_delivered_kwh
+        )
 
     def _static_inputs(
         self, bundle: ForecastBundle, snapshot: GridSnapshot, states: Sequence[SessionState]
@@ -520,46 +527,13 @@ class Dispatcher:
 
 def ac_check_of(net, res: TimeSeriesResult, config: DispatchConfig, wall_s: float) -> AcCheck:
     """Limits of every step of a time-series AC result (voltages of energised buses only)."""
-    violations: list[AcViolation] = []
+    violations = [
+        AcViolation(step=step, kind=kind, element=element, value=value, limit=limit)
+        for step, kind, element, value, limit in limit_violations(
+            net, res.vm_pu, res.line_loading_pct, res.trafo_loading_pct, config.ac_limits
+        )
+    ]
     vm = res.vm_pu
-    bus_names = net.bus.name.to_numpy()
-    lo = np.argwhere(vm < config.v_min_pu - 1e-9)
-    hi = np.argwhere(vm > config.v_max_pu + 1e-9)
-    for s, b in lo:
-        violations.append(
-            AcViolation(
-                step=int(s),
-                kind="voltage_low",
-                element=str(bus_names[b]),
-                value=float(vm[s, b]),
-                limit=config.v_min_pu,
-            )
-        )
-    for s, b in hi:
-        violations.append(
-            AcViolation(
-                step=int(s),
-                kind="voltage_high",
-                element=str(bus_names[b]),
-                value=float(vm[s, b]),
-                limit=config.v_max_pu,
-            )
-        )
-    limit_pct = config.max_loading_frac * 100.0
-    for arr, names, kind in (
-        (res.line_loading_pct, net.line.name.to_numpy(), "line_loading"),
-        (res.trafo_loading_pct, net.trafo.name.to_numpy(), "trafo_loading"),
-    ):
-        for s, i in np.argwhere(np.nan_to_num(arr) > limit_pct + 1e-6):
-            violations.append(
-                AcViolation(
-                    step=int(s),
-                    kind=kind,
-                    element=str(names[i]),
-                    value=float(arr[s, i]),
-                    limit=limit_pct,
-                )
-            )
     for s in np.flatnonzero(~res.converged):
         violations.append(
             AcViolation(

@@ -13,10 +13,10 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pandapower as pp
-import pandapower.topology as top
 
 from network_models.model import GridModel
 from network_models.registry import EvChargingSite, Load, PvSystem
+from network_models.topology import energised_buses
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -165,7 +165,7 @@ def _customers_by_bus(model: GridModel) -> dict[int, int]:
 def _evaluate(
     model: GridModel, net: pp.pandapowerNet, case: str, limits: AcLimits, customers: dict[int, int]
 ) -> CaseResult:
-    dead = set(int(b) for b in top.unsupplied_buses(net))
+    dead = {int(b) for b in net.bus.index[net.bus.in_service]} - energised_buses(net)
     interrupted = sum(n for b, n in customers.items() if b in dead)
     try:
         pp.runpp(net, init="dc" if dead else "auto", max_iteration=30)
@@ -189,48 +189,16 @@ def _evaluate(
     live = vm.dropna()
     line_load = net.res_line.loading_percent.fillna(0.0)
     trafo_load = net.res_trafo.loading_percent.fillna(0.0)
-    violations: list[Violation] = []
-    names = net.bus.name
-    for b in live.index[live < limits.v_min_pu]:
-        violations.append(
-            Violation(
-                case=case,
-                kind="voltage_low",
-                element=str(names.at[b]),
-                value=float(live.at[b]),
-                limit=limits.v_min_pu,
-            )
+    violations = [
+        Violation(case=case, kind=kind, element=element, value=value, limit=limit)
+        for _, kind, element, value, limit in limit_violations(
+            net,
+            vm.to_numpy()[None, :],
+            line_load.to_numpy()[None, :],
+            trafo_load.to_numpy()[None, :],
+            limits,
         )
-    for b in live.index[live > limits.v_max_pu]:
-        violations.append(
-            Violation(
-                case=case,
-                kind="voltage_high",
-                element=str(names.at[b]),
-                value=float(live.at[b]),
-                limit=limits.v_max_pu,
-            )
-        )
-    for i in line_load.index[line_load > limits.max_line_loading_pct]:
-        violations.append(
-            Violation(
-                case=case,
-                kind="line_loading",
-                element=str(net.line.name.at[i]),
-                value=float(line_load.at[i]),
-                limit=limits.max_line_loading_pct,
-            )
-        )
-    for i in trafo_load.index[trafo_load > limits.max_trafo_loading_pct]:
-        violations.append(
-            Violation(
-                case=case,
-                kind="trafo_loading",
-                element=str(net.trafo.name.at[i]),
-                value=float(trafo_load.at[i]),
-                limit=limits.max_trafo_loading_pct,
-            )
-        )
+    ]
     return CaseResult(
         case=case,
         converged=True,
@@ -243,6 +211,52 @@ def _evaluate(
         customers_interrupted=interrupted,
         violations=tuple(violations),
     )
+
+
+def limit_violations(
+    net: pp.pandapowerNet,
+    vm_pu: np.ndarray,
+    line_loading_pct: np.ndarray,
+    trafo_loading_pct: np.ndarray,
+    limits: AcLimits,
+) -> list[tuple[int, str, str, float, float]]:
+    """(step, kind, element, value, limit) of every limit broken, in step order.
+
+    Arrays are (steps, n) in the net's bus, line and trafo table order. NaN voltages (dead buses)
+    and NaN loadings break nothing.
+    """
+    found: list[tuple[int, str, str, float, float]] = []
+    checks = (
+        (vm_pu, lambda a: a < limits.v_min_pu - 1e-9, net.bus.name, "voltage_low", limits.v_min_pu),
+        (
+            vm_pu,
+            lambda a: a > limits.v_max_pu + 1e-9,
+            net.bus.name,
+            "voltage_high",
+            limits.v_max_pu,
+        ),
+        (
+            line_loading_pct,
+            lambda a: a > limits.max_line_loading_pct + 1e-6,
+            net.line.name,
+            "line_loading",
+            limits.max_line_loading_pct,
+        ),
+        (
+            trafo_loading_pct,
+            lambda a: a > limits.max_trafo_loading_pct + 1e-6,
+            net.trafo.name,
+            "trafo_loading",
+            limits.max_trafo_loading_pct,
+        ),
+    )
+    for values, broken, names, kind, limit in checks:
+        with np.errstate(invalid="ignore"):
+            hits = np.argwhere(broken(values))
+        names = names.to_numpy()
+        found += [(int(t), kind, str(names[i]), float(values[t, i]), limit) for t, i in hits]
+    found.sort(key=lambda v: v[0])
+    return found
 
 
 def n1_outages(model: GridModel) -> list[tuple[str, str]]:
@@ -287,9 +301,9 @@ def check_grid(
     for kind, name in outages:
         net = copy.deepcopy(base)
         if kind == "line":
-            net.line.loc[net.line.name == name, "in_service"] = False
+            net.line.at[model.line_index(name), "in_service"] = False
         else:
-            net.trafo.loc[net.trafo.name == name, "in_service"] = False
+            net.trafo.at[model.trafo_index(name), "in_service"] = False
         r = _evaluate(model, net, f"n-1 {kind} {name}", limits, customers)
         interrupted += r.customers_interrupted
         n1_violations.extend(r.violations)
