@@ -272,7 +272,9 @@ def n1_outages(model: GridModel) -> list[tuple[str, str]]:
             for i in net.line.index
             if net.line.in_service.at[i] and i not in open_lines
         ]
-    trafos = [t.id for t in model.registry.substation_transformers]
+    # outages are named after the net's elements (a device id need not be its element's name)
+    trafos = [str(net.trafo.name.at[t.element.index])
+              for t in model.registry.substation_transformers]
     return [("line", n) for n in lines] + [("trafo", n) for n in trafos]
 
 

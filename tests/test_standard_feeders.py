@@ -357,3 +357,13 @@ def test_case33bw_tie_device_ids_name_the_bus_pair(case33: GridModel) -> None:
     ids = {d.id for d in case33.registry.switches if d.role == SwitchRole.TIE}
     assert ids == {f"sw_tie_{a}_{b}" for a, b in PUBLISHED_TIES}
     assert all(isinstance(case33.registry[i], SwitchDevice) for i in ids)
+
+
+def test_n1_screen_takes_out_every_substation_transformer_of_a_standard_feeder():
+    from network_models.ac_checks import n1_outages
+
+    model = standard.cigre_mv()
+    trafos = [name for kind, name in n1_outages(model) if kind == "trafo"]
+    assert len(trafos) == len(model.registry.substation_transformers) > 0
+    for name in trafos:
+        model.trafo_index(name)  # a transformer of the net, found by its name
