@@ -30,52 +30,23 @@ logging.disable(logging.WARNING)
 
 async def main(args: argparse.Namespace) -> None:
     from gridctl.field.client import FieldClient
-    from gridctl.field.security import (
-        AnonymousPolicy,
-        ClientSecurity,
-        Role,
-        SecurityMode,
-        ServerSecurity,
-        UserAccount,
-        UserStore,
-        hash_password,
-    )
+    from gridctl.field.security import loopback_operator
     from gridctl.runtime import ControllerRuntime, RuntimeConfig
-    from hil_sim.devices import EvSiteUnit
     from hil_sim.server import SimServer
     from network_models import load_model
 
-    owed: list[float] = []
-    short: list[tuple] = []
-    original = EvSiteUnit.depart
-
-    def depart(self, now):  # record what each leaving vehicle still wanted
-        for k, s in enumerate(self.sessions):
-            if s is not None and s.departure <= now:
-                left = max(0.0, s.energy_kwh - float(self.delivered_kwh[k]))
-                owed.append(left)
-                if left > 0.5:
-                    slack_min = (s.dwell_h - s.energy_kwh / s.max_kw) * 60
-                    short.append((s.id, str(s.arrival)[11:16], str(s.departure)[11:16],
-                                  round(s.energy_kwh, 1), s.max_kw, round(slack_min),
-                                  round(left, 1)))
-        return original(self, now)
-
-    EvSiteUnit.depart = depart
     model = load_model("jiuke_oasis")
     start = pd.Timestamp(args.date, tz="Asia/Shanghai") + pd.Timedelta(hours=args.start_hour)
-    security = ServerSecurity(
-        modes=(SecurityMode.NONE,), anonymous=AnonymousPolicy.VIEWER,
-        users=UserStore.of(UserAccount(name="ctl", role=Role.OPERATOR,
-                                       password_hash=hash_password("pw", iterations=1000))))
+    security, client_security = loopback_operator("ctl", "pw")
     lockstep = args.speed == 0
-    server = SimServer(model, port=0, speed=args.speed or 60.0, start=start, security=security,
-                       step_mode=lockstep)
+    server = SimServer(
+        model, port=0, speed=args.speed or 60.0, start=start, security=security, step_mode=lockstep
+    )
     await server.start()
     db = Path(tempfile.mkdtemp()) / "historian.sqlite"
-    runtime = ControllerRuntime(model, RuntimeConfig(endpoint=server.endpoint, db_path=db),
-                                security=ClientSecurity(mode=SecurityMode.NONE, username="ctl",
-                                                        password="pw"))
+    runtime = ControllerRuntime(
+        model, RuntimeConfig(endpoint=server.endpoint, db_path=db), security=client_security
+    )
     v, loading = [], []
 
     async def watch() -> None:
@@ -109,17 +80,42 @@ async def main(args: argparse.Namespace) -> None:
     wall = time.perf_counter() - t0
     await watcher
     await server.stop()
+    owed, short = [], []
+    for s, got in server.simulator.departures:  # every vehicle that left, with what it got
+        left = max(0.0, s.energy_kwh - got)
+        owed.append(left)
+        if left > 0.5:
+            slack_min = (s.dwell_h - s.energy_kwh / s.max_kw) * 60
+            short.append(
+                (
+                    s.id,
+                    str(s.arrival)[11:16],
+                    str(s.departure)[11:16],
+                    round(s.energy_kwh, 1),
+                    s.max_kw,
+                    round(slack_min),
+                    round(left, 1),
+                )
+            )
     v_arr = np.array(v)
     mode = "lockstep, maximum speed" if lockstep else f"speed {args.speed}"
-    print(f"{args.hours} simulated h ({mode}): wall {wall:.1f} s; decisions "
-          f"{stats.decisions}, fallbacks {stats.fallbacks}, reconnects {stats.reconnects}, "
-          f"refused writes {stats.write_errors}")
-    print(f"decision wall time: median {np.median(stats.step_wall_s) * 1000:.0f} ms, max "
-          f"{np.max(stats.step_wall_s) * 1000:.0f} ms")
-    print(f"simulator physics: V {v_arr[:, 0].min():.4f}-{v_arr[:, 1].max():.4f} pu, highest "
-          f"loading {max(loading):.1f} %")
-    print(f"EV sessions departed {len(owed)}, energy owed at departure {sum(owed):.1f} kWh "
-          f"(sessions short > 0.5 kWh: {sum(o > 0.5 for o in owed)})")
+    print(
+        f"{args.hours} simulated h ({mode}): wall {wall:.1f} s; decisions "
+        f"{stats.decisions}, fallbacks {stats.fallbacks}, reconnects {stats.reconnects}, "
+        f"refused writes {stats.write_errors}"
+    )
+    print(
+        f"decision wall time: median {np.median(stats.step_wall_s) * 1000:.0f} ms, max "
+        f"{np.max(stats.step_wall_s) * 1000:.0f} ms"
+    )
+    print(
+        f"simulator physics: V {v_arr[:, 0].min():.4f}-{v_arr[:, 1].max():.4f} pu, highest "
+        f"loading {max(loading):.1f} %"
+    )
+    print(
+        f"EV sessions departed {len(owed)}, energy owed at departure {sum(owed):.1f} kWh "
+        f"(sessions short > 0.5 kWh: {sum(o > 0.5 for o in owed)})"
+    )
     print(f"historian {db}")
     if args.verbose:
         for row in short:

@@ -84,8 +84,14 @@ class BessUnit:
     tripped: bool = False
     watchdog: _Watchdog = field(default_factory=_Watchdog)
 
-    def dispatch(self, *, fallback: bool, energised: bool, dt_h: float, ramp_frac_per_s: float,
-                 ) -> None:
+    def dispatch(
+        self,
+        *,
+        fallback: bool,
+        energised: bool,
+        dt_h: float,
+        ramp_frac_per_s: float,
+    ) -> None:
         """Output for the coming tick from the setpoints (or the safe default), within the
         rating, the state of charge and the ramp rate. Tripped or de-energised: 0."""
         if self.tripped or not energised:
@@ -116,8 +122,14 @@ class PvUnit:
     tripped: bool = False
     watchdog: _Watchdog = field(default_factory=_Watchdog)
 
-    def dispatch(self, *, fallback: bool, energised: bool, dt_h: float, ramp_frac_per_s: float,
-                 ) -> None:
+    def dispatch(
+        self,
+        *,
+        fallback: bool,
+        energised: bool,
+        dt_h: float,
+        ramp_frac_per_s: float,
+    ) -> None:
         """Output: available power under the curtailment limit (none in fallback), ramped up,
         never above what the sun gives; 0 when tripped or de-energised (anti-islanding)."""
         if self.tripped or not energised:
@@ -148,9 +160,15 @@ class EvSiteUnit:
     @classmethod
     def new(cls, spec: EvChargingSite) -> EvSiteUnit:
         n = spec.n_connectors
-        return cls(spec=spec, p_set_kw=np.full(n, spec.fallback_kw_per_connector),
-                   site_limit_kw=spec.p_site_max_kw, sessions=[None] * n,
-                   delivered_kwh=np.zeros(n), p_kw=np.zeros(n), p_prev_kw=np.zeros(n))
+        return cls(
+            spec=spec,
+            p_set_kw=np.full(n, spec.fallback_kw_per_connector),
+            site_limit_kw=spec.p_site_max_kw,
+            sessions=[None] * n,
+            delivered_kwh=np.zeros(n),
+            p_kw=np.zeros(n),
+            p_prev_kw=np.zeros(n),
+        )
 
     def connector_index(self, connector: str) -> int | None:
         if not connector.startswith("c") or not connector[1:].isdigit():
@@ -158,8 +176,15 @@ class EvSiteUnit:
         k = int(connector[1:]) - 1
         return k if 0 <= k < self.spec.n_connectors else None
 
-    def dispatch(self, *, now: pd.Timestamp, fallback: bool, energised: bool, dt_h: float,
-                 ramp_frac_per_s: float) -> np.ndarray:
+    def dispatch(
+        self,
+        *,
+        now: pd.Timestamp,
+        fallback: bool,
+        energised: bool,
+        dt_h: float,
+        ramp_frac_per_s: float,
+    ) -> np.ndarray:
         """Mean charging power of every connector over the coming tick, kW.
 
         Each vehicle draws its setpoint (the fallback power when the watchdog expired), at most
@@ -171,8 +196,9 @@ class EvSiteUnit:
         hours = np.zeros(n)
         target = np.zeros(n)
         if not self.tripped and energised:
-            setpoint = (np.full(n, self.spec.fallback_kw_per_connector) if fallback
-                        else self.p_set_kw)
+            setpoint = (
+                np.full(n, self.spec.fallback_kw_per_connector) if fallback else self.p_set_kw
+            )
             for k, session in enumerate(self.sessions):
                 if session is None:
                     continue
@@ -180,11 +206,15 @@ class EvSiteUnit:
                 if hours[k] <= 0.0:
                     continue
                 owed = max(session.energy_kwh - self.delivered_kwh[k], 0.0)
-                cap = min(float(setpoint[k]), session.max_kw, self.spec.p_connector_kw,
-                          owed / hours[k])
+                cap = min(
+                    float(setpoint[k]), session.max_kw, self.spec.p_connector_kw, owed / hours[k]
+                )
                 target[k] = max(cap, 0.0)
-            limit = self.spec.p_site_max_kw if fallback else min(self.site_limit_kw,
-                                                                 self.spec.p_site_max_kw)
+            limit = (
+                self.spec.p_site_max_kw
+                if fallback
+                else min(self.site_limit_kw, self.spec.p_site_max_kw)
+            )
             target = share_site_limit(target, limit)
         step = ramp_frac_per_s * self.spec.p_connector_kw * dt_h * 3600.0
         ramped = np.minimum(np.maximum(target, self.p_prev_kw - step), self.p_prev_kw + step)
@@ -196,19 +226,21 @@ class EvSiteUnit:
         for k, session in enumerate(self.sessions):
             if session is None:
                 continue
-            self.delivered_kwh[k] = min(self.delivered_kwh[k] + self.p_kw[k] * hours[k],
-                                        session.energy_kwh)
+            self.delivered_kwh[k] = min(
+                self.delivered_kwh[k] + self.p_kw[k] * hours[k], session.energy_kwh
+            )
 
     def mean_power_kw(self, hours: np.ndarray, dt_h: float) -> np.ndarray:
         """Connector power averaged over the whole tick (a vehicle leaving mid-tick draws part)."""
         return self.p_kw * (hours / dt_h)
 
-    def depart(self, now: pd.Timestamp) -> list[EvSession]:
-        """Vehicles whose departure has come leave; their counters reset."""
+    def depart(self, now: pd.Timestamp) -> list[tuple[EvSession, float]]:
+        """Vehicles whose departure has come leave, each with the energy it got (kWh); their
+        counters reset."""
         gone = []
         for k, session in enumerate(self.sessions):
             if session is not None and session.departure <= now:
-                gone.append(session)
+                gone.append((session, float(self.delivered_kwh[k])))
                 self.sessions[k] = None
                 self.delivered_kwh[k] = 0.0
                 self.p_kw[k] = 0.0

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from forecasts.ev import EvSession
 from gridctl.field.contract import FieldContract, PointKey
 from hil_sim.config import SimConfig, start_time
 from hil_sim.devices import BessUnit, EvSiteUnit, PvUnit
@@ -65,8 +66,9 @@ class SimStatus:
 class Simulator:
     """The field of one model, without any network I/O (the OPC UA server wraps it)."""
 
-    def __init__(self, model: GridModel, *, start: object = None,
-                 config: SimConfig | None = None) -> None:
+    def __init__(
+        self, model: GridModel, *, start: object = None, config: SimConfig | None = None
+    ) -> None:
         config = SimConfig() if config is None else config
         self.model = model
         self.config = config
@@ -77,6 +79,8 @@ class Simulator:
         self.tick = 0
         self.faults = FaultBook()
         self.events: deque[tuple[pd.Timestamp, str]] = deque(maxlen=_EVENTS_KEPT)
+        # every vehicle that left, with the energy it got: what "charged by departure" is judged on
+        self.departures: list[tuple[EvSession, float]] = []
         self.event_count = 0  # events ever recorded (the deque keeps the last ones)
         registry = model.registry
         self.bess = {d.id: BessUnit(spec=d, soc_frac=d.soc_init_frac) for d in registry.bess}
@@ -90,8 +94,9 @@ class Simulator:
         self._load_p = np.zeros(len(self.loads))
         self._load_q = np.zeros(len(self.loads))
         self._commands: list[tuple[str, str, bool]] = []
-        self._setpoints: dict[PointKey, Any] = {p.key: initial_setpoint(p.key, registry)
-                                                for p in self.contract.setpoints()}
+        self._setpoints: dict[PointKey, Any] = {
+            p.key: initial_setpoint(p.key, registry) for p in self.contract.setpoints()
+        }
         self._positions = {t: self.grid.row_positions(t) for t in ("load", "sgen", "storage")}
         self._flow: FlowView | None = None
         self._ev_hours: dict[str, np.ndarray] = {}
@@ -99,8 +104,14 @@ class Simulator:
         self._protected_version = -1
         self._dropped_lines: set[str] = set()  # unprotected faults: the cable fell out alone
         self.readings: dict[PointKey, Any] = {}
-        self.status = SimStatus(converged=False, import_mw=0.0, losses_mw=0.0, active_faults=(),
-                                fallback_devices=(), unsupplied_loads=())
+        self.status = SimStatus(
+            converged=False,
+            import_mw=0.0,
+            losses_mw=0.0,
+            active_faults=(),
+            fallback_devices=(),
+            unsupplied_loads=(),
+        )
         self.prepare()
 
     # --- time --------------------------------------------------------------------------------
@@ -169,8 +180,9 @@ class Simulator:
         """The last accepted value of a writable point (its initial value before any write)."""
         return self._setpoints[(device_id, point)]
 
-    def _apply_setpoint(self, unit: BessUnit | PvUnit | EvSiteUnit, name: str,
-                        value: float) -> None:
+    def _apply_setpoint(
+        self, unit: BessUnit | PvUnit | EvSiteUnit, name: str, value: float
+    ) -> None:
         if isinstance(unit, BessUnit):
             if name == "p_set_mw":
                 unit.p_set_mw = value
@@ -205,8 +217,11 @@ class Simulator:
 
     def fault_line(self, line: str) -> str:
         """A permanent fault on cable ``line``: protection clears it at once."""
-        self._require(line in set(self.model.net.line["name"]), f"no line {line!r}: expected "
-                      "the name of a cable of the model", field="line")
+        self._require(
+            line in set(self.model.net.line["name"]),
+            f"no line {line!r}: expected the name of a cable of the model",
+            field="line",
+        )
         if line in self.faults.lines:
             return f"{line} is already faulted"
         self.faults.lines.add(line)
@@ -228,8 +243,11 @@ class Simulator:
         """Internal fault of a transformer: its breakers trip and it is out of service."""
         net = self.grid.net
         rows = net.trafo.index[net.trafo["name"] == name]
-        self._require(len(rows) == 1, f"no transformer {name!r}: expected the name of a "
-                      "transformer of the model", field="transformer")
+        self._require(
+            len(rows) == 1,
+            f"no transformer {name!r}: expected the name of a transformer of the model",
+            field="transformer",
+        )
         self.faults.transformers.add(name)
         self.grid.set_in_service("trafo", int(rows[0]), False)
         opened = self._trip_transformer_breakers(int(rows[0]))
@@ -279,9 +297,12 @@ class Simulator:
             self.grid.set_switch(self.grid.switch_row(device_id), False)
             self.tripped_switches.add(device_id)
         else:
-            self._require(isinstance(device, PvSystem | Bess | EvChargingSite),
-                          f"{device_id} is a {device.kind.value}: expected a PV system, BESS, "
-                          "EV charging site or breaker", field="device")
+            self._require(
+                isinstance(device, PvSystem | Bess | EvChargingSite),
+                f"{device_id} is a {device.kind.value}: expected a PV system, BESS, "
+                "EV charging site or breaker",
+                field="device",
+            )
             self.faults.tripped_devices.add(device_id)
         self._event(f"{device_id} tripped")
         self.prepare()
@@ -299,8 +320,12 @@ class Simulator:
         """Clear every fault injected on ``target``. Breakers that protection opened stay open:
         closing them is the operator's (or the controller's) job."""
         kinds = self.faults.kinds_of(target)
-        self._require(bool(kinds), f"nothing to clear on {target!r}: active faults are "
-                      f"{', '.join(self.faults.active()) or 'none'}", field="target")
+        self._require(
+            bool(kinds),
+            f"nothing to clear on {target!r}: active faults are "
+            f"{', '.join(self.faults.active()) or 'none'}",
+            field="target",
+        )
         self.faults.lines.discard(target)
         if target in self._dropped_lines:
             self._dropped_lines.discard(target)
@@ -335,14 +360,21 @@ class Simulator:
         else:
             rows = [r for r in self.grid.main_ext_grids if net.ext_grid.at[r, "name"] == name]
         known = [s.name for s in self.model.substations] or [
-            str(net.ext_grid.at[r, "name"]) for r in self.grid.main_ext_grids]
-        self._require(bool(rows), f"no substation {name!r}: expected one of {', '.join(known)}",
-                      field="substation")
+            str(net.ext_grid.at[r, "name"]) for r in self.grid.main_ext_grids
+        ]
+        self._require(
+            bool(rows),
+            f"no substation {name!r}: expected one of {', '.join(known)}",
+            field="substation",
+        )
         return rows
 
     def _require_device(self, device_id: str) -> None:
-        self._require(device_id in self.model.registry, f"no device {device_id!r} in the "
-                      "registry: expected a device id", field="device")
+        self._require(
+            device_id in self.model.registry,
+            f"no device {device_id!r} in the registry: expected a device id",
+            field="device",
+        )
 
     @staticmethod
     def _require(ok: bool, message: str, *, field: str) -> None:
@@ -368,11 +400,12 @@ class Simulator:
                 self.tripped_switches.update(trip.breakers)
                 for fi in trip.indicators:
                     self.indications[fi] = True
-                self._event(f"protection cleared {line}: tripped "
-                            f"{', '.join(trip.breakers) or 'nothing'}; indicators "
-                            f"{', '.join(trip.indicators) or 'none'}"
-                            + ("; NO BREAKER between the fault and a source" if trip.unprotected
-                               else ""))
+                self._event(
+                    f"protection cleared {line}: tripped "
+                    f"{', '.join(trip.breakers) or 'nothing'}; indicators "
+                    f"{', '.join(trip.indicators) or 'none'}"
+                    + ("; NO BREAKER between the fault and a source" if trip.unprotected else "")
+                )
                 if trip.unprotected:
                     self.grid.set_in_service("line", row, False)
                     self._dropped_lines.add(line)
@@ -396,8 +429,11 @@ class Simulator:
             self.grid.set_switch(island.pcc_row, False)
             self.tripped_switches.add(island.microgrid.breaker)
             self._event(f"loss of mains: {island.microgrid.breaker} opened")
-        able = (not bess.tripped and bess.spec.id not in self.faults.tripped_devices
-                and bess.soc_frac > bess.spec.soc_min_frac + 1e-6)
+        able = (
+            not bess.tripped
+            and bess.spec.id not in self.faults.tripped_devices
+            and bess.soc_frac > bess.spec.soc_min_frac + 1e-6
+        )
         if self.grid.set_island(island, able):
             what = f"islanded on {bess.spec.id}" if able else "island collapsed"
             self._event(f"{island.microgrid.name} {what}")
@@ -405,7 +441,8 @@ class Simulator:
     def _update_sessions(self) -> None:
         now = self.time
         for unit in self.ev.values():
-            for session in unit.depart(now):
+            for session, delivered_kwh in unit.depart(now):
+                self.departures.append((session, delivered_kwh))
                 self._event(f"{session.charger}/{session.connector} {session.id} left")
         for session in self.truth.arrivals_until(now):
             unit = self.ev.get(session.charger)
@@ -417,16 +454,18 @@ class Simulator:
                 kw = min(session.max_kw, unit.spec.fallback_kw_per_connector)
                 delivered = kw * (now - session.arrival).total_seconds() / 3600.0
             if not unit.arrive(session, delivered):
-                self._event(f"{session.id}: connector {session.connector} busy or unknown, "
-                            "session dropped")
+                self._event(
+                    f"{session.id}: connector {session.connector} busy or unknown, session dropped"
+                )
         self._started = True
 
     # --- dispatch and power flow ---------------------------------------------------------------
 
     def fallback_active(self, device_id: str) -> bool:
         unit = self.bess.get(device_id) or self.pv.get(device_id) or self.ev.get(device_id)
-        return unit is not None and unit.watchdog.expired(self.time,
-                                                          self.config.heartbeat_timeout_s)
+        return unit is not None and unit.watchdog.expired(
+            self.time, self.config.heartbeat_timeout_s
+        )
 
     def _dispatch(self) -> None:
         sample = self.truth.at(self.time + pd.Timedelta(seconds=self.config.tick_s / 2))
@@ -437,21 +476,30 @@ class Simulator:
         for unit, avail in zip(self.pv.values(), sample.pv_avail_mw, strict=True):
             unit.p_avail_mw = max(float(avail), 0.0)
             unit.tripped = unit.spec.id in self.faults.tripped_devices
-            unit.dispatch(fallback=self.fallback_active(unit.spec.id),
-                          energised=self._bus[unit.spec.id] in energised, dt_h=dt_h,
-                          ramp_frac_per_s=ramps.pv_frac_per_s)
+            unit.dispatch(
+                fallback=self.fallback_active(unit.spec.id),
+                energised=self._bus[unit.spec.id] in energised,
+                dt_h=dt_h,
+                ramp_frac_per_s=ramps.pv_frac_per_s,
+            )
         for unit in self.bess.values():
             unit.tripped = unit.spec.id in self.faults.tripped_devices
-            unit.dispatch(fallback=self.fallback_active(unit.spec.id),
-                          energised=self._bus[unit.spec.id] in energised, dt_h=dt_h,
-                          ramp_frac_per_s=ramps.bess_frac_per_s)
+            unit.dispatch(
+                fallback=self.fallback_active(unit.spec.id),
+                energised=self._bus[unit.spec.id] in energised,
+                dt_h=dt_h,
+                ramp_frac_per_s=ramps.bess_frac_per_s,
+            )
         self._ev_hours = {}
         for unit in self.ev.values():
             unit.tripped = unit.spec.id in self.faults.tripped_devices
             self._ev_hours[unit.spec.id] = unit.dispatch(
-                now=self.time, fallback=self.fallback_active(unit.spec.id),
-                energised=self._bus[unit.spec.id] in energised, dt_h=dt_h,
-                ramp_frac_per_s=ramps.ev_frac_per_s)
+                now=self.time,
+                fallback=self.fallback_active(unit.spec.id),
+                energised=self._bus[unit.spec.id] in energised,
+                dt_h=dt_h,
+                ramp_frac_per_s=ramps.ev_frac_per_s,
+            )
 
     def _solve(self) -> None:
         net = self.grid.net
@@ -478,21 +526,31 @@ class Simulator:
             if unit.spec.id not in island_bess:
                 # pandapower storage consumes: charging is positive
                 storage_p[k], storage_q[k] = -unit.p_mw, -unit.q_mvar
-        result = self.grid.solve(TimeSeriesInjections(
-            load_p_mw=load_p[None, :], load_q_mvar=load_q[None, :], sgen_p_mw=sgen_p[None, :],
-            sgen_q_mvar=sgen_q[None, :], storage_p_mw=storage_p[None, :],
-            storage_q_mvar=storage_q[None, :]))
+        result = self.grid.solve(
+            TimeSeriesInjections(
+                load_p_mw=load_p[None, :],
+                load_q_mvar=load_q[None, :],
+                sgen_p_mw=sgen_p[None, :],
+                sgen_q_mvar=sgen_q[None, :],
+                storage_p_mw=storage_p[None, :],
+                storage_q_mvar=storage_q[None, :],
+            )
+        )
         live = self.grid.energised()
         appliances: dict[tuple[str, int], tuple[float, float]] = {}
-        for table, p_arr, q_arr, sign in (("load", load_p, load_q, 1.0),
-                                          ("sgen", sgen_p, sgen_q, -1.0),
-                                          ("storage", storage_p, storage_q, 1.0)):
+        for table, p_arr, q_arr, sign in (
+            ("load", load_p, load_q, 1.0),
+            ("sgen", sgen_p, sgen_q, -1.0),
+            ("storage", storage_p, storage_q, 1.0),
+        ):
             frame = net[table]
-            on = (np.isin(frame["bus"].to_numpy(), list(live))
-                  & frame["in_service"].to_numpy(dtype=bool))
+            on = np.isin(frame["bus"].to_numpy(), list(live)) & frame["in_service"].to_numpy(
+                dtype=bool
+            )
             for k, (row, live_k) in enumerate(zip(frame.index, on, strict=True)):
-                appliances[(table, int(row))] = ((sign * p_arr[k], sign * q_arr[k]) if live_k
-                                                 else (0.0, 0.0))
+                appliances[(table, int(row))] = (
+                    (sign * p_arr[k], sign * q_arr[k]) if live_k else (0.0, 0.0)
+                )
         view = FlowView.of(result, self.grid.vn_kv(), appliances)
         if not view.converged:
             self._event("power flow did not converge; readings hold their last values")
@@ -547,8 +605,11 @@ class Simulator:
             elif isinstance(device, SubstationTransformer):
                 in_service = bool(net.trafo.at[device.element.index, "in_service"])
                 for name, value in transformer_readings(
-                    device, view, in_service=in_service,
-                    hv_energised=model.bus_index(device.hv_bus) in energised).items():
+                    device,
+                    view,
+                    in_service=in_service,
+                    hv_energised=model.bus_index(device.hv_bus) in energised,
+                ).items():
                     out[(device.id, name)] = value
         for frozen in self.faults.stuck.values():
             out.update(frozen)
@@ -559,8 +620,9 @@ class Simulator:
             import_mw=float(sum(view.ext_grid_p_mw[k] for k in main)),
             losses_mw=view.losses_mw,
             active_faults=tuple(self.faults.active()),
-            fallback_devices=tuple(i for i in (*self.bess, *self.pv, *self.ev)
-                                   if self.fallback_active(i)),
+            fallback_devices=tuple(
+                i for i in (*self.bess, *self.pv, *self.ev) if self.fallback_active(i)
+            ),
             unsupplied_loads=tuple(unsupplied),
         )
 

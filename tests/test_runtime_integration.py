@@ -7,36 +7,16 @@ import socket
 
 import numpy as np
 import pandas as pd
-import pytest
 
-from gridctl.field.security import (
-    AnonymousPolicy,
-    ClientSecurity,
-    Role,
-    SecurityMode,
-    ServerSecurity,
-    UserAccount,
-    UserStore,
-    hash_password,
-)
+from gridctl.field.security import loopback_operator
 from gridctl.historian import Historian
 from gridctl.runtime import ControllerRuntime, RuntimeConfig
-from hil_sim.devices import EvSiteUnit
 from hil_sim.server import SimServer
 
 START = pd.Timestamp("2026-07-15 17:00", tz="Asia/Shanghai")
 
 
-SERVER_SECURITY = ServerSecurity(
-    modes=(SecurityMode.NONE,),
-    anonymous=AnonymousPolicy.VIEWER,
-    users=UserStore.of(
-        UserAccount(
-            name="ctl", role=Role.OPERATOR, password_hash=hash_password("s3cret", iterations=1000)
-        )
-    ),
-)
-CONTROLLER = ClientSecurity(mode=SecurityMode.NONE, username="ctl", password="s3cret")
+SERVER_SECURITY, CONTROLLER = loopback_operator("ctl", "s3cret")
 
 
 def _free_port() -> int:
@@ -45,24 +25,8 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def departures(monkeypatch):
-    """Every vehicle that leaves the simulator, with the energy it had got."""
-    log: list[tuple[object, float]] = []
-    original = EvSiteUnit.depart
-
-    def depart(self, now):
-        for k, s in enumerate(self.sessions):
-            if s is not None and s.departure <= now:
-                log.append((s, float(self.delivered_kwh[k])))
-        return original(self, now)
-
-    monkeypatch.setattr(EvSiteUnit, "depart", depart)
-    return log
-
-
 async def test_closed_loop_keeps_limits_in_the_simulators_physics_and_charges_every_ev(
-    jiuke, tmp_path, departures
+    jiuke, tmp_path
 ):
     # 15 simulated minutes in 6 s of wall time: a decision (about 0.5 s) lags the simulated
     # clock by about a minute, as a real controller's would by a second
@@ -99,7 +63,7 @@ async def test_closed_loop_keeps_limits_in_the_simulators_physics_and_charges_ev
     first_decision = START + pd.Timedelta(minutes=15)
     served = [
         (s, got)
-        for s, got in departures
+        for s, got in server.simulator.departures  # every vehicle that left, with what it got
         if s.arrival >= first_decision
         and s.departure <= until
         and s.dwell_h - s.energy_kwh / s.max_kw >= 0.25

@@ -38,17 +38,9 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+import hil_sim
 from gridctl.field.client import FieldClient
-from gridctl.field.security import (
-    AnonymousPolicy,
-    ClientSecurity,
-    Role,
-    SecurityMode,
-    ServerSecurity,
-    UserAccount,
-    UserStore,
-    hash_password,
-)
+from gridctl.field.security import loopback_operator
 from gridctl.runtime import ControllerRuntime, RuntimeConfig
 from gridctl.self_healing import FaultResponder
 from network_models.ac_checks import AcLimits
@@ -67,12 +59,25 @@ __all__ = [
     "write_outputs",
 ]
 
-SCENARIO_DIR = Path(__file__).resolve().parent.parent / "hil_sim" / "scenarios"
-EventKind = Literal["cable_fault", "transformer_loss", "substation_loss", "comm_loss",
-                    "device_trip", "supply_restored", "clear"]
-_METHOD = {"cable_fault": "FaultLine", "transformer_loss": "LoseTransformer",
-           "substation_loss": "LoseSubstation", "comm_loss": "LoseComm",
-           "device_trip": "TripDevice", "supply_restored": "ClearFault", "clear": "ClearFault"}
+SCENARIO_DIR = Path(hil_sim.__file__).resolve().parent / "scenarios"  # shipped as package data
+EventKind = Literal[
+    "cable_fault",
+    "transformer_loss",
+    "substation_loss",
+    "comm_loss",
+    "device_trip",
+    "supply_restored",
+    "clear",
+]
+_METHOD = {
+    "cable_fault": "FaultLine",
+    "transformer_loss": "LoseTransformer",
+    "substation_loss": "LoseSubstation",
+    "comm_loss": "LoseComm",
+    "device_trip": "TripDevice",
+    "supply_restored": "ClearFault",
+    "clear": "ClearFault",
+}
 _FAULTS = ("cable_fault", "transformer_loss", "substation_loss", "device_trip")
 _REPAIRS = ("supply_restored", "clear")
 _USER = "drill"
@@ -163,9 +168,12 @@ def scenario_path(name_or_path: str | Path) -> Path:
     shipped = SCENARIO_DIR / f"{name_or_path}.yaml"
     if shipped.exists():
         return shipped
-    raise DrillInputError(f"no scenario file or shipped drill {str(name_or_path)!r}: expected a "
-                          f"YAML file or one of {', '.join(shipped_scenarios())}",
-                          source="argument", field="SCENARIO")
+    raise DrillInputError(
+        f"no scenario file or shipped drill {str(name_or_path)!r}: expected a "
+        f"YAML file or one of {', '.join(shipped_scenarios())}",
+        source="argument",
+        field="SCENARIO",
+    )
 
 
 def load_scenario(path: str | Path, model: GridModel | None = None) -> DrillScenario:
@@ -174,8 +182,9 @@ def load_scenario(path: str | Path, model: GridModel | None = None) -> DrillScen
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise DrillInputError(f"cannot read it ({exc.strerror}): expected a drill YAML file",
-                              source=str(path)) from None
+        raise DrillInputError(
+            f"cannot read it ({exc.strerror}): expected a drill YAML file", source=str(path)
+        ) from None
     except yaml.YAMLError as exc:
         raise DrillInputError(f"not valid YAML ({exc})", source=str(path)) from None
     if not isinstance(raw, dict):
@@ -189,14 +198,19 @@ def load_scenario(path: str | Path, model: GridModel | None = None) -> DrillScen
         if len(loc) >= 2 and loc[0] == "events" and isinstance(loc[1], int):
             element = f"event {loc[1]}"
             loc = loc[2:]
-        raise DrillInputError(error["msg"], source=str(path), element=element,
-                              field=".".join(str(x) for x in loc) or None) from None
+        raise DrillInputError(
+            error["msg"],
+            source=str(path),
+            element=element,
+            field=".".join(str(x) for x in loc) or None,
+        ) from None
     _check_times(scenario, path)
     try:
         pd.Timestamp(scenario.start)
     except (TypeError, ValueError):
-        raise DrillInputError(f"start {scenario.start!r}: expected an ISO 8601 time",
-                              source=str(path), field="start") from None
+        raise DrillInputError(
+            f"start {scenario.start!r}: expected an ISO 8601 time", source=str(path), field="start"
+        ) from None
     if model is not None:
         _check_targets(scenario, model, path)
     return scenario
@@ -208,12 +222,18 @@ def _check_times(scenario: DrillScenario, path: Path) -> None:
         if event.at_min < previous:
             raise DrillInputError(
                 f"at {event.at_min} min comes before the previous event ({previous} min): "
-                "expected events in time order", source=str(path), element=f"event {i}",
-                field="at_min")
+                "expected events in time order",
+                source=str(path),
+                element=f"event {i}",
+                field="at_min",
+            )
         if event.at_min >= scenario.duration_min:
             raise DrillInputError(
                 f"at {event.at_min} min is not within the drill's {scenario.duration_min} min",
-                source=str(path), element=f"event {i}", field="at_min")
+                source=str(path),
+                element=f"event {i}",
+                field="at_min",
+            )
         previous = event.at_min
 
 
@@ -235,8 +255,12 @@ def _check_targets(scenario: DrillScenario, model: GridModel, path: Path) -> Non
         else:
             ok, what = target in injected, "the target of an earlier event"
         if not ok:
-            raise DrillInputError(f"unknown {kind} target {target!r}: expected {what}",
-                                  source=str(path), element=f"event {i}", field="target")
+            raise DrillInputError(
+                f"unknown {kind} target {target!r}: expected {what}",
+                source=str(path),
+                element=f"event {i}",
+                field="target",
+            )
         injected.add(target)
 
 
@@ -256,8 +280,13 @@ class _Tally:
     loop_wall_s: float = 0.0  # from the runtime's first reading to the drill's end
 
 
-async def run_drill(scenario: DrillScenario, model: GridModel, *, db_path: Path | None = None,
-                    barrier_timeout_s: float = 60.0) -> DrillReport:
+async def run_drill(
+    scenario: DrillScenario,
+    model: GridModel,
+    *,
+    db_path: Path | None = None,
+    barrier_timeout_s: float = 60.0,
+) -> DrillReport:
     """Run ``scenario`` on ``model`` against the simulator with the runtime in the loop."""
     from hil_sim.config import SimConfig
     from hil_sim.server import SimServer
@@ -265,13 +294,15 @@ async def run_drill(scenario: DrillScenario, model: GridModel, *, db_path: Path 
     logging.getLogger("asyncua").setLevel(logging.CRITICAL)
     wall0 = time.perf_counter()
     password = secrets.token_urlsafe(12)
-    server_security = ServerSecurity(
-        modes=(SecurityMode.NONE,), anonymous=AnonymousPolicy.VIEWER,
-        users=UserStore.of(UserAccount(name=_USER, role=Role.OPERATOR,
-                                       password_hash=hash_password(password, iterations=1000))))
-    client_security = ClientSecurity(mode=SecurityMode.NONE, username=_USER, password=password)
-    server = SimServer(model, port=0, step_mode=True, start=scenario.start,
-                       config=SimConfig(tick_s=scenario.coarse_tick_s), security=server_security)
+    server_security, client_security = loopback_operator(_USER, password)
+    server = SimServer(
+        model,
+        port=0,
+        step_mode=True,
+        start=scenario.start,
+        config=SimConfig(tick_s=scenario.coarse_tick_s),
+        security=server_security,
+    )
     sim = server.simulator
     start = sim.time
     end = start + pd.Timedelta(minutes=scenario.duration_min)
@@ -283,23 +314,44 @@ async def run_drill(scenario: DrillScenario, model: GridModel, *, db_path: Path 
             db_path = Path(stack.enter_context(tempfile.TemporaryDirectory())) / "drill.sqlite"
         await server.start()
         runtime = ControllerRuntime(
-            model, RuntimeConfig(endpoint=server.endpoint, db_path=db_path, horizon_steps=8,
-                                 step_minutes=scenario.mpc_step_minutes, tick_wall_s=0.002),
-            security=client_security, responder=responder)
+            model,
+            RuntimeConfig(
+                endpoint=server.endpoint,
+                db_path=db_path,
+                horizon_steps=8,
+                step_minutes=scenario.mpc_step_minutes,
+                tick_wall_s=0.002,
+            ),
+            security=client_security,
+            responder=responder,
+        )
         task = asyncio.create_task(runtime.run(), name="drill-runtime")
         try:
             async with FieldClient(server.endpoint, security=client_security) as operator:
                 timeline, tally, ticks, before = await _drive(
-                    scenario, sim, server, operator, responder, task, start, end,
-                    barrier_timeout_s)
+                    scenario, sim, server, operator, responder, task, start, end, barrier_timeout_s
+                )
         finally:
             errors.stopping = True
             runtime.stop()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(task, timeout=10.0)
             await server.stop()
-    return _report(scenario, model, sim, responder, runtime, timeline, tally, before, start, end,
-                   ticks, time.perf_counter() - wall0, errors.messages)
+    return _report(
+        scenario,
+        model,
+        sim,
+        responder,
+        runtime,
+        timeline,
+        tally,
+        before,
+        start,
+        end,
+        ticks,
+        time.perf_counter() - wall0,
+        errors.messages,
+    )
 
 
 class _ErrorLog(logging.Handler):
@@ -346,9 +398,18 @@ async def _drive(scenario, sim, server, operator, responder, task, start, end, t
         while events and events[0][0] <= now:
             _, event = events.pop(0)
             text = await operator.call_simulator(_METHOD[event.kind], event.target)
-            timeline.append(_entry(now, "fault" if event.kind in _FAULTS else
-                                   "repair" if event.kind in _REPAIRS else event.kind,
-                                   f"{event.kind} {event.target}: {text}", event.target))
+            timeline.append(
+                _entry(
+                    now,
+                    "fault"
+                    if event.kind in _FAULTS
+                    else "repair"
+                    if event.kind in _REPAIRS
+                    else event.kind,
+                    f"{event.kind} {event.target}: {text}",
+                    event.target,
+                )
+            )
             fine_until = now + pd.Timedelta(minutes=scenario.fine_window_min)
         calls = responder.calls
         # a call in flight may have read before the injection: wait for one begun after it
@@ -369,16 +430,18 @@ async def _drive(scenario, sim, server, operator, responder, task, start, end, t
     return timeline, tally, ticks, before
 
 
-async def _barrier(responder: FaultResponder, task: asyncio.Task, calls: int,
-                   timeout_s: float) -> None:
+async def _barrier(
+    responder: FaultResponder, task: asyncio.Task, calls: int, timeout_s: float
+) -> None:
     deadline = time.monotonic() + timeout_s
     while responder.calls < max(calls, 1):
         if task.done():
             task.result()  # the runtime failed: raise its error
             raise RuntimeError("the controller runtime stopped during the drill")
         if time.monotonic() > deadline:
-            raise TimeoutError(f"the controller runtime did not read the field within "
-                               f"{timeout_s} s of wall time")
+            raise TimeoutError(
+                f"the controller runtime did not read the field within {timeout_s} s of wall time"
+            )
         await asyncio.sleep(0.001)
 
 
@@ -386,10 +449,16 @@ def _entry(t: pd.Timestamp, kind: str, text: str, device: str | None = None) -> 
     return {"time": t.isoformat(), "kind": kind, "text": text, "device": device}
 
 
-_FIELD_KINDS = (("protection cleared", "protection"), ("loss of mains", "protection"),
-                ("tripped", "protection"), ("islanded", "islanding"),
-                ("island collapsed", "islanding"), ("back on the grid", "islanding"),
-                ("by command", "switching"), ("supply of", "protection"))
+_FIELD_KINDS = (
+    ("protection cleared", "protection"),
+    ("loss of mains", "protection"),
+    ("tripped", "protection"),
+    ("islanded", "islanding"),
+    ("island collapsed", "islanding"),
+    ("back on the grid", "islanding"),
+    ("by command", "switching"),
+    ("supply of", "protection"),
+)
 
 
 def _field_events(sim, seen: int, timeline: list[dict[str, Any]]) -> int:
@@ -401,16 +470,19 @@ def _field_events(sim, seen: int, timeline: list[dict[str, Any]]) -> int:
     return sim.event_count
 
 
-def _sample(sim, tally: _Tally, now: pd.Timestamp, tick_s: float,
-            timeline: list[dict[str, Any]]) -> None:
+def _sample(
+    sim, tally: _Tally, now: pd.Timestamp, tick_s: float, timeline: list[dict[str, Any]]
+) -> None:
     off = frozenset(sim.status.unsupplied_loads) - tally.base_unsupplied
     previous = tally.samples[-1][1] if tally.samples else frozenset()
     if off - previous:
-        timeline.append(_entry(now, "supply_lost", "unsupplied: " + ", ".join(sorted(
-            off - previous))))
+        timeline.append(
+            _entry(now, "supply_lost", "unsupplied: " + ", ".join(sorted(off - previous)))
+        )
     if previous - off:
-        timeline.append(_entry(now, "supply_back", "supplied again: " + ", ".join(sorted(
-            previous - off))))
+        timeline.append(
+            _entry(now, "supply_back", "supplied again: " + ", ".join(sorted(previous - off)))
+        )
     tally.samples.append((now, off))
     tally.violations.append((now, _violations(sim)))
     tally.ever |= off
@@ -434,25 +506,51 @@ def _violations(sim, limits: AcLimits | None = None) -> list[dict[str, Any]]:
     for name, v in zip(view["bus_names"], view["bus_vm_pu"], strict=True):
         if v > 0 and not math.isnan(v) and not limits.v_min_pu <= v <= limits.v_max_pu:
             found.append({"element": name, "kind": "voltage_pu", "value": round(v, 4)})
-    for key, limit in (("line", limits.max_line_loading_pct),
-                       ("trafo", limits.max_trafo_loading_pct)):
+    for key, limit in (
+        ("line", limits.max_line_loading_pct),
+        ("trafo", limits.max_trafo_loading_pct),
+    ):
         for name, x in zip(view[f"{key}_names"], view[f"{key}_loading_pct"], strict=True):
             if not math.isnan(x) and x > limit:
-                found.append({"element": name, "kind": f"{key}_loading_pct",
-                              "value": round(x, 1)})
+                found.append({"element": name, "kind": f"{key}_loading_pct", "value": round(x, 1)})
     return found
 
 
 # --- the report ----------------------------------------------------------------------------------
 
 
-def _report(scenario, model, sim, responder, runtime, timeline, tally, before, start, end,
-            ticks, wall_s, errors) -> DrillReport:
+def _report(
+    scenario,
+    model,
+    sim,
+    responder,
+    runtime,
+    timeline,
+    tally,
+    before,
+    start,
+    end,
+    ticks,
+    wall_s,
+    errors,
+) -> DrillReport:
     timeline = timeline + [e.to_dict() for e in responder.timeline]
-    order = {"fault": 0, "repair": 0, "comm_loss": 0, "device_trip": 0, "protection": 1,
-             "islanding": 2, "supply_lost": 3, "detection": 4, "isolation": 5,
-             "restoration_step": 6, "shed": 6, "not_controllable": 6, "switching": 7,
-             "supply_back": 8}
+    order = {
+        "fault": 0,
+        "repair": 0,
+        "comm_loss": 0,
+        "device_trip": 0,
+        "protection": 1,
+        "islanding": 2,
+        "supply_lost": 3,
+        "detection": 4,
+        "isolation": 5,
+        "restoration_step": 6,
+        "shed": 6,
+        "not_controllable": 6,
+        "switching": 7,
+        "supply_back": 8,
+    }
     timeline.sort(key=lambda e: (e["time"], order.get(e["kind"], 9)))
     customers = {d.id: d.customers for d in sim.loads}
     faults = [pd.Timestamp(e["time"]) for e in timeline if e["kind"] == "fault"]
@@ -461,9 +559,11 @@ def _report(scenario, model, sim, responder, runtime, timeline, tally, before, s
     horizon = min([r for r in repairs if first_fault is None or r > first_fault] + [end])
     restoration_s, settled = None, first_fault
     if first_fault is not None:
-        backs = [t for (t, off), (_, prev) in zip(tally.samples[1:], tally.samples[:-1],
-                                                   strict=True)
-                 if first_fault < t <= horizon and prev - off]
+        backs = [
+            t
+            for (t, off), (_, prev) in zip(tally.samples[1:], tally.samples[:-1], strict=True)
+            if first_fault < t <= horizon and prev - off
+        ]
         if not tally.ever:
             restoration_s = 0.0
         elif backs:
@@ -477,29 +577,42 @@ def _report(scenario, model, sim, responder, runtime, timeline, tally, before, s
                 violations.setdefault((v["element"], v["kind"]), v | {"time": t.isoformat()})
     baseline = _baseline(scenario, sim, tally, customers, start)
     return DrillReport(
-        scenario=scenario.name, description=scenario.description, model=model.name,
-        start=start, end=end, events=tuple(timeline),
+        scenario=scenario.name,
+        description=scenario.description,
+        model=model.name,
+        start=start,
+        end=end,
+        events=tuple(timeline),
         customers_interrupted=sum(customers[d] for d in tally.ever),
         customer_minutes_interrupted=round(tally.customer_min, 2),
-        energy_not_supplied_kwh=round(tally.ens_kwh, 3), restoration_s=restoration_s,
+        energy_not_supplied_kwh=round(tally.ens_kwh, 3),
+        restoration_s=restoration_s,
         switch_operations=sum(p.switch_operations for p in responder.plans),
         violations_after_restoration=tuple(violations.values()),
         violations_before_fault=tuple(before),
         unsupplied_at_end=tuple(sorted(tally.samples[-1][1])) if tally.samples else (),
         microgrids=tuple(_microgrids(model, sim, timeline)),
-        plans=tuple(p.to_dict() for p in responder.plans), baseline=baseline,
-        write_errors=runtime.stats.write_errors, runtime_errors=tuple(errors),
-        wall_s=round(wall_s, 3), drill_wall_s=round(tally.loop_wall_s, 3), ticks=ticks,
-        series={"time": [t for t, _ in tally.samples],
-                "customers_off": [sum(customers[d] for d in off) for _, off in tally.samples]},
+        plans=tuple(p.to_dict() for p in responder.plans),
+        baseline=baseline,
+        write_errors=runtime.stats.write_errors,
+        runtime_errors=tuple(errors),
+        wall_s=round(wall_s, 3),
+        drill_wall_s=round(tally.loop_wall_s, 3),
+        ticks=ticks,
+        series={
+            "time": [t for t, _ in tally.samples],
+            "customers_off": [sum(customers[d] for d in off) for _, off in tally.samples],
+        },
     )
 
 
-def _baseline(scenario: DrillScenario, sim, tally: _Tally, customers: dict[str, int],
-              start: pd.Timestamp) -> dict[str, Any]:
+def _baseline(
+    scenario: DrillScenario, sim, tally: _Tally, customers: dict[str, int], start: pd.Timestamp
+) -> dict[str, Any]:
     """The loads protection left off at each fault stay off for the manual restoration time."""
-    fault_times = [start + pd.Timedelta(minutes=e.at_min) for e in scenario.events
-                   if e.kind in _FAULTS]
+    fault_times = [
+        start + pd.Timedelta(minutes=e.at_min) for e in scenario.events if e.kind in _FAULTS
+    ]
     by_time = dict(tally.samples)
     off_by_fault: list[tuple[pd.Timestamp, frozenset[str]]] = []
     counted: set[str] = set()
@@ -531,23 +644,31 @@ def _microgrids(model: GridModel, sim, timeline: Sequence[dict[str, Any]]) -> li
     out = []
     for grid in model.microgrids:
         spec = MicrogridSpec.of(model, grid.name)
-        islanded = [e["time"] for e in timeline if e["kind"] == "islanding"
-                    and grid.name in e["text"] and "islanded" in e["text"]]
+        islanded = [
+            e["time"]
+            for e in timeline
+            if e["kind"] == "islanding" and grid.name in e["text"] and "islanded" in e["text"]
+        ]
         loads = [s.device for s in spec.loads if s.kind == "load"]
         unsupplied = set(sim.status.unsupplied_loads)
         soc = float(sim.reading(spec.bess.id, "soc_frac"))
         load_mw = sum(float(sim.reading(d, "p_mw")) for d in loads)
         pv_mw = sum(float(sim.reading(d, "p_mw")) for d in spec.pv)
-        live = sim.grid.island_live(next(i for i in sim.grid.islands
-                                         if i.microgrid.name == grid.name))
-        out.append({
-            "name": grid.name, "islanded_at": islanded[0] if islanded else None,
-            "islanded_at_end": bool(live),
-            "loads_supplied_at_end": [d for d in loads if d not in unsupplied],
-            "bess_soc_frac_at_end": round(soc, 4),
-            "hold_time_h_at_end": (round(hold_time_h(spec.bess, soc, load_mw, pv_mw), 2)
-                                   if live else None),
-        })
+        live = sim.grid.island_live(
+            next(i for i in sim.grid.islands if i.microgrid.name == grid.name)
+        )
+        out.append(
+            {
+                "name": grid.name,
+                "islanded_at": islanded[0] if islanded else None,
+                "islanded_at_end": bool(live),
+                "loads_supplied_at_end": [d for d in loads if d not in unsupplied],
+                "bess_soc_frac_at_end": round(soc, 4),
+                "hold_time_h_at_end": (
+                    round(hold_time_h(spec.bess, soc, load_mw, pv_mw), 2) if live else None
+                ),
+            }
+        )
     return out
 
 
@@ -567,20 +688,41 @@ def write_outputs(report: DrillReport, out_dir: Path) -> tuple[Path, Path]:
     tmp = json_path.with_name(json_path.name + ".tmp")
     tmp.write_text(json.dumps(report.to_dict(), indent=1, default=str), encoding="utf-8")
     tmp.replace(json_path)
-    figures = ("customers_interrupted", "customer_minutes_interrupted",
-               "energy_not_supplied_kwh", "restoration_s")
+    figures = (
+        "customers_interrupted",
+        "customer_minutes_interrupted",
+        "energy_not_supplied_kwh",
+        "restoration_s",
+    )
     kpis = {k: getattr(report, k) for k in figures}
     kpis["switch_operations"] = report.switch_operations
     kpis["violations_after_restoration"] = len(report.violations_after_restoration)
     times = pd.DatetimeIndex(report.series["time"])
-    panels = [Panel(title="Customers without supply", ylabel="customers",
-                    series=[Series(label="with gridctl", style="-",
-                                   values=np.asarray(report.series["customers_off"], float))])]
+    panels = [
+        Panel(
+            title="Customers without supply",
+            ylabel="customers",
+            series=[
+                Series(
+                    label="with gridctl",
+                    style="-",
+                    values=np.asarray(report.series["customers_off"], float),
+                )
+            ],
+        )
+    ]
     notes = [report.description.strip()] + [
-        f"{e['time'][11:19]}  {e['kind']}: {e['text']}" for e in report.events]
+        f"{e['time'][11:19]}  {e['kind']}: {e['text']}" for e in report.events
+    ]
     notes += [f"runtime error: {m}" for m in report.runtime_errors]
     html_path = write_html_report(
-        out_dir / f"{report.scenario}.html", title=f"Drill {report.scenario} ({report.model})",
-        index=times, panels=panels, kpis=kpis, baseline_kpis=report.baseline,
-        record={"plans": list(report.plans), "microgrids": list(report.microgrids)}, notes=notes)
+        out_dir / f"{report.scenario}.html",
+        title=f"Drill {report.scenario} ({report.model})",
+        index=times,
+        panels=panels,
+        kpis=kpis,
+        baseline_kpis=report.baseline,
+        record={"plans": list(report.plans), "microgrids": list(report.microgrids)},
+        notes=notes,
+    )
     return json_path, html_path

@@ -162,8 +162,9 @@ def parse_modes(text: str, *, source: str = "--security") -> tuple[SecurityMode,
 def hash_password(password: str, *, iterations: int = PASSWORD_ITERATIONS) -> str:
     """A salted PBKDF2-HMAC-SHA256 hash: ``pbkdf2_sha256$<iterations>$<salt>$<hash>`` (base64)."""
     if not password:
-        raise SecurityConfigError("the password is empty: expected at least one character",
-                                  field="password")
+        raise SecurityConfigError(
+            "the password is empty: expected at least one character", field="password"
+        )
     salt = secrets.token_bytes(16)
     digest = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
     return "$".join((_HASH_SCHEME, str(iterations), _b64(salt), _b64(digest)))
@@ -219,9 +220,11 @@ def load_users(path: str | Path) -> UserStore:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise SecurityConfigError("no such users file: expected a YAML file with a 'users' "
-                                  "list (create one with `gridctl sim user-add`)",
-                                  source=source) from None
+        raise SecurityConfigError(
+            "no such users file: expected a YAML file with a 'users' "
+            "list (create one with `gridctl sim user-add`)",
+            source=source,
+        ) from None
     except (OSError, yaml.YAMLError) as exc:
         raise SecurityConfigError(f"cannot read the users file: {exc}", source=source) from None
     return _users_from_data(data, source)
@@ -231,56 +234,92 @@ def _users_from_data(data: Any, source: str) -> UserStore:
     if data is None:
         data = {"users": []}
     if not isinstance(data, dict) or not isinstance(data.get("users", []), list):
-        raise SecurityConfigError("expected a mapping with a 'users' list", source=source,
-                                  field="users")
+        raise SecurityConfigError(
+            "expected a mapping with a 'users' list", source=source, field="users"
+        )
     accounts: dict[str, UserAccount] = {}
     for row, entry in enumerate(data.get("users") or []):
         if not isinstance(entry, dict):
-            raise SecurityConfigError("expected a mapping with name, role and password_hash",
-                                      source=source, row=row)
+            raise SecurityConfigError(
+                "expected a mapping with name, role and password_hash", source=source, row=row
+            )
         name = entry.get("name")
         if not isinstance(name, str) or not name.strip() or name != name.strip():
-            raise SecurityConfigError("expected a non-empty user name without surrounding "
-                                      "blanks", source=source, row=row, field="name")
+            raise SecurityConfigError(
+                "expected a non-empty user name without surrounding blanks",
+                source=source,
+                row=row,
+                field="name",
+            )
         if name in accounts:
-            raise SecurityConfigError(f"user {name!r} appears twice: expected unique names",
-                                      source=source, row=row, field="name")
+            raise SecurityConfigError(
+                f"user {name!r} appears twice: expected unique names",
+                source=source,
+                row=row,
+                field="name",
+            )
         try:
             role = Role(entry.get("role"))
         except ValueError:
-            raise SecurityConfigError(f"unknown role {entry.get('role')!r}: expected operator or "
-                                      "viewer", source=source, row=row, element=name,
-                                      field="role") from None
+            raise SecurityConfigError(
+                f"unknown role {entry.get('role')!r}: expected operator or viewer",
+                source=source,
+                row=row,
+                element=name,
+                field="role",
+            ) from None
         hashed = entry.get("password_hash")
         if not isinstance(hashed, str) or not hashed.startswith(_HASH_SCHEME + "$"):
-            raise SecurityConfigError(f"expected a {_HASH_SCHEME} hash (never a plain password; "
-                                      "use `gridctl sim user-add`)", source=source, row=row,
-                                      element=name, field="password_hash")
+            raise SecurityConfigError(
+                f"expected a {_HASH_SCHEME} hash (never a plain password; "
+                "use `gridctl sim user-add`)",
+                source=source,
+                row=row,
+                element=name,
+                field="password_hash",
+            )
         accounts[name] = UserAccount(name=name, role=role, password_hash=hashed)
     return UserStore(MappingProxyType(accounts), source=source)
 
 
-def add_user(path: str | Path, name: str, role: Role | str, password: str,
-             *, iterations: int = PASSWORD_ITERATIONS) -> UserAccount:
+def add_user(
+    path: str | Path,
+    name: str,
+    role: Role | str,
+    password: str,
+    *,
+    iterations: int = PASSWORD_ITERATIONS,
+) -> UserAccount:
     """Add or replace a user in a users file (created if missing, written atomically, mode 0600)."""
     path = Path(path)
     store = load_users(path) if path.exists() else UserStore(source=str(path))
     try:
         role = Role(role)
     except ValueError:
-        raise SecurityConfigError(f"unknown role {role!r}: expected operator or viewer",
-                                  field="role") from None
+        raise SecurityConfigError(
+            f"unknown role {role!r}: expected operator or viewer", field="role"
+        ) from None
     if not name or name != name.strip():
-        raise SecurityConfigError("expected a non-empty user name without surrounding blanks",
-                                  field="name")
-    account = UserAccount(name=name, role=role,
-                          password_hash=hash_password(password, iterations=iterations))
+        raise SecurityConfigError(
+            "expected a non-empty user name without surrounding blanks", field="name"
+        )
+    account = UserAccount(
+        name=name, role=role, password_hash=hash_password(password, iterations=iterations)
+    )
     users = {**store.users, name: account}
-    text = ("# gridctl OPC UA users: operator (read, write setpoints, operate switches) or viewer"
-            " (read only)\n" + yaml.safe_dump(
-                {"users": [{"name": u.name, "role": u.role.value,
-                            "password_hash": u.password_hash} for u in users.values()]},
-                sort_keys=False))
+    text = (
+        "# gridctl OPC UA users: operator (read, write setpoints, operate switches) or viewer"
+        " (read only)\n"
+        + yaml.safe_dump(
+            {
+                "users": [
+                    {"name": u.name, "role": u.role.value, "password_hash": u.password_hash}
+                    for u in users.values()
+                ]
+            },
+            sort_keys=False,
+        )
+    )
     _write_atomic(path, text.encode(), mode=0o600)
     return account
 
@@ -309,8 +348,13 @@ class Pki:
     def key_path(self, name: str) -> Path:
         return self.root / "private" / f"{name}.pem"
 
-    def ensure_own_certificate(self, name: str, application_uri: str, *, server: bool,
-                               ) -> tuple[Path, Path]:
+    def ensure_own_certificate(
+        self,
+        name: str,
+        application_uri: str,
+        *,
+        server: bool,
+    ) -> tuple[Path, Path]:
         """This application's certificate and key, created or renewed when missing, expiring or
         made for another application URI; a new certificate is also copied to ``trusted/``."""
         cert_path, key_path = self.certificate_path(name), self.key_path(name)
@@ -319,8 +363,9 @@ class Pki:
                 d.mkdir(parents=True, exist_ok=True)
             os.chmod(key_path.parent, 0o700)
         except OSError as exc:
-            raise SecurityConfigError(f"cannot create the PKI directory: {exc}",
-                                      source=str(self.root)) from None
+            raise SecurityConfigError(
+                f"cannot create the PKI directory: {exc}", source=str(self.root)
+            ) from None
         if _usable(cert_path, key_path, application_uri):
             return cert_path, key_path
         key = generate_private_key()
@@ -329,9 +374,13 @@ class Pki:
         alt_names += [x509.DNSName(h) for h in hosts]
         alt_names.append(x509.IPAddress(ipaddress.ip_address("127.0.0.1")))
         cert = generate_self_signed_app_certificate(
-            key, application_uri, {"organizationName": "gridctl"}, alt_names,
-            extended=[ExtendedKeyUsageOID.SERVER_AUTH if server
-                      else ExtendedKeyUsageOID.CLIENT_AUTH],
+            key,
+            application_uri,
+            {"organizationName": "gridctl"},
+            alt_names,
+            extended=[
+                ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH
+            ],
             days=_CERT_DAYS,
         )
         der = cert.public_bytes(Encoding.DER)
@@ -347,7 +396,8 @@ def _usable(cert_path: Path, key_path: Path, application_uri: str) -> bool:
     try:
         cert = x509.load_der_x509_certificate(cert_path.read_bytes())
         uris = cert.extensions.get_extension_for_class(
-            x509.SubjectAlternativeName).value.get_values_for_type(x509.UniformResourceIdentifier)
+            x509.SubjectAlternativeName
+        ).value.get_values_for_type(x509.UniformResourceIdentifier)
     except (ValueError, x509.ExtensionNotFound, OSError):
         return False
     now = dt.datetime.now(dt.UTC)
@@ -360,14 +410,19 @@ def trust_certificate(pki_root: str | Path, certificate: str | Path) -> Path:
     try:
         data = source.read_bytes()
     except OSError as exc:
-        raise SecurityConfigError(f"cannot read the certificate: {exc}",
-                                  source=str(source)) from None
+        raise SecurityConfigError(
+            f"cannot read the certificate: {exc}", source=str(source)
+        ) from None
     try:
-        cert = (x509.load_pem_x509_certificate(data) if data.lstrip().startswith(b"-----")
-                else x509.load_der_x509_certificate(data))
+        cert = (
+            x509.load_pem_x509_certificate(data)
+            if data.lstrip().startswith(b"-----")
+            else x509.load_der_x509_certificate(data)
+        )
     except ValueError:
-        raise SecurityConfigError("not an X.509 certificate: expected a .der or .pem file",
-                                  source=str(source)) from None
+        raise SecurityConfigError(
+            "not an X.509 certificate: expected a .der or .pem file", source=str(source)
+        ) from None
     target_dir = Pki(Path(pki_root)).trusted_dir
     target_dir.mkdir(parents=True, exist_ok=True)
     target = target_dir / f"{source.stem}.der"
@@ -400,10 +455,14 @@ class _TrustListValidator:
     def __init__(self, pki: Pki, *, peer_is_server: bool) -> None:
         self._pki = pki
         self._store = TrustStore([pki.trusted_dir], [])
-        peer = (CertificateValidatorOptions.PEER_SERVER if peer_is_server
-                else CertificateValidatorOptions.PEER_CLIENT)
+        peer = (
+            CertificateValidatorOptions.PEER_SERVER
+            if peer_is_server
+            else CertificateValidatorOptions.PEER_CLIENT
+        )
         self._validator = CertificateValidator(
-            CertificateValidatorOptions.TRUSTED_VALIDATION | peer, self._store)
+            CertificateValidatorOptions.TRUSTED_VALIDATION | peer, self._store
+        )
         self._loaded = False
 
     async def __call__(self, cert: x509.Certificate, app: ua.ApplicationDescription) -> None:
@@ -424,8 +483,11 @@ class _TrustListValidator:
         fingerprint = cert.fingerprint(cert.signature_hash_algorithm or _sha256()).hex()[:16]
         # refusing matters; keeping a copy for the administrator is a courtesy
         with contextlib.suppress(OSError):
-            _write_atomic(self._pki.rejected_dir / f"{fingerprint}.der",
-                          cert.public_bytes(Encoding.DER), mode=0o644)
+            _write_atomic(
+                self._pki.rejected_dir / f"{fingerprint}.der",
+                cert.public_bytes(Encoding.DER),
+                mode=0o644,
+            )
 
 
 def _sha256() -> Any:
@@ -459,8 +521,9 @@ class ServerSecurity:
 
     def __post_init__(self) -> None:
         if not self.modes:
-            raise SecurityConfigError("no security mode: expected at least one endpoint",
-                                      field="modes")
+            raise SecurityConfigError(
+                "no security mode: expected at least one endpoint", field="modes"
+            )
 
 
 class _UserManager:
@@ -470,8 +533,13 @@ class _UserManager:
         self._users = users
         self._anonymous = anonymous
 
-    def get_user(self, iserver: Any, username: str | None = None, password: str | None = None,
-                 certificate: Any = None) -> User | None:
+    def get_user(
+        self,
+        iserver: Any,
+        username: str | None = None,
+        password: str | None = None,
+        certificate: Any = None,
+    ) -> User | None:
         # only anonymous and user-name tokens are offered, so no user name means anonymous
         # (``certificate`` is then the secure channel's, not an identity)
         if username is None:
@@ -488,10 +556,12 @@ class _FieldRuleset(PermissionRuleset):
     """Request-level permissions: viewers may not write or call methods; nobody external may
     change the address space."""
 
-    _WRITE_OR_CALL = frozenset({
-        ua.NodeId(ua.ObjectIds.WriteRequest_Encoding_DefaultBinary),
-        ua.NodeId(ua.ObjectIds.CallRequest_Encoding_DefaultBinary),
-    })
+    _WRITE_OR_CALL = frozenset(
+        {
+            ua.NodeId(ua.ObjectIds.WriteRequest_Encoding_DefaultBinary),
+            ua.NodeId(ua.ObjectIds.CallRequest_Encoding_DefaultBinary),
+        }
+    )
     _ALLOWED = frozenset(ua.NodeId(t) for t in USER_TYPES)
 
     def __init__(self, role_of: RoleOf) -> None:
@@ -507,8 +577,12 @@ class _FieldRuleset(PermissionRuleset):
         return user is not None and self._role_of(user) is not None
 
 
-async def configure_server(server: Server, config: ServerSecurity, *, application_uri: str,
-                           ) -> RoleOf:
+async def configure_server(
+    server: Server,
+    config: ServerSecurity,
+    *,
+    application_uri: str,
+) -> RoleOf:
     """Endpoints, certificate, trust list and users of ``server``; call before ``start()``.
 
     Returns the role of a session's user, for checks the server makes per write.
@@ -525,13 +599,15 @@ async def configure_server(server: Server, config: ServerSecurity, *, applicatio
     secured = [m for m in config.modes if m != SecurityMode.NONE]
     if secured:
         pki = Pki(Path(config.pki_dir))
-        cert, key = pki.ensure_own_certificate(config.certificate_name, application_uri,
-                                               server=True)
+        cert, key = pki.ensure_own_certificate(
+            config.certificate_name, application_uri, server=True
+        )
         await server.load_certificate(str(cert))
         await server.load_private_key(str(key))
         server.set_certificate_validator(_TrustListValidator(pki, peer_is_server=False))
-    server.set_security_policy([m.policy_type for m in config.modes],
-                               permission_ruleset=_FieldRuleset(role_of))
+    server.set_security_policy(
+        [m.policy_type for m in config.modes], permission_ruleset=_FieldRuleset(role_of)
+    )
     tokens: list[type] = [ua.UserNameIdentityToken]
     if anonymous == AnonymousPolicy.VIEWER:
         tokens.insert(0, ua.AnonymousIdentityToken)
@@ -554,12 +630,31 @@ class ClientSecurity:
     password: str | None = field(default=None, repr=False)
     certificate_name: str = "gridctl-client"
     application_uri: str = field(
-        default_factory=lambda: f"urn:{socket.gethostname()}:gridctl-client")
+        default_factory=lambda: f"urn:{socket.gethostname()}:gridctl-client"
+    )
 
     def __post_init__(self) -> None:
         if (self.username is None) != (self.password is None):
-            raise SecurityConfigError("give both a user name and a password, or neither",
-                                      field="username")
+            raise SecurityConfigError(
+                "give both a user name and a password, or neither", field="username"
+            )
+
+
+def loopback_operator(name: str, password: str) -> tuple[ServerSecurity, ClientSecurity]:
+    """An unsecured loopback pair for drills, tests and benchmarks on 127.0.0.1: a server with one
+    operator (anonymous sessions read only) and the client that logs in as that operator."""
+    server = ServerSecurity(
+        modes=(SecurityMode.NONE,),
+        anonymous=AnonymousPolicy.VIEWER,
+        users=UserStore.of(
+            UserAccount(
+                name=name,
+                role=Role.OPERATOR,
+                password_hash=hash_password(password, iterations=1000),
+            )
+        ),
+    )
+    return server, ClientSecurity(mode=SecurityMode.NONE, username=name, password=password)
 
 
 async def configure_client(client: Client, config: ClientSecurity) -> None:
@@ -568,10 +663,15 @@ async def configure_client(client: Client, config: ClientSecurity) -> None:
     client.application_uri = config.application_uri
     if config.mode != SecurityMode.NONE:
         pki = Pki(Path(config.pki_dir))
-        cert, key = pki.ensure_own_certificate(config.certificate_name, config.application_uri,
-                                               server=False)
-        await client.set_security(security_policies.SecurityPolicyBasic256Sha256, str(cert),
-                                  str(key), mode=config.mode.message_mode)
+        cert, key = pki.ensure_own_certificate(
+            config.certificate_name, config.application_uri, server=False
+        )
+        await client.set_security(
+            security_policies.SecurityPolicyBasic256Sha256,
+            str(cert),
+            str(key),
+            mode=config.mode.message_mode,
+        )
         client.certificate_validator = _TrustListValidator(pki, peer_is_server=True)
     if config.username is not None:
         client.set_user(config.username)
