@@ -11,13 +11,14 @@ import pandas as pd
 
 from gridctl.historian import Historian
 from gridctl.report import Panel, Series, write_html_report
+from network_models.model import TIMEZONE
 
 
 def _pivot(h: Historian) -> pd.DataFrame:
     m = h.measurements()
     if m.empty:
         return pd.DataFrame()
-    m["t"] = pd.to_datetime(m["t"], utc=True).dt.tz_convert("Asia/Shanghai")
+    m["t"] = pd.to_datetime(m["t"], utc=True).dt.tz_convert(TIMEZONE)
     m["key"] = m["device"] + "." + m["point"]
     return m.pivot_table(index="t", columns="key", values="value", aggfunc="last")
 
@@ -55,7 +56,7 @@ def write_run_report(db: Path, out: Path) -> tuple[Path, dict[str, Any]]:
     planned = pd.Series(
         {pd.Timestamp(d["t"]): d.get("planned_import_mw", np.nan) for d in decisions}
     )
-    planned.index = pd.to_datetime(planned.index, utc=True).tz_convert("Asia/Shanghai")
+    planned.index = pd.to_datetime(planned.index, utc=True).tz_convert(TIMEZONE)
     planned = planned.reindex(idx, method="ffill").to_numpy(dtype=float)
     hours = np.diff(idx.asi8) / 3.6e12
     hours = np.append(hours, np.median(hours) if len(hours) else 0.25)

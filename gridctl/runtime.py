@@ -37,6 +37,7 @@ from gridctl.field.client import FieldClient, PointReading
 from gridctl.field.contract import FieldContract
 from gridctl.historian import Historian, StoredSession
 from gridctl.self_healing import FaultResponder
+from network_models import BUILTIN_MODELS
 from network_models.model import GridModel
 from network_models.registry import Bess, EvChargingSite, SwitchDevice
 
@@ -92,7 +93,7 @@ class ControllerRuntime:
         self.contract = FieldContract.from_model(model)
         self.security = security
         self.historian = Historian(config.db_path)
-        builtin = model.name in ("jiuke_oasis", "case33bw", "cigre_mv", "mv_oberrhein")
+        builtin = model.name in BUILTIN_MODELS
         self.historian.set_meta("model", model.name if builtin else model.source)
         self.mpc = controller or RecedingHorizonController(
             model, horizon_steps=config.horizon_steps
@@ -235,15 +236,8 @@ class ControllerRuntime:
                 task.add_done_callback(self._tasks.discard)
 
     async def _plan_day(self, day, issued: pd.Timestamp) -> None:
-        from controllers.dayahead import run_dayahead
-
         try:
-            scenario = Scenario.build(
-                self.model, day, "24h", seed=self.config.forecast_seed, weather=self.config.weather
-            )
-            # the whole day as forecast (the controller never sees the simulator's truth)
-            forecast = scenario.forecast_at(scenario.truth.start, "24h")
-            result = await asyncio.to_thread(run_dayahead, self.model, day, bundle=forecast)
+            result = await asyncio.to_thread(self._day_ahead, day)
         except Exception as exc:
             self.historian.record_event(
                 issued, "dayahead_failed", day=str(day), error=f"{type(exc).__name__}: {exc}"
@@ -259,6 +253,16 @@ class ControllerRuntime:
         record["kpis"] = result.kpis
         record["day"] = str(day)
         self.historian.record_decision(issued, "dayahead", record)
+
+    def _day_ahead(self, day: dt.date):
+        """The day planned on its forecast (the controller never sees the simulator's truth)."""
+        from controllers.dayahead import run_dayahead
+
+        scenario = Scenario.build(
+            self.model, day, "24h", seed=self.config.forecast_seed, weather=self.config.weather
+        )
+        forecast = scenario.forecast_at(scenario.truth.start, "24h")
+        return run_dayahead(self.model, day, bundle=forecast)
 
     async def _connect(self) -> bool:
         wall = time.monotonic()
@@ -320,14 +324,16 @@ class ControllerRuntime:
     async def _clock(self) -> pd.Timestamp:
         tz = self.model.site.timezone
         if self.config.follow_simulator_clock:
-            clock = await self.client.simulator_clock()
-            return pd.Timestamp(clock.sim_time).tz_convert(tz)
+            return pd.Timestamp(await self.client.simulator_time()).tz_convert(tz)
         return pd.Timestamp.now(tz=tz)
 
     async def _respond_to_faults(self, now: pd.Timestamp) -> None:
         # self-healing first: a trip is answered before (and whatever) the MPC decides
         readings = await self.client.read(self.responder.points)
-        response = self.responder.respond(now, {r.key: r.value for r in readings if r.good})
+        # restoration planning runs AC studies: off the event loop, so heartbeats keep going
+        response = await asyncio.to_thread(
+            self.responder.respond, now, {r.key: r.value for r in readings if r.good}
+        )
         for command in response.commands:  # one write each: the order is the plan's
             await self._write(now, {command.key: command.value}, reason="flisr")
         if response.plan is not None:
@@ -352,7 +358,8 @@ class ControllerRuntime:
             {r.key: r.status_name for r in readings if not r.good},
         )
         self.historian.upsert_sessions(step_start, stored)
-        forecast = self._forecast(step_start)
+        # building a day's scenario (pvlib, sessions) takes a while: off the event loop
+        forecast = await asyncio.to_thread(self._forecast, step_start)
         decision = await asyncio.to_thread(self.mpc.step, snapshot, forecast)
         values = self._setpoint_values(decision, readings)
         await self._write(step_start, values, reason="mpc")

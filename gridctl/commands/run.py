@@ -10,7 +10,7 @@ from typing import Annotated
 import pandas as pd
 import typer
 
-from gridctl.commands.sim import PkiOption, SecurityOption, UserOption, _client_security
+from gridctl.commands.sim import PkiOption, SecurityOption, UserOption, client_security_of
 from gridctl.errors import UserInputError
 
 
@@ -46,7 +46,7 @@ def run(
         raise UserInputError(f"{endpoint!r}: expected opc.tcp://HOST:PORT", source="--endpoint")
     logging.getLogger("asyncua").setLevel(logging.CRITICAL)
     grid = load_model(model)
-    client_security = None if security == "none" and user is None else _client_security(
+    client_security = None if security == "none" and user is None else client_security_of(
         security, pki, user)
     config = RuntimeConfig(endpoint=endpoint, db_path=db, horizon_steps=horizon,
                            follow_simulator_clock=not wall_clock, forecast_seed=seed)

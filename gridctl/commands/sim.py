@@ -289,7 +289,7 @@ def _start_of(date: str | None, start: str | None) -> object:
     return None
 
 
-def _client_security(security: str, pki: Path | None, user: str | None) -> Any:
+def client_security_of(security: str, pki: Path | None, user: str | None) -> Any:
     from gridctl.field.security import DEFAULT_PKI_DIR, ClientSecurity, parse_modes
 
     modes = parse_modes(security)
@@ -307,7 +307,7 @@ def _with_client(endpoint: str, security: str, pki: Path | None, user: str | Non
                  action: Any, *, timeout_s: float = 30.0) -> Any:
     from gridctl.field.client import FieldClient
 
-    client_security = _client_security(security, pki, user)
+    client_security = client_security_of(security, pki, user)
 
     async def run() -> Any:
         async with FieldClient(endpoint, security=client_security, timeout_s=timeout_s) as client:

@@ -322,6 +322,11 @@ class FieldClient:
                                                  sampling_interval=0.0)
         return FieldSubscription(subscription)
 
+    async def simulator_time(self) -> dt.datetime:
+        """The simulator's time alone (timezone-aware): one node, for a loop that polls it."""
+        (sim_time,) = await self._client.read_values([self._node(SimulatorNodes.clock("sim_time"))])
+        return sim_time if sim_time.tzinfo is not None else sim_time.replace(tzinfo=dt.UTC)
+
     async def simulator_clock(self) -> SimulatorClock:
         """The simulator's clock (a real field has no ``Simulator`` object)."""
         names = [name for name, _ in SimulatorNodes.CLOCK_VARIABLES]
