@@ -29,6 +29,8 @@ import scipy.sparse as sp
 from pandapower.pypower.dSbr_dV import dSbr_dV
 from pandapower.pypower.dSbus_dV import dSbus_dV
 
+from network_models.powerflow import solve_once
+
 _SQRT3 = np.sqrt(3.0)
 
 
@@ -92,7 +94,7 @@ def linearise(net: pp.pandapowerNet) -> NetworkLinearisation:
 
     The net's result tables are overwritten: pass a copy made for the purpose.
     """
-    pp.runpp(net, numba=True)
+    solve_once(net)
     ppci = net._ppc["internal"]
     base_mva = float(ppci["baseMVA"])
     ybus = ppci["Ybus"]

@@ -22,6 +22,7 @@ from controllers.config import DispatchConfig
 from controllers.network_linearisation import NetworkLinearisation
 from network_models.ac_checks import OperatingPoint, apply_operating_point
 from network_models.model import GridModel
+from network_models.powerflow import solve_once
 from network_models.registry import Bess, PvSystem
 
 LIGHT_LOAD_FRAC = 0.2  # assumption: the lightest load of a day, as a fraction of peak
@@ -75,7 +76,7 @@ def _extreme(model: GridModel, net: pp.pandapowerNet, *, stress: str) -> pp.pand
         # pandapower storage: p_mw > 0 charges
         net.storage.at[b.element.index, "p_mw"] = b.p_mw if pulling_down else -b.p_mw
         net.storage.at[b.element.index, "q_mvar"] = q_room if pulling_down else -q_room
-    pp.runpp(net, max_iteration=30)
+    solve_once(net, max_iteration=30)
     return net
 
 

@@ -15,10 +15,10 @@ import pandapower as pp
 from hil_sim.protection import ProtectionMap
 from network_models.model import GridModel, Microgrid
 from network_models.powerflow import (
+    PowerFlowCase,
     PowerFlowEngine,
     TimeSeriesInjections,
     TimeSeriesResult,
-    run_time_series,
 )
 from network_models.topology import energised_buses
 
@@ -47,6 +47,7 @@ class SimGrid:
         self._energised: set[int] | None = None
         self._mains_energised: set[int] | None = None
         self.version = 0  # counts changes of switches and in-service flags
+        self._case: tuple[int, PowerFlowCase] | None = None  # converted for this version
 
     def _island(self, microgrid: Microgrid) -> Island:
         bess = self.model.registry[microgrid.grid_forming_bess]
@@ -113,8 +114,12 @@ class SimGrid:
     # --- power flow --------------------------------------------------------------------------
 
     def solve(self, injections: TimeSeriesInjections) -> TimeSeriesResult:
-        """One AC power flow of the present state with these injections (one step)."""
-        return run_time_series(self.net, injections, engine=self.engine)
+        """One AC power flow of the present state with these injections (one step).
+
+        The net is converted for the engine once per switching state, not every tick."""
+        if self._case is None or self._case[0] != self.version:
+            self._case = (self.version, PowerFlowCase(self.net, engine=self.engine))
+        return self._case[1].run(injections)
 
     def row_positions(self, table: str) -> dict[int, int]:
         """pandapower row → position in the table's index order (the injection array order)."""

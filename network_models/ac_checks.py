@@ -15,6 +15,7 @@ import numpy as np
 import pandapower as pp
 
 from network_models.model import GridModel
+from network_models.powerflow import solve_once
 from network_models.registry import EvChargingSite, Load, PvSystem
 from network_models.topology import energised_buses
 
@@ -168,7 +169,7 @@ def _evaluate(
     dead = {int(b) for b in net.bus.index[net.bus.in_service]} - energised_buses(net)
     interrupted = sum(n for b, n in customers.items() if b in dead)
     try:
-        pp.runpp(net, init="dc" if dead else "auto", max_iteration=30)
+        solve_once(net, init="dc" if dead else "auto", max_iteration=30)
     except pp.powerflow.LoadflowNotConverged:
         nan = float("nan")
         return CaseResult(
