@@ -5,9 +5,11 @@ protection points, keyed ``(device id, point)``: breakers' ``tripped`` and ``clo
 ``closed``, fault indicators' ``fault_detected``, substation transformers' ``in_service``
 (:attr:`FaultResponder.points` lists them). When a trip or a lost transformer appears that has
 not been handled yet, the responder builds a :class:`~controllers.flisr.ProtectionReport`, asks
-:func:`~controllers.flisr.plan_restoration` once for a plan, and returns the plan's switching
-as ``close_cmd`` writes in the plan's order (open = ``False``, close = ``True``) together with
-timeline entries (detection, isolation, each restoration step) stamped with the simulated time.
+:func:`~controllers.flisr.plan_restoration` once for a plan, and returns the plan's steps as
+writes in the plan's order: switching as ``close_cmd`` (open = ``False``, close = ``True``),
+shedding as ``connect_cmd = False`` of a customer load or ``p_site_limit_kw = 0`` of an EV site
+(the plan sheds before it closes the switch that re-energises the load), together with timeline
+entries (detection, isolation, shedding, each restoration step) stamped with the simulated time.
 
 A trip stays "handled" while it is reported; once it is gone (the breaker was re-closed) the
 same breaker tripping again is a new fault. The plan is checked at the ``PEAK`` operating point
@@ -35,6 +37,7 @@ from network_models.model import GridModel
 from network_models.registry import (
     EvChargingSite,
     FaultIndicator,
+    Load,
     SubstationTransformer,
     SwitchDevice,
     SwitchKind,
@@ -47,7 +50,8 @@ PointKey = tuple[str, str]
 
 @dataclass(frozen=True, kw_only=True)
 class SwitchCommand:
-    """One write of the plan, in order: ``close_cmd`` of a switch, or an EV site's limit (kW)."""
+    """One write of the plan, in order: ``close_cmd`` of a switch, ``connect_cmd`` of a customer
+    load, or an EV site's limit (kW)."""
 
     device: str
     point: str
@@ -65,7 +69,7 @@ class TimelineEntry:
     """Something the responder saw or did, at simulated (or real) time ``time``."""
 
     time: pd.Timestamp
-    kind: str  # "detection" | "isolation" | "restoration_step" | "shed" | "not_controllable"
+    kind: str  # "detection" | "isolation" | "restoration_step" | "shed"
     text: str
     device: str | None = None
 
@@ -152,13 +156,12 @@ class FaultResponder:
         for step in plan.steps:
             command, entry = self._command(now, step.action, step.device, step.reason)
             entries.append(entry)
-            if command is not None:
-                commands.append(command)
+            commands.append(command)
         self.timeline.extend(entries)
         return FlisrResponse(commands=tuple(commands), plan=plan, timeline=tuple(entries))
 
     def _command(self, now: pd.Timestamp, action: StepAction, device: str,
-                 reason: str) -> tuple[SwitchCommand | None, TimelineEntry]:
+                 reason: str) -> tuple[SwitchCommand, TimelineEntry]:
         if action is StepAction.OPEN:
             return (SwitchCommand(device=device, point="close_cmd", value=False, action="open",
                                   reason=reason),
@@ -169,11 +172,23 @@ class FaultResponder:
                                   reason=reason),
                     TimelineEntry(time=now, kind="restoration_step",
                                   text=f"close {device}: {reason}", device=device))
-        if isinstance(self.model.registry[device], EvChargingSite):
+        return self._shed(now, device, reason)
+
+    def _shed(self, now: pd.Timestamp, device: str,
+              reason: str) -> tuple[SwitchCommand, TimelineEntry]:
+        spec = self.model.registry[device]
+        if isinstance(spec, EvChargingSite):
             return (SwitchCommand(device=device, point="p_site_limit_kw", value=0.0,
                                   action="shed", reason=reason),
                     TimelineEntry(time=now, kind="shed", text=f"curtail {device} to 0 kW: "
                                   f"{reason}", device=device))
-        # customer loads have no remote switch of their own in the field contract
-        return (None, TimelineEntry(time=now, kind="not_controllable",
-                                    text=f"shed {device} by hand: {reason}", device=device))
+        if isinstance(spec, Load):
+            # the customer's intake opens; the load stays off until someone reconnects it
+            return (SwitchCommand(device=device, point="connect_cmd", value=False,
+                                  action="shed", reason=reason),
+                    TimelineEntry(time=now, kind="shed", text=f"disconnect {device}: {reason}",
+                                  device=device))
+        # FLISR sheds only loads and EV sites: anything else is a planner bug, not a field state
+        raise ValueError(
+            f"plan sheds {device}, a {spec.kind.value}: expected a customer load or an EV site"
+        )

@@ -91,6 +91,8 @@ class Simulator:
         self.switches = {d.id: d for d in registry.switches}
         self.tripped_switches: set[str] = set()
         self.indications = {d.id: False for d in registry.fault_indicators}
+        # customer loads whose intake a connect_cmd=False opened (load shedding)
+        self.disconnected_loads: set[str] = set()
         self._load_p = np.zeros(len(self.loads))
         self._load_q = np.zeros(len(self.loads))
         self._commands: list[tuple[str, str, bool]] = []
@@ -158,8 +160,9 @@ class Simulator:
         return check_write(point, value, reachable=key[0] not in self.faults.comm_lost)
 
     def write(self, key: PointKey, value: Any) -> WriteCheck:
-        """Apply an accepted write (setpoints at the next prepare; commands are queued); any
-        accepted write to a BESS, PV or charger setpoint is that device's heartbeat."""
+        """Apply an accepted write (setpoints at the next prepare; switch, indicator and load
+        connection commands are queued, in order); any accepted write to a BESS, PV or charger
+        setpoint is that device's heartbeat."""
         verdict = self.check_write(key, value)
         if verdict != WriteCheck.OK:
             return verdict
@@ -170,6 +173,8 @@ class Simulator:
             self._commands.append(("switch", device_id, bool(value)))
         elif kind == DeviceKind.FAULT_INDICATOR and name == "reset_cmd" and value:
             self._commands.append(("reset", device_id, True))
+        elif kind == DeviceKind.LOAD and name == "connect_cmd":
+            self._commands.append(("load", device_id, bool(value)))
         unit = self.bess.get(device_id) or self.pv.get(device_id) or self.ev.get(device_id)
         if unit is not None:
             self._apply_setpoint(unit, name, float(value))
@@ -204,14 +209,32 @@ class Simulator:
         commands, self._commands = self._commands, []
         for kind, device_id, value in commands:
             if kind == "reset":
-                if self.indications.get(device_id):
-                    self._event(f"{device_id} reset")
-                self.indications[device_id] = False
-                continue
-            row = self.grid.switch_row(device_id)
-            self.tripped_switches.discard(device_id)
-            if self.grid.set_switch(row, value):
-                self._event(f"{device_id} {'closed' if value else 'opened'} by command")
+                self._reset_indicator(device_id)
+            elif kind == "load":
+                self._connect_load(device_id, value)
+            else:
+                self._switch(device_id, value)
+
+    def _reset_indicator(self, device_id: str) -> None:
+        if self.indications.get(device_id):
+            self._event(f"{device_id} reset")
+        self.indications[device_id] = False
+
+    def _switch(self, device_id: str, closed: bool) -> None:
+        row = self.grid.switch_row(device_id)
+        self.tripped_switches.discard(device_id)
+        if self.grid.set_switch(row, closed):
+            self._event(f"{device_id} {'closed' if closed else 'opened'} by command")
+
+    def _connect_load(self, device_id: str, connected: bool) -> None:
+        # the customer's intake switch: no grid switching state changes, the load just stops
+        # (or resumes) drawing, so neither protection nor the energised buses need a re-check
+        if connected and device_id in self.disconnected_loads:
+            self.disconnected_loads.discard(device_id)
+            self._event(f"{device_id} reconnected by command")
+        elif not connected and device_id not in self.disconnected_loads:
+            self.disconnected_loads.add(device_id)
+            self._event(f"{device_id} disconnected by command")
 
     # --- fault injection ---------------------------------------------------------------------
 
@@ -471,8 +494,10 @@ class Simulator:
         sample = self.truth.at(self.time + pd.Timedelta(seconds=self.config.tick_s / 2))
         energised = self.grid.energised()
         ramps, dt_h = self.config.ramps, self.tick_h
-        self._load_p = sample.load_p_mw
-        self._load_q = sample.load_q_mvar
+        # a load whose intake is open draws nothing: the power flow sees it shed
+        connected = np.array([d.id not in self.disconnected_loads for d in self.loads], dtype=bool)
+        self._load_p = np.where(connected, sample.load_p_mw, 0.0)
+        self._load_q = np.where(connected, sample.load_q_mvar, 0.0)
         for unit, avail in zip(self.pv.values(), sample.pv_avail_mw, strict=True):
             unit.p_avail_mw = max(float(avail), 0.0)
             unit.tripped = unit.spec.id in self.faults.tripped_devices
@@ -585,12 +610,15 @@ class Simulator:
             out.update(ev_site_readings(unit, self._ev_mean_kw(unit)))
         unsupplied = []
         for load, p, q in zip(self.loads, self._load_p, self._load_q, strict=True):
-            live = self._bus[load.id] in energised
+            connected = load.id not in self.disconnected_loads
+            # a shed customer is interrupted like one behind an open switch
+            live = connected and self._bus[load.id] in energised
             if not live:
                 unsupplied.append(load.id)
             out[(load.id, "p_mw")] = float(p) if live else 0.0
             out[(load.id, "q_mvar")] = float(q) if live else 0.0
             out[(load.id, "energised")] = live
+            out[(load.id, "connected")] = connected
         closed = dict(zip(net.switch.index, net.switch["closed"].astype(bool), strict=True))
         for sw in self.switches.values():
             out[(sw.id, "closed")] = bool(closed[sw.element.index])

@@ -336,7 +336,8 @@ class SubstationTransformer(Device):
 
 @dataclass(frozen=True, kw_only=True)
 class Load(Device):
-    """A customer load (consumption positive). ``priority`` 1 is shed last."""
+    """A customer load (consumption positive). ``priority`` 1 is shed last; shedding opens the
+    customer's intake through ``connect_cmd``."""
 
     kind: ClassVar[DeviceKind] = DeviceKind.LOAD
     customer_class: CustomerClass
@@ -356,6 +357,14 @@ class Load(Device):
             _read("p_mw", "MW", "active power consumed"),
             _read("q_mvar", "Mvar", "reactive power consumed"),
             _read("energised", "", "supplied", "bool"),
+            _read("connected", "", "the customer's intake is connected", "bool"),
+            _write(
+                "connect_cmd",
+                "",
+                "command: True connects the customer's supply, False disconnects it "
+                "(load shedding)",
+                dtype="bool",
+            ),
         )
 
 

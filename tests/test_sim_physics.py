@@ -20,6 +20,7 @@ from hil_sim.setpoints import WriteCheck
 from network_models.registry import Bess
 
 NOON = "2026-07-15 12:00"
+EVENING = "2026-07-15 19:00"  # loads high, PV down
 
 
 def _sim(jiuke, start: str = NOON, **config: object) -> Simulator:
@@ -165,6 +166,8 @@ def test_curtailment_caps_pv_below_what_the_sun_gives(jiuke):
         (("FB_FD_L1_0", "close_cmd"), 1.0, WriteCheck.TYPE_MISMATCH),
         (("BESS_1", "soc_frac"), 0.5, WriteCheck.NOT_WRITABLE),
         (("BESS_1", "p_set_kw"), 0.5, WriteCheck.UNKNOWN_POINT),
+        (("LD_L1_1", "connect_cmd"), 0, WriteCheck.TYPE_MISMATCH),
+        (("LD_L1_1", "connected"), False, WriteCheck.NOT_WRITABLE),
     ],
 )
 def test_a_refused_write_changes_nothing(jiuke, key, value, verdict):
@@ -202,6 +205,73 @@ def test_a_tripped_inverter_delivers_nothing_until_reset(jiuke):
     assert sim.reading("PV_L2_2", "p_mw") == 0.0
     sim.clear_fault("PV_L2_2")
     assert sim.reading("PV_L2_2", "p_mw") > 0
+
+
+# --- load shedding: a customer's intake opened by connect_cmd ----------------------------------
+
+SHED_LOAD = "LD_L1_1"  # at RMU_L1_1, first load of ring L1, fed through FD_L1_0
+SHED_FEEDER_HEAD = "M_FD_L1_0"  # meter at the K1_I end of FD_L1_0
+
+
+def _shed_and_twin(jiuke) -> tuple[Simulator, Simulator]:
+    """Two identical simulators one tick on: in the first, SHED_LOAD was disconnected."""
+    sim, twin = _sim(jiuke, start=EVENING), _sim(jiuke, start=EVENING)
+    assert sim.write((SHED_LOAD, "connect_cmd"), False) == WriteCheck.OK
+    sim.step()
+    twin.step()
+    return sim, twin
+
+
+def test_a_load_disconnected_by_command_draws_nothing_in_the_ac_power_flow(jiuke):
+    sim, twin = _shed_and_twin(jiuke)
+    load_mw = twin.reading(SHED_LOAD, "p_mw")
+    assert load_mw > 0.1  # a loaded evening
+    head_drop_mw = twin.reading(SHED_FEEDER_HEAD, "p_mw") - sim.reading(SHED_FEEDER_HEAD, "p_mw")
+    # the feeder and import carry the load's power plus its small share of the losses
+    assert head_drop_mw == pytest.approx(load_mw, rel=0.02)
+    assert twin.status.import_mw - sim.status.import_mw == pytest.approx(load_mw, rel=0.02)
+    assert abs(_balance_mw(sim)) < 1e-6
+
+
+def test_a_disconnected_load_reads_off_and_its_customers_count_as_unsupplied(jiuke):
+    sim, _ = _shed_and_twin(jiuke)
+    assert sim.reading(SHED_LOAD, "connected") is False
+    assert sim.reading(SHED_LOAD, "energised") is False
+    assert (sim.reading(SHED_LOAD, "p_mw"), sim.reading(SHED_LOAD, "q_mvar")) == (0.0, 0.0)
+    assert sim.status.unsupplied_loads == (SHED_LOAD,)
+
+
+def test_a_connect_command_takes_effect_at_the_next_tick_like_a_switch_command(jiuke):
+    sim = _sim(jiuke, start=EVENING)
+    sim.write((SHED_LOAD, "connect_cmd"), False)
+    assert sim.setpoint(SHED_LOAD, "connect_cmd") is False
+    assert sim.reading(SHED_LOAD, "connected") is True
+    assert SHED_LOAD not in sim.status.unsupplied_loads
+    sim.step()
+    assert sim.reading(SHED_LOAD, "connected") is False
+
+
+def test_reconnecting_a_shed_load_restores_its_supply_and_its_draw(jiuke):
+    sim, twin = _shed_and_twin(jiuke)
+    assert sim.status.unsupplied_loads == (SHED_LOAD,)
+    sim.write((SHED_LOAD, "connect_cmd"), True)
+    sim.step()
+    twin.step()
+    assert sim.reading(SHED_LOAD, "connected") is True
+    assert sim.reading(SHED_LOAD, "energised") is True
+    assert sim.reading(SHED_LOAD, "p_mw") == pytest.approx(twin.reading(SHED_LOAD, "p_mw"))
+    assert sim.status.import_mw == pytest.approx(twin.status.import_mw, abs=1e-9)
+    assert sim.status.unsupplied_loads == ()
+
+
+def test_disconnecting_and_reconnecting_are_recorded_once_each(jiuke):
+    sim = _sim(jiuke, start=EVENING)
+    for connect in (False, False, True, True):
+        sim.write((SHED_LOAD, "connect_cmd"), connect)
+        sim.step()
+    texts = [text.split(" ", 1)[1] for text in sim.recent_events(50)]
+    assert [t for t in texts if t.startswith(SHED_LOAD)] == [
+        f"{SHED_LOAD} disconnected by command", f"{SHED_LOAD} reconnected by command"]
 
 
 # --- pure device physics ---------------------------------------------------------------------

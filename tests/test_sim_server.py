@@ -115,6 +115,33 @@ async def test_an_out_of_range_write_is_refused_and_changes_nothing(field):
         assert await _value(client, "FB_FD_L6_0", "closed") is True
 
 
+async def test_an_operator_write_of_connect_cmd_false_disconnects_the_load_at_the_next_step(
+        field):
+    async with _client(field) as client:
+        (result,) = await client.write({("LD_L5_2", "connect_cmd"): False})
+        assert result.good
+        assert await _value(client, "LD_L5_2", "connected") is True  # until the next tick
+        await client.call_simulator("Step", 1)
+        assert await _value(client, "LD_L5_2", "connected") is False
+        assert await _value(client, "LD_L5_2", "energised") is False
+        assert await _value(client, "LD_L5_2", "p_mw") == 0.0
+        assert "LD_L5_2" in (await client.simulator_status())["unsupplied_loads"]
+        # the customer back on supply: later tests see every load connected
+        await client.write({("LD_L5_2", "connect_cmd"): True})
+        await client.call_simulator("Step", 1)
+
+
+async def test_a_viewer_cannot_disconnect_a_load(field):
+    async with _client(field, VIEWER) as viewer, _client(field) as operator:
+        (result,) = await viewer.write({("LD_L5_3", "connect_cmd"): False})
+        assert result.status_name == "BadUserAccessDenied"
+        assert await _value(viewer, "LD_L5_3", "connect_cmd") is True
+        await operator.call_simulator("Step", 1)
+        assert await _value(viewer, "LD_L5_3", "connected") is True
+        assert await _value(viewer, "LD_L5_3", "energised") is True
+    assert field.simulator.setpoint("LD_L5_3", "connect_cmd") is True
+
+
 async def test_a_device_whose_heartbeat_stops_falls_back_to_its_safe_default(field):
     timeout_ticks = int(field.simulator.config.heartbeat_timeout_s
                         // field.simulator.config.tick_s)
