@@ -20,7 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout as is
 
-from gridctl.commands.drill_runner import load_scenario, run_drill, scenario_path
+from gridctl.commands.drill_runner import run_drill
+from gridctl.commands.drill_scenario import load_scenario, scenario_path
 from network_models import load_model
 
 

@@ -15,7 +15,7 @@ Units: kW and kWh for sessions, MW and MWh for sites. Times are step starts (tz-
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -208,6 +208,57 @@ def allocate_site(
         energy[:] = 0.0
     # energy is zero wherever the vehicle is away, so the step average needs no mask
     return SiteAllocation(session_ids=tuple(s.id for s in sessions), p_kw=energy / step_h)
+
+
+def split_rest_of_step(
+    site: EvChargingSite,
+    states: Sequence[SessionState],
+    now: pd.Timestamp,
+    step_end: pd.Timestamp,
+    planned_kw: Mapping[str, float],
+    planned_site_kw: float,
+) -> dict[str, float]:
+    """Charging power (kW while plugged in) of each session at ``site`` from ``now`` to
+    ``step_end``, after a vehicle plugged in or left between two control steps.
+
+    The plan's site power stays the budget: sessions keep their planned power and the one that
+    plugged in gets what the plan left over (the plan allowed for expected arrivals). A session
+    that would miss its departure even at full power after this step gets what it must have now
+    (least laxity), beyond the plan if need be, within the site's rating; if even that is short,
+    the rating is shared in proportion to those needs. Never above a session's power limit or
+    what it still owes, and the whole never above the site's rating.
+    """
+    states = [s for s in states if s.session.charger == site.id and s.session.departure > now]
+    if not states:
+        return {}
+    sessions = [s.session for s in states]
+    rest_h = np.array([(min(s.departure, step_end) - now).total_seconds() / 3600.0
+                       for s in sessions]).clip(0.0)
+    after_h = np.array([max((s.departure - step_end).total_seconds(), 0.0) / 3600.0
+                        for s in sessions])
+    p_max = session_limits_kw(site, sessions)
+    owed = np.array([s.energy_owed_kwh for s in states])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        room = np.where(rest_h > 0, np.minimum(p_max, owed / rest_h), 0.0)
+        must = np.where(rest_h > 0, (owed - p_max * after_h) / rest_h, 0.0)
+    must = np.clip(must, 0.0, room)
+    planned = np.minimum([max(planned_kw.get(s.id, 0.0), 0.0) for s in sessions], room)
+    rating = site.p_site_max_kw
+    if must.sum() >= rating:
+        give = must * (rating / must.sum()) if must.sum() > 0 else must
+    else:
+        give = np.maximum(must, planned)
+        extra = give - must
+        if give.sum() > rating:  # planned power beyond the needs gives way, in proportion
+            give = must + extra * ((rating - must.sum()) / extra.sum())
+        budget = min(rating, max(planned_site_kw, give.sum()))
+        # what the plan kept for arrivals goes to the vehicles it did not know, then to all
+        unplanned = np.array([s.id not in planned_kw for s in sessions])
+        left = max(budget - give.sum(), 0.0)
+        more = np.where(unplanned, _water_fill(np.where(unplanned, room - give, 0.0), left), 0.0)
+        give = give + more
+        give = give + _water_fill(room - give, max(budget - give.sum(), 0.0))
+    return {s.id: float(kw) for s, kw in zip(sessions, give, strict=True)}
 
 
 def _water_fill(room: np.ndarray, amount: float) -> np.ndarray:

@@ -1,12 +1,31 @@
 """The controller runtime: OPC UA field I/O, the MPC every step, a heartbeat, and the historian.
 
-One asyncio event loop holds the asyncua client and an APScheduler ``AsyncIOScheduler``. A short
-wall-clock job looks at the clock each ``tick_wall_s``; against the simulator that clock is the
-simulator's own (so accelerated time drives the jobs), against a real field it is the wall clock.
-Due work, in simulated or real time:
+One asyncio event loop holds the asyncua client and an APScheduler ``AsyncIOScheduler``.
+
+Events come by subscription (:class:`~gridctl.field.watch.FieldWatch`, report by exception):
+protection points (trips, switch positions, fault indicators, transformers) and every EV
+connector's session. They are answered as they arrive, whatever the scheduled jobs are doing:
+
+- a new trip or lost transformer: FLISR (:class:`~gridctl.self_healing.FaultResponder`) plans
+  and its switching is written in order;
+- a vehicle plugs in or leaves between control steps: its site's power is split again for the
+  rest of the step (:func:`~controllers.ev_charging.split_rest_of_step`), so a vehicle with
+  little slack starts charging at once instead of at the next step;
+- a microgrid loses or regains its upstream supply: its supervisor
+  (:class:`~gridctl.microgrids.MicrogridSupervisor`) sheds, restores and reconnects.
+
+EV sites that FLISR or a supervisor curtailed stay at 0 kW through later control steps until
+whoever curtailed them releases them.
+
+Against the simulator the subscription also carries its clock and publication counter, so
+every batch is the field as of one simulated instant (``field_seq`` tells a drill which
+publication the runtime has answered). A short wall-clock job looks at that clock (the wall
+clock against a real field) each ``tick_wall_s``; due work, in simulated or real time:
 
 - every ``step_minutes``: read every measurement (one batched read), build the snapshot, run the
   MPC, write every setpoint (one batched write), and record it all in the historian;
+- every ``poll_s``: record the main measurements, and read the watched points once as an
+  integrity check behind the subscription (a value it missed is answered like an event);
 - every ``heartbeat_s``: write the last setpoints again, so devices do not fall back;
 - on a lost connection: reconnect with exponential backoff, record the gap.
 
@@ -21,21 +40,23 @@ import contextlib
 import datetime as dt
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from controllers.ev_charging import SessionState
+from controllers.ev_charging import SessionState, split_rest_of_step
 from controllers.mpc import MpcDecision, RecedingHorizonController
 from controllers.snapshot import GridSnapshot
 from forecasts.ev import EvSession
 from forecasts.scenario import Scenario
 from gridctl.field.client import FieldClient, PointReading
 from gridctl.field.contract import FieldContract
+from gridctl.field.watch import FieldUpdate, FieldWatch
 from gridctl.historian import Historian, StoredSession
+from gridctl.microgrids import MicrogridSupervisor
 from gridctl.self_healing import FaultResponder
 from network_models import BUILTIN_MODELS
 from network_models.model import GridModel
@@ -64,6 +85,7 @@ class RuntimeConfig:
     timeout_s: float = 4.0
     dayahead_hour: int | None = 12  # plan the next day at this hour; None: no day-ahead job
     poll_s: float = 60.0  # record meters, transformers, batteries, PV and EV sites this often
+    watch_period_ms: float = 50.0  # publishing interval of the event subscription (wall ms)
 
 
 @dataclass
@@ -73,6 +95,8 @@ class RuntimeStats:
     reconnects: int = 0
     write_errors: int = 0
     heartbeats: int = 0
+    ev_resplits: int = 0  # sites whose power was split again between steps (plug-in, leave)
+    missed_by_subscription: int = 0  # values the integrity read had to correct
     step_wall_s: list[float] = field(default_factory=list)
 
 
@@ -87,6 +111,7 @@ class ControllerRuntime:
         security: Any = None,
         controller: RecedingHorizonController | None = None,
         responder: FaultResponder | None = None,
+        microgrids: Sequence[MicrogridSupervisor] = (),
     ) -> None:
         self.model = model
         self.config = config
@@ -100,7 +125,12 @@ class ControllerRuntime:
         )
         self.stats = RuntimeStats()
         self.responder = responder
+        self.microgrids = tuple(microgrids)
+        self._curtailed: dict[str, str] = {}  # EV site -> who holds it at 0 kW (FLISR)
         self.client: FieldClient | None = None
+        self.watch: FieldWatch | None = None
+        self._follower: asyncio.Task[None] | None = None
+        self.field_seq: int | None = None  # last simulator publication fully answered
         self._connected = False
         self._lost_at: float | None = None
         self._next_attempt = 0.0
@@ -113,6 +143,17 @@ class ControllerRuntime:
         self._stop = asyncio.Event()
         self._next_poll: pd.Timestamp | None = None
         self._poll_points = _polled_points(self.contract, model)
+        self._session_points = _session_points(model)
+        self._watch_points = tuple(
+            dict.fromkeys(
+                [
+                    *(responder.points if responder else ()),
+                    *self._session_points,
+                    *(k for m in self.microgrids for k in m.points),
+                ]
+            )
+        )
+        self._decision: MpcDecision | None = None  # the last one, for splits between steps
         self._day_plans: dict[dt.date, Any] = {}
         self._planning: set[dt.date] = set()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -170,6 +211,9 @@ class ControllerRuntime:
                     await asyncio.wait_for(self._stop.wait(), timeout=max_wall_s)
         finally:
             scheduler.shutdown(wait=False)
+            for task in list(self._tasks):  # a day-ahead plan still running is abandoned
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
             await self._disconnect()
             self.historian.close()
         return self.stats
@@ -184,15 +228,15 @@ class ControllerRuntime:
         if not self._connected and not await self._connect():
             return
         try:
-            now = await self._clock()
+            now = self._clock()
+            if now is None:
+                return  # the subscription has not delivered the field's first image yet
             self.now = now
             if self._until is None and self._run_for is not None:
                 self._until = now + self._run_for
             if self._until is not None and now >= self._until:
                 self.stop()
                 return
-            if self.responder is not None:
-                await self._respond_to_faults(now)
             self._day_ahead_due(now)
             if self._next_step is None:
                 self._next_step = now.floor(f"{self.config.step_minutes}min")
@@ -211,12 +255,8 @@ class ControllerRuntime:
                 self._next_heartbeat = now + pd.Timedelta(seconds=self.config.heartbeat_s)
                 await self._write(now, self._last_setpoints, reason="heartbeat")
                 self.stats.heartbeats += 1
-        except (ConnectionError, OSError, TimeoutError) as exc:
-            await self._lost(exc)
         except Exception as exc:
-            if _is_connection_error(exc):
-                await self._lost(exc)
-            else:
+            if not await self._lost_if_connection(exc):
                 raise
 
     def _day_ahead_due(self, now: pd.Timestamp) -> None:
@@ -238,6 +278,8 @@ class ControllerRuntime:
     async def _plan_day(self, day, issued: pd.Timestamp) -> None:
         try:
             result = await asyncio.to_thread(self._day_ahead, day)
+        except asyncio.CancelledError:
+            raise  # stopped while planning: the plan is abandoned, nothing is recorded
         except Exception as exc:
             self.historian.record_event(
                 issued, "dayahead_failed", day=str(day), error=f"{type(exc).__name__}: {exc}"
@@ -286,9 +328,26 @@ class ControllerRuntime:
                 self._backoff,
             )
             return False
+        try:
+            self.watch = await FieldWatch.start(
+                client,
+                self._watch_points,
+                simulator=self.config.follow_simulator_clock,
+                period_ms=self.config.watch_period_ms,
+            )
+        except Exception as exc:
+            with contextlib.suppress(Exception):
+                await client.disconnect()
+            self._next_attempt = wall + self._backoff
+            self._backoff = min(self._backoff * 2, self.config.max_backoff_s)
+            log.info("subscription on %s failed (%s)", self.config.endpoint, exc)
+            return False
         self.client = client
         self._connected = True
         self._backoff = 0.25
+        self._follower = asyncio.get_running_loop().create_task(
+            self._follow_field(self.watch), name="field-events"
+        )
         stamp = pd.Timestamp.now(tz=self.model.site.timezone)
         if self._lost_at is not None:
             gap = wall - self._lost_at
@@ -302,6 +361,8 @@ class ControllerRuntime:
         return True
 
     async def _lost(self, exc: BaseException) -> None:
+        if not self._connected:
+            return  # the event task and the tick both noticed: record it once
         log.warning("connection lost: %s", exc)
         self._connected = False
         self._lost_at = time.monotonic()
@@ -314,34 +375,187 @@ class ControllerRuntime:
         )
         await self._disconnect()
 
+    async def _lost_if_connection(self, exc: BaseException) -> bool:
+        """Treat ``exc`` as a lost connection if it is one; False for any other error."""
+        if isinstance(exc, ConnectionError | OSError | TimeoutError) or _is_connection_error(exc):
+            await self._lost(exc)
+            return True
+        return False
+
     async def _disconnect(self) -> None:
+        follower, self._follower = self._follower, None
+        if follower is not None and follower is not asyncio.current_task():
+            follower.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await follower
+        if self.watch is not None:
+            watch, self.watch = self.watch, None
+            await watch.close()
         if self.client is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.client.disconnect(), timeout=2.0)
         self.client = None
         self._connected = False
 
-    async def _clock(self) -> pd.Timestamp:
+    def _clock(self) -> pd.Timestamp | None:
+        """The field's time: the simulator's, as its subscription last told it, or the wall's."""
         tz = self.model.site.timezone
         if self.config.follow_simulator_clock:
-            return pd.Timestamp(await self.client.simulator_time()).tz_convert(tz)
+            if self.watch is None or self.watch.time is None or self.field_seq is None:
+                return None
+            return pd.Timestamp(self.watch.time).tz_convert(tz)
         return pd.Timestamp.now(tz=tz)
+
+    # -- events from the subscription ------------------------------------------------------------
+    async def _follow_field(self, watch: FieldWatch) -> None:
+        """Answer the field's events as they come (see the module docstring)."""
+        while True:
+            try:
+                update = await watch.next()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the subscription is gone: so is the session
+                await self._lost(exc)
+                return
+            try:
+                await self._on_update(update)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if await self._lost_if_connection(exc):
+                    return
+                # one event that could not be answered must not stop the answering of the next
+                log.exception("answering the field's events at %s failed", update.time)
+                self.historian.record_event(
+                    pd.Timestamp(update.time).tz_convert(self.model.site.timezone),
+                    "event_handling_failed",
+                    error=f"{type(exc).__name__}: {exc}",
+                )
+                self.field_seq = update.publish_seq if update.publish_seq is not None else 0
+
+    async def _on_update(self, update: FieldUpdate) -> None:
+        tz = self.model.site.timezone
+        now = pd.Timestamp(update.time).tz_convert(tz)
+        changed_sites = set()
+        for device, point in update.keys_of(self._session_points):
+            changed_sites.add(device)
+            sid = update.changed[(device, point)].value
+            if sid:  # plugged in now (or known since the first image)
+                self._arrivals.setdefault(str(sid), now)
+        if self.responder is not None and (update.first or update.keys_of(self.responder.points)):
+            await self._respond_to_faults(now)
+        for supervisor in self.microgrids:
+            if update.first or update.keys_of(supervisor.points):
+                await self._supervise(supervisor, now)
+        if changed_sites and not update.first:
+            await self._resplit_sites(now, sorted(changed_sites))
+        self.field_seq = update.publish_seq if update.publish_seq is not None else 0
 
     async def _respond_to_faults(self, now: pd.Timestamp) -> None:
         # self-healing first: a trip is answered before (and whatever) the MPC decides
-        readings = await self.client.read(self.responder.points)
+        assert self.watch is not None and self.responder is not None
+        values = self.watch.values(self.responder.points)
         # restoration planning runs AC studies: off the event loop, so heartbeats keep going
-        response = await asyncio.to_thread(
-            self.responder.respond, now, {r.key: r.value for r in readings if r.good}
-        )
+        response = await asyncio.to_thread(self.responder.respond, now, values)
         for command in response.commands:  # one write each: the order is the plan's
             await self._write(now, {command.key: command.value}, reason="flisr")
+            if command.point == "p_site_limit_kw":
+                if command.action == "shed":
+                    self._curtailed[command.device] = "flisr"
+                else:
+                    self._curtailed.pop(command.device, None)
+                self._keep_in_heartbeat(command.device, float(command.value))
         if response.plan is not None:
             self.historian.record_decision(now, "flisr", response.plan.to_dict())
         for entry in response.timeline:
             self.historian.record_event(
                 now, "flisr_step", step=entry.kind, text=entry.text, device=entry.device
             )
+
+    async def _supervise(self, supervisor: MicrogridSupervisor, now: pd.Timestamp) -> None:
+        assert self.watch is not None
+        commands, entries = supervisor.respond(now, self.watch.values(supervisor.points))
+        for command in commands:  # in order: shed before the breaker closes, and so on
+            await self._write(now, {command.key: command.value}, reason="microgrid")
+            if command.point == "p_site_limit_kw":
+                self._keep_in_heartbeat(command.device, float(command.value))
+        for entry in entries:
+            self.historian.record_event(
+                now, "microgrid_step", step=entry.kind, text=entry.text, device=entry.device
+            )
+
+    def _keep_in_heartbeat(self, site_id: str, limit_kw: float) -> None:
+        """The heartbeat re-sends the last setpoints: a curtailment must be among them."""
+        if (site_id, "p_site_limit_kw") in self._last_setpoints or limit_kw == 0.0:
+            self._last_setpoints[(site_id, "p_site_limit_kw")] = limit_kw
+
+    def _held_at_zero(self) -> set[str]:
+        """EV sites kept at 0 kW now: curtailed by FLISR or shed in an island."""
+        held = set(self._curtailed)
+        for supervisor in self.microgrids:
+            held |= set(supervisor.held_off)
+        return held
+
+    async def _resplit_sites(self, now: pd.Timestamp, site_ids: list[str]) -> None:
+        """Split the power of sites where a vehicle plugged in or left, for the rest of the step."""
+        decision = self._decision
+        step = pd.Timedelta(minutes=self.config.step_minutes)
+        if decision is None or not decision.time <= now < decision.time + step:
+            return  # no plan for this step (yet): the devices follow their defaults
+        if self.client is None:
+            return
+        reg = self.model.registry
+        held = self._held_at_zero()
+        sites = [reg[i] for i in site_ids if i not in held]
+        if not sites:
+            return
+        keys = [(site.id, f"{c}.{name}") for site in sites for c in site.connector_ids()
+                for name in _SESSION_FIELDS]
+        readings = await self.client.read(keys)
+        states, _ = self._ev_sessions(now, {r.key: r for r in readings}, sites)
+        planned_site_kw = decision.schedule.ev_site_p_mw.iloc[0] * 1000.0
+        values: dict[PointKey, Any] = {}
+        for site in sites:
+            split = split_rest_of_step(
+                site,
+                states,
+                now,
+                decision.time + step,
+                decision.session_p_kw,
+                float(planned_site_kw.get(site.id, 0.0)),
+            )
+            values.update(
+                _site_setpoints(
+                    site, split, self._connector_sessions(readings, site), decision.time + step
+                )
+            )
+            planned = float(planned_site_kw.get(site.id, 0.0))
+            given = sum(split.values())
+            self.historian.record_event(
+                now, "ev_resplit", site=site.id, sessions=len(split),
+                p_kw=round(given, 1), planned_kw=round(planned, 1),
+            )
+        self.stats.ev_resplits += len(sites)
+        await self._write(now, values, reason="ev_resplit")
+        self._last_setpoints.update(values)
+
+    def _connector_sessions(
+        self, readings: list[PointReading], site: EvChargingSite
+    ) -> dict[str, tuple[str, pd.Timestamp | None] | None]:
+        """Connector → (session id, announced departure), or None where no vehicle is."""
+        by_key = {r.key: r for r in readings}
+        out: dict[str, tuple[str, pd.Timestamp | None] | None] = {}
+        for c in site.connector_ids():
+            r = by_key.get((site.id, f"{c}.session_id"))
+            sid = (r.value or None) if r is not None and r.good else None
+            d = by_key.get((site.id, f"{c}.departure_s"))
+            departs = (
+                pd.Timestamp(float(d.value), unit="s", tz="UTC")
+                if d is not None and d.good and d.value and d.value == d.value
+                else None
+            )
+            out[c] = (str(sid), departs) if sid else None
+        return out
 
     # -- one control step ------------------------------------------------------------------------
     async def _control_step(self, step_start: pd.Timestamp) -> None:
@@ -361,9 +575,14 @@ class ControllerRuntime:
         # building a day's scenario (pvlib, sessions) takes a while: off the event loop
         forecast = await asyncio.to_thread(self._forecast, step_start)
         decision = await asyncio.to_thread(self.mpc.step, snapshot, forecast)
+        self._decision = decision
         values = self._setpoint_values(decision, readings)
         await self._write(step_start, values, reason="mpc")
         self._last_setpoints = values
+        # a vehicle that plugged in or left while the plan was being made: split its site again
+        moved = self._sites_changed_since(readings)
+        if moved and (now := self._clock()) is not None:
+            await self._resplit_sites(now, moved)
         self.historian.record_schedule(step_start, "mpc", decision.schedule.setpoint_table())
         record = decision.record.to_dict()
         record["planned_import_mw"] = decision.planned_import_mw
@@ -373,13 +592,28 @@ class ControllerRuntime:
         self.stats.step_wall_s.append(time.perf_counter() - t0)
 
     async def _poll(self, now: pd.Timestamp) -> None:
-        """Record the grid's main measurements between control steps (one batched read)."""
-        readings = await self.client.read(self._poll_points)
+        """Record the grid's main measurements between control steps and read the watched
+        points once, behind the subscription (one batched read)."""
+        readings = await self.client.read([*self._poll_points, *self._watch_points])
+        polled = readings[: len(self._poll_points)]
         self.historian.record_measurements(
             now,
-            {r.key: _number(r.value) for r in readings if _number(r.value) is not None},
-            {r.key: r.status_name for r in readings if not r.good},
+            {r.key: _number(r.value) for r in polled if _number(r.value) is not None},
+            {r.key: r.status_name for r in polled if not r.good},
         )
+        if self.watch is not None:
+            missed = self.watch.reconcile(readings[len(self._poll_points) :])
+            if missed:
+                self.stats.missed_by_subscription += missed
+                self.historian.record_event(now, "subscription_missed", values=missed)
+
+    def _sites_changed_since(self, readings: list[PointReading]) -> list[str]:
+        """Sites whose connectors' sessions differ now (subscription) from ``readings``."""
+        if self.watch is None:
+            return []
+        by_key = {r.key: r.value for r in readings}
+        return sorted({key[0] for key in self._session_points
+                       if (by_key.get(key) or "") != (self.watch.value(key) or "")})
 
     def _snapshot(
         self, now: pd.Timestamp, readings: list[PointReading]
@@ -395,8 +629,31 @@ class ControllerRuntime:
         for b in reg.of_type(Bess):
             v = value(b.id, "soc_frac")
             soc[b.id] = min(max(float(v), 0.0), 1.0) if v is not None else b.soc_init_frac
+        states, stored = self._ev_sessions(now, by_key, reg.of_type(EvChargingSite))
+        switches = {}
+        for sw in reg.of_type(SwitchDevice):
+            v = value(sw.id, "closed")
+            if v is not None and bool(v) != sw.normally_closed:
+                switches[sw.id] = bool(v)
+        snap = GridSnapshot(
+            time=now, bess_soc_frac=soc, ev_sessions=tuple(states), switch_closed=switches
+        )
+        return snap, stored
+
+    def _ev_sessions(
+        self,
+        now: pd.Timestamp,
+        by_key: Mapping[PointKey, PointReading],
+        sites: Sequence[EvChargingSite],
+    ) -> tuple[list[SessionState], list[StoredSession]]:
+        """The plugged-in sessions of ``sites`` as read, with the energy delivered so far."""
+
+        def value(device: str, point: str, default: Any = None) -> Any:
+            r = by_key.get((device, point))
+            return r.value if r is not None and r.good else default
+
         states, stored = [], []
-        for site in reg.of_type(EvChargingSite):
+        for site in sites:
             for c in site.connector_ids():
                 if not value(site.id, f"{c}.connected", False):
                     continue
@@ -416,9 +673,7 @@ class ControllerRuntime:
                 )
                 vehicle_kw = float(value(site.id, f"{c}.vehicle_max_kw", 0.0) or 0.0)
                 max_kw = (
-                    min(vehicle_kw, site.p_connector_kw)
-                    if vehicle_kw > 0
-                    else (site.p_connector_kw)
+                    min(vehicle_kw, site.p_connector_kw) if vehicle_kw > 0 else site.p_connector_kw
                 )
                 session = EvSession(
                     id=sid,
@@ -442,15 +697,7 @@ class ControllerRuntime:
                         energy_delivered_kwh=delivered,
                     )
                 )
-        switches = {}
-        for sw in reg.of_type(SwitchDevice):
-            v = value(sw.id, "closed")
-            if v is not None and bool(v) != sw.normally_closed:
-                switches[sw.id] = bool(v)
-        snap = GridSnapshot(
-            time=now, bess_soc_frac=soc, ev_sessions=tuple(states), switch_closed=switches
-        )
-        return snap, stored
+        return states, stored
 
     def _forecast(self, now: pd.Timestamp):
         day = now.date()
@@ -474,20 +721,21 @@ class ControllerRuntime:
         for device, points in decision.setpoints.items():
             for point, v in points.items():
                 values[(device, point)] = float(v)
-        by_key = {r.key: r for r in readings}
+        step_end = decision.time + pd.Timedelta(minutes=self.config.step_minutes)
+        held = self._held_at_zero()
         for site in self.model.registry.of_type(EvChargingSite):
-            for c in site.connector_ids():
-                r = by_key.get((site.id, f"{c}.session_id"))
-                sid = r.value if r is not None and r.good else None
-                # a connector with no vehicle at decision time is set to its rating: a vehicle
-                # plugging in before the next step starts charging at once (a short stay may
-                # have no slack), within the site limit the plan set
-                kw = decision.session_p_kw.get(sid, 0.0) if sid else site.p_connector_kw
-                values[(site.id, f"{c}.p_set_kw")] = float(min(max(kw, 0.0), site.p_connector_kw))
-            # the plan's site power is a step average; the connectors' setpoints are what each
-            # vehicle draws while plugged in, so the site limit must let their sum through
-            total = sum(values[(site.id, f"{c}.p_set_kw")] for c in site.connector_ids())
-            values[(site.id, "p_site_limit_kw")] = float(min(total, site.p_site_max_kw))
+            if site.id in held:  # curtailed by self-healing: the plan does not lift it
+                values.update({(site.id, f"{c}.p_set_kw"): 0.0 for c in site.connector_ids()})
+                values[(site.id, "p_site_limit_kw")] = 0.0
+                continue
+            values.update(
+                _site_setpoints(
+                    site,
+                    decision.session_p_kw,
+                    self._connector_sessions(readings, site),
+                    step_end,
+                )
+            )
         return values
 
     async def _write(
@@ -509,6 +757,53 @@ class ControllerRuntime:
                 reason=reason,
                 points=[f"{r.device_id}.{r.point}" for r in bad][:20],
             )
+
+
+_SESSION_FIELDS = (
+    "connected",
+    "session_id",
+    "energy_requested_kwh",
+    "energy_delivered_kwh",
+    "departure_s",
+    "vehicle_max_kw",
+)
+
+
+def _session_points(model: GridModel) -> tuple[PointKey, ...]:
+    """Every connector's session id: what tells a plug-in or a departure."""
+    return tuple(
+        (site.id, f"{c}.session_id")
+        for site in model.registry.of_type(EvChargingSite)
+        for c in site.connector_ids()
+    )
+
+
+def _site_setpoints(
+    site: EvChargingSite,
+    session_kw: Mapping[str, float],
+    session_at: Mapping[str, tuple[str, pd.Timestamp | None] | None],
+    step_end: pd.Timestamp,
+) -> dict[PointKey, float]:
+    """Connector setpoints and the site limit from each session's power (kW while plugged in).
+
+    A connector with no vehicle is set to its rating: a vehicle plugging in starts charging at
+    once (a short stay may have no slack) until its site is split again. The site limit lets the
+    connectors' sum through (the plan's site power is a step average, the setpoints are what
+    each vehicle draws while plugged in), plus the rating of every connector whose vehicle
+    leaves within the step (a successor may plug in), within the site's rating.
+    """
+    values: dict[PointKey, float] = {}
+    reserve = 0.0
+    for c in site.connector_ids():
+        at = session_at.get(c)
+        kw = session_kw.get(at[0], 0.0) if at else site.p_connector_kw
+        kw = float(min(max(kw, 0.0), site.p_connector_kw))
+        values[(site.id, f"{c}.p_set_kw")] = kw
+        if at and at[1] is not None and at[1] < step_end:
+            reserve += site.p_connector_kw - kw
+    total = sum(values.values()) + reserve
+    values[(site.id, "p_site_limit_kw")] = float(min(total, site.p_site_max_kw))
+    return values
 
 
 def _polled_points(contract: FieldContract, model: GridModel) -> list[PointKey]:

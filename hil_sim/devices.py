@@ -248,10 +248,16 @@ class EvSiteUnit:
         return gone
 
     def arrive(self, session: EvSession, delivered_kwh: float = 0.0) -> bool:
-        """Plug a vehicle in at its connector; False if the connector is unknown or busy."""
+        """Plug a vehicle in at its connector; False if the connector is unknown or busy.
+
+        A new session starts at the connector's rating (within the site limit) until the
+        controller sets its power: a setpoint belongs to the session it was written for, as a
+        charging profile belongs to its transaction (OCPP's default profile for new ones).
+        """
         k = self.connector_index(session.connector)
         if k is None or self.sessions[k] is not None:
             return False
+        self.p_set_kw[k] = self.spec.p_connector_kw
         self.sessions[k] = session
         self.delivered_kwh[k] = min(delivered_kwh, session.energy_kwh)
         self.p_kw[k] = 0.0

@@ -147,6 +147,7 @@ class SimServer:
         self._stale: set[str] = set()
         self._last_message = ""
         self._events_seen = 0
+        self.publish_seq = 0  # publications of the field's values so far (see SimulatorNodes)
         self.port: int | None = None
 
     # --- life cycle ----------------------------------------------------------------------------
@@ -280,6 +281,7 @@ class SimServer:
                 variant(point.dtype, value), SourceTimestamp=stamp, ServerTimestamp=now))
             self._published[key] = value
         self._stale = set(lost)
+        self.publish_seq += 1
         await self._publish_simulator(stamp)
         self._report_events()
 
@@ -292,6 +294,7 @@ class SimServer:
             SimulatorNodes.clock("tick_s"): sim.config.tick_s,
             SimulatorNodes.clock("speed"): self.speed,
             SimulatorNodes.clock("step_mode"): self.step_mode,
+            SimulatorNodes.clock("publish_seq"): self.publish_seq,
             SimulatorNodes.status("model"): sim.model.name,
             SimulatorNodes.status("converged"): status.converged,
             SimulatorNodes.status("import_mw"): status.import_mw,

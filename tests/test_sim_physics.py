@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from hil_sim.config import SimConfig
@@ -120,9 +121,12 @@ def test_a_device_falls_back_to_its_safe_default_when_setpoint_writes_stop(jiuke
     sim.write(("BESS_1", "p_set_mw"), 1.0)
     for k in range(1, site.n_connectors + 1):
         sim.write(("EV_L2_1", f"c{k}.p_set_kw"), 0.0)
+    written_for = list(sim.ev["EV_L2_1"].sessions)
     sim.step(5)  # 300 s since the last write: still obeyed
     assert sim.reading("BESS_1", "p_mw") == pytest.approx(1.0)
-    assert sim.reading("EV_L2_1", "p_charge_kw") == 0.0
+    same = [k for k, s in enumerate(sim.ev["EV_L2_1"].sessions)
+            if s is not None and s is written_for[k]]
+    assert same and all(sim.reading("EV_L2_1", f"c{k + 1}.p_charge_kw") == 0.0 for k in same)
     assert "BESS_1" not in sim.status.fallback_devices
     sim.step()  # 360 s: the watchdog has expired
     assert sim.reading("BESS_1", "p_mw") == 0.0
@@ -135,6 +139,28 @@ def test_a_device_falls_back_to_its_safe_default_when_setpoint_writes_stop(jiuke
     assert drawing
     assert all(p == pytest.approx(min(site.fallback_kw_per_connector, vehicle_kw))
                for p, vehicle_kw in drawing)
+
+
+def test_a_vehicle_plugging_in_starts_at_the_connector_rating_not_its_predecessors_setpoint(jiuke):
+    sim = _sim(jiuke, start="2026-07-15 11:00")
+    site = jiuke.registry["EV_L7_3"]
+    for k in range(1, site.n_connectors + 1):  # hold every connector at 0 kW
+        sim.write(("EV_L7_3", f"c{k}.p_set_kw"), 0.0)
+    sim.write(("EV_L7_3", "p_site_limit_kw"), site.p_site_max_kw)
+    before = list(sim.ev["EV_L7_3"].sessions)
+    for _ in range(60):
+        sim.step()
+        sim.write(("EV_L7_3", "p_site_limit_kw"), site.p_site_max_kw)  # the site's heartbeat
+        now = sim.ev["EV_L7_3"].sessions
+        new = [k for k, s in enumerate(now) if s is not None and s is not before[k]
+               and s.arrival > sim.time - pd.Timedelta(minutes=1)]
+        if new:
+            break
+    assert new, "a public DC hub at midday sees a vehicle plug in within the hour"
+    for k in new:
+        session = now[k]
+        expected = min(session.max_kw, site.p_connector_kw)
+        assert sim.reading("EV_L7_3", f"c{k + 1}.p_charge_kw") == pytest.approx(expected)
 
 
 def test_a_write_resumes_control_after_a_fallback(jiuke):

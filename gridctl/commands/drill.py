@@ -26,8 +26,12 @@ def drill(
         "--manual-restoration-min", help="Baseline: minutes until supply is restored by hand "
         "(default: the scenario's, 60).")] = None,
 ) -> None:
-    """Run a fault and recovery drill: simulator over OPC UA, controller runtime with FLISR."""
-    from gridctl.commands.drill_runner import load_scenario, run_drill, scenario_path, write_outputs
+    """Run a fault and recovery drill: simulator over OPC UA, controller runtime with FLISR.
+
+    Exits 0 when the drill met every expectation of its file, 1 when it did not, 2 on bad
+    input."""
+    from gridctl.commands.drill_runner import run_drill, write_outputs
+    from gridctl.commands.drill_scenario import load_scenario, scenario_path
     from gridctl.errors import UserInputError
     from network_models import load_model
 
@@ -47,7 +51,7 @@ def drill(
     written = write_outputs(report, out) if out is not None else ()
     if as_json:
         typer.echo(json.dumps(report.to_dict(), indent=1, default=str))
-        return
+        raise typer.Exit(0 if report.expectations_met else 1)
     base = report.baseline
     typer.echo(f"drill {report.scenario} on {report.model}: {report.start:%Y-%m-%d %H:%M} to "
                f"{report.end:%H:%M} (simulated), {report.wall_s:.1f} s wall")
@@ -71,5 +75,9 @@ def drill(
                        f"hold time at the end {grid['hold_time_h_at_end']} h")
     for message in report.runtime_errors:
         typer.echo(f"  runtime error: {message}")
+    for e in report.expectations:
+        typer.echo(f"  expected {e['figure']} {e['expected']}: {e['actual']} "
+                   f"{'met' if e['met'] else 'NOT MET'}")
     for p in written:
         typer.echo(f"  wrote {p}")
+    raise typer.Exit(0 if report.expectations_met else 1)

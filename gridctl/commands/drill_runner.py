@@ -3,11 +3,12 @@
 A drill starts the OPC UA simulator in process (127.0.0.1, a free port, one operator user with a
 one-off password) and the controller runtime with a :class:`~gridctl.self_healing.FaultResponder`
 as an OPC UA client of it. The simulator runs in step mode and the drill moves its clock as fast
-as the runtime keeps up: after each tick it waits until the runtime has read the field at the new
-time, so the runtime never misses a state. Events are injected over OPC UA (the simulator's
-methods) at their simulated times. Ticks are fine (``fine_tick_s``) for ``fine_window_min``
-after each event, where switching happens, and coarse elsewhere, so a drill of half an hour takes
-a few dozen power flows.
+as the runtime keeps up: after each tick and each injection it waits until the runtime has
+answered the simulator's latest publication (its subscription's ``publish_seq``), so the runtime
+never misses a state and stamps what it does with the simulated time it saw. Events are
+injected over OPC UA (the simulator's methods) at their simulated times. Ticks are fine
+(``fine_tick_s``) for ``fine_window_min`` after each event, where switching happens, and coarse
+elsewhere, so a drill of half an hour takes a few dozen power flows.
 
 Figures are integrated over the ticks: a load unsupplied at a tick's start is taken off for
 the whole tick (the simulator decides each tick at its start). Customers per load come from the
@@ -32,43 +33,25 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import pandas as pd
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-import hil_sim
+from gridctl.commands.drill_scenario import DrillScenario, check_expectations
 from gridctl.field.client import FieldClient
 from gridctl.field.security import loopback_operator
+from gridctl.microgrids import supervisors_of
 from gridctl.runtime import ControllerRuntime, RuntimeConfig
 from gridctl.self_healing import FaultResponder
 from network_models.ac_checks import AcLimits
-from network_models.errors import InputError
 from network_models.model import GridModel
 
 __all__ = [
-    "DrillEvent",
-    "DrillInputError",
     "DrillReport",
-    "DrillScenario",
-    "load_scenario",
     "run_drill",
-    "scenario_path",
-    "shipped_scenarios",
     "write_outputs",
 ]
 
-SCENARIO_DIR = Path(hil_sim.__file__).resolve().parent / "scenarios"  # shipped as package data
-EventKind = Literal[
-    "cable_fault",
-    "transformer_loss",
-    "substation_loss",
-    "comm_loss",
-    "device_trip",
-    "supply_restored",
-    "clear",
-]
 _METHOD = {
     "cable_fault": "FaultLine",
     "transformer_loss": "LoseTransformer",
@@ -83,38 +66,6 @@ _REPAIRS = ("supply_restored", "clear")
 _USER = "drill"
 
 log = logging.getLogger("gridctl.commands.drill_runner")
-
-
-class DrillInputError(InputError):
-    """A drill scenario that cannot be run; names the file, the event and the field."""
-
-
-class DrillEvent(BaseModel):
-    """One timed event; ``at_min`` is simulated minutes after the drill's start."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    at_min: float = Field(ge=0)
-    kind: EventKind
-    target: str = Field(min_length=1)
-
-
-class DrillScenario(BaseModel):
-    """A drill file (YAML). Times are simulated; ``start`` naive means the model's time zone."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    name: str = Field(min_length=1)
-    description: str = ""
-    model: str = "jiuke_oasis"
-    start: str = "2026-07-15T19:00"
-    duration_min: float = Field(default=20.0, gt=0, le=24 * 60)
-    manual_restoration_min: float = Field(default=60.0, gt=0)
-    fine_tick_s: float = Field(default=5.0, gt=0, le=60)
-    coarse_tick_s: float = Field(default=60.0, gt=0, le=900)
-    fine_window_min: float = Field(default=2.0, ge=0)
-    mpc_step_minutes: int = Field(default=15, ge=1, le=60)
-    events: tuple[DrillEvent, ...] = Field(min_length=1)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -144,124 +95,19 @@ class DrillReport:
     drill_wall_s: float  # from the runtime's first reading of the field to the drill's end
     ticks: int
     series: dict[str, list[Any]] = field(default_factory=dict)
+    # the scenario file's ``expect``, each with the figure found: {figure, expected, actual, met}
+    expectations: tuple[dict[str, Any], ...] = ()
+
+    @property
+    def expectations_met(self) -> bool:
+        return all(e["met"] for e in self.expectations)
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["start"], data["end"] = self.start.isoformat(), self.end.isoformat()
         data.pop("series")
+        data["expectations_met"] = self.expectations_met
         return data
-
-
-# --- scenario files ------------------------------------------------------------------------------
-
-
-def shipped_scenarios() -> tuple[str, ...]:
-    """Names of the drills shipped with gridctl (files in ``hil_sim/scenarios``)."""
-    return tuple(sorted(p.stem for p in SCENARIO_DIR.glob("*.yaml")))
-
-
-def scenario_path(name_or_path: str | Path) -> Path:
-    """A scenario file: a path, or the name of a shipped drill."""
-    path = Path(name_or_path)
-    if path.suffix in (".yaml", ".yml") or path.exists():
-        return path
-    shipped = SCENARIO_DIR / f"{name_or_path}.yaml"
-    if shipped.exists():
-        return shipped
-    raise DrillInputError(
-        f"no scenario file or shipped drill {str(name_or_path)!r}: expected a "
-        f"YAML file or one of {', '.join(shipped_scenarios())}",
-        source="argument",
-        field="SCENARIO",
-    )
-
-
-def load_scenario(path: str | Path, model: GridModel | None = None) -> DrillScenario:
-    """Read and check a drill file; with ``model``, every target must exist in it."""
-    path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise DrillInputError(
-            f"cannot read it ({exc.strerror}): expected a drill YAML file", source=str(path)
-        ) from None
-    except yaml.YAMLError as exc:
-        raise DrillInputError(f"not valid YAML ({exc})", source=str(path)) from None
-    if not isinstance(raw, dict):
-        raise DrillInputError("expected a mapping with name, events, ...", source=str(path))
-    try:
-        scenario = DrillScenario.model_validate(raw)
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        loc = list(error["loc"])
-        element = None
-        if len(loc) >= 2 and loc[0] == "events" and isinstance(loc[1], int):
-            element = f"event {loc[1]}"
-            loc = loc[2:]
-        raise DrillInputError(
-            error["msg"],
-            source=str(path),
-            element=element,
-            field=".".join(str(x) for x in loc) or None,
-        ) from None
-    _check_times(scenario, path)
-    try:
-        pd.Timestamp(scenario.start)
-    except (TypeError, ValueError):
-        raise DrillInputError(
-            f"start {scenario.start!r}: expected an ISO 8601 time", source=str(path), field="start"
-        ) from None
-    if model is not None:
-        _check_targets(scenario, model, path)
-    return scenario
-
-
-def _check_times(scenario: DrillScenario, path: Path) -> None:
-    previous = 0.0
-    for i, event in enumerate(scenario.events):
-        if event.at_min < previous:
-            raise DrillInputError(
-                f"at {event.at_min} min comes before the previous event ({previous} min): "
-                "expected events in time order",
-                source=str(path),
-                element=f"event {i}",
-                field="at_min",
-            )
-        if event.at_min >= scenario.duration_min:
-            raise DrillInputError(
-                f"at {event.at_min} min is not within the drill's {scenario.duration_min} min",
-                source=str(path),
-                element=f"event {i}",
-                field="at_min",
-            )
-        previous = event.at_min
-
-
-def _check_targets(scenario: DrillScenario, model: GridModel, path: Path) -> None:
-    lines = set(model.net.line["name"])
-    trafos = set(model.net.trafo["name"])
-    substations = {s.name for s in model.substations}
-    injected: set[str] = set()
-    for i, event in enumerate(scenario.events):
-        target, kind = event.target, event.kind
-        if kind == "cable_fault":
-            ok, what = target in lines, "a cable (line) of the model"
-        elif kind == "transformer_loss":
-            ok, what = target in trafos, "a transformer of the model"
-        elif kind == "substation_loss":
-            ok, what = target in substations, f"a substation ({', '.join(sorted(substations))})"
-        elif kind in ("comm_loss", "device_trip"):
-            ok, what = target in model.registry, "a device id of the registry"
-        else:
-            ok, what = target in injected, "the target of an earlier event"
-        if not ok:
-            raise DrillInputError(
-                f"unknown {kind} target {target!r}: expected {what}",
-                source=str(path),
-                element=f"event {i}",
-                field="target",
-            )
-        injected.add(target)
 
 
 # --- running a drill ------------------------------------------------------------------------------
@@ -307,6 +153,7 @@ async def run_drill(
     start = sim.time
     end = start + pd.Timedelta(minutes=scenario.duration_min)
     responder = FaultResponder(model)
+    supervisors = supervisors_of(model)
     errors = _ErrorLog()
     with contextlib.ExitStack() as stack:
         stack.enter_context(errors.capture())
@@ -321,15 +168,20 @@ async def run_drill(
                 horizon_steps=8,
                 step_minutes=scenario.mpc_step_minutes,
                 tick_wall_s=0.002,
+                watch_period_ms=2.0,
+                # a drill lasts minutes: no day-ahead job (the MPC's window ends at its
+                # configured state of charge instead of the day plan's)
+                dayahead_hour=None,
             ),
             security=client_security,
             responder=responder,
+            microgrids=supervisors,
         )
         task = asyncio.create_task(runtime.run(), name="drill-runtime")
         try:
             async with FieldClient(server.endpoint, security=client_security) as operator:
                 timeline, tally, ticks, before = await _drive(
-                    scenario, sim, server, operator, responder, task, start, end, barrier_timeout_s
+                    scenario, sim, server, operator, runtime, task, start, end, barrier_timeout_s
                 )
         finally:
             errors.stopping = True
@@ -337,7 +189,7 @@ async def run_drill(
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(task, timeout=10.0)
             await server.stop()
-    return _report(
+    report = _report(
         scenario,
         model,
         sim,
@@ -352,6 +204,8 @@ async def run_drill(
         time.perf_counter() - wall0,
         errors.messages,
     )
+    found = check_expectations(scenario, report.to_dict())
+    return dataclasses.replace(report, expectations=tuple(found))
 
 
 class _ErrorLog(logging.Handler):
@@ -382,14 +236,14 @@ class _ErrorLog(logging.Handler):
             logger.propagate = propagate
 
 
-async def _drive(scenario, sim, server, operator, responder, task, start, end, timeout_s):
+async def _drive(scenario, sim, server, operator, runtime, task, start, end, timeout_s):
     events = [(start + pd.Timedelta(minutes=e.at_min), e) for e in scenario.events]
     timeline: list[dict[str, Any]] = []
     tally = _Tally()
     seen_events = sim.event_count
     fine_until = start
     ticks = 0
-    await _barrier(responder, task, 0, timeout_s)
+    await _barrier(runtime, server, task, timeout_s)
     wall0 = time.perf_counter()
     tally.base_unsupplied = frozenset(sim.status.unsupplied_loads)
     before = _violations(sim)
@@ -411,9 +265,7 @@ async def _drive(scenario, sim, server, operator, responder, task, start, end, t
                 )
             )
             fine_until = now + pd.Timedelta(minutes=scenario.fine_window_min)
-        calls = responder.calls
-        # a call in flight may have read before the injection: wait for one begun after it
-        await _barrier(responder, task, calls + 2, timeout_s)
+        await _barrier(runtime, server, task, timeout_s)
         seen_events = _field_events(sim, seen_events, timeline)
         tick_s = scenario.fine_tick_s if now < fine_until else scenario.coarse_tick_s
         if events:
@@ -423,24 +275,25 @@ async def _drive(scenario, sim, server, operator, responder, task, start, end, t
         sim.config = dataclasses.replace(sim.config, tick_s=tick_s)
         await server.step(1)
         ticks += 1
-    await _barrier(responder, task, responder.calls + 2, timeout_s)
+    await _barrier(runtime, server, task, timeout_s)
     _field_events(sim, seen_events, timeline)
     _sample(sim, tally, sim.time, 0.0, timeline)
     tally.loop_wall_s = time.perf_counter() - wall0
     return timeline, tally, ticks, before
 
 
-async def _barrier(
-    responder: FaultResponder, task: asyncio.Task, calls: int, timeout_s: float
-) -> None:
+async def _barrier(runtime: ControllerRuntime, server, task: asyncio.Task, timeout_s: float,
+                   ) -> None:
+    """Wait until the runtime has answered every publication of the simulator so far."""
     deadline = time.monotonic() + timeout_s
-    while responder.calls < max(calls, 1):
+    while runtime.field_seq is None or runtime.field_seq < server.publish_seq:
         if task.done():
             task.result()  # the runtime failed: raise its error
             raise RuntimeError("the controller runtime stopped during the drill")
         if time.monotonic() > deadline:
             raise TimeoutError(
-                f"the controller runtime did not read the field within {timeout_s} s of wall time"
+                f"the controller runtime did not answer the field within {timeout_s} s of wall "
+                "time"
             )
         await asyncio.sleep(0.001)
 
@@ -456,6 +309,8 @@ _FIELD_KINDS = (
     ("islanded", "islanding"),
     ("island collapsed", "islanding"),
     ("back on the grid", "islanding"),
+    ("disconnected by command", "load_off"),
+    ("reconnected by command", "load_on"),
     ("by command", "switching"),
     ("supply of", "protection"),
 )
@@ -535,6 +390,7 @@ def _report(
     errors,
 ) -> DrillReport:
     timeline = timeline + [e.to_dict() for e in responder.timeline]
+    timeline += [e.to_dict() for s in runtime.microgrids for e in s.timeline]
     order = {
         "fault": 0,
         "repair": 0,
@@ -547,8 +403,10 @@ def _report(
         "isolation": 5,
         "restoration_step": 6,
         "shed": 6,
-        "not_controllable": 6,
+        "reconnection": 6,
         "switching": 7,
+        "load_off": 7,
+        "load_on": 7,
         "supply_back": 8,
     }
     timeline.sort(key=lambda e: (e["time"], order.get(e["kind"], 9)))
@@ -649,6 +507,12 @@ def _microgrids(model: GridModel, sim, timeline: Sequence[dict[str, Any]]) -> li
             for e in timeline
             if e["kind"] == "islanding" and grid.name in e["text"] and "islanded" in e["text"]
         ]
+        back = [
+            e["time"]
+            for e in timeline
+            if e["kind"] == "islanding" and e["text"] == f"{grid.name} back on the grid"
+            and islanded and e["time"] > islanded[0]
+        ]
         loads = [s.device for s in spec.loads if s.kind == "load"]
         unsupplied = set(sim.status.unsupplied_loads)
         soc = float(sim.reading(spec.bess.id, "soc_frac"))
@@ -660,7 +524,10 @@ def _microgrids(model: GridModel, sim, timeline: Sequence[dict[str, Any]]) -> li
         out.append(
             {
                 "name": grid.name,
+                "islanded": bool(islanded),
                 "islanded_at": islanded[0] if islanded else None,
+                "reconnected": bool(back),
+                "reconnected_at": back[0] if back else None,
                 "islanded_at_end": bool(live),
                 "loads_supplied_at_end": [d for d in loads if d not in unsupplied],
                 "bess_soc_frac_at_end": round(soc, 4),
@@ -715,6 +582,8 @@ def write_outputs(report: DrillReport, out_dir: Path) -> tuple[Path, Path]:
         f"{e['time'][11:19]}  {e['kind']}: {e['text']}" for e in report.events
     ]
     notes += [f"runtime error: {m}" for m in report.runtime_errors]
+    notes += [f"expected {e['figure']} {e['expected']}: {e['actual']} "
+              f"{'met' if e['met'] else 'NOT MET'}" for e in report.expectations]
     html_path = write_html_report(
         out_dir / f"{report.scenario}.html",
         title=f"Drill {report.scenario} ({report.model})",

@@ -252,7 +252,9 @@ class SimulatorNodes:
     Clock: ``sim_time`` (DateTime, UTC), ``sim_time_iso`` (String, ISO 8601 with the model's
     offset, e.g. +08:00), ``tick`` (Int64), ``tick_s`` (Double, simulated seconds per tick),
     ``speed`` (Double, simulated seconds per wall second, 0 = as fast as possible),
-    ``step_mode`` (Boolean).
+    ``step_mode`` (Boolean), ``publish_seq`` (Int64: counts the simulator's publications of the
+    field's values, fault injections included; every point a publication changes is written
+    before it, so a subscriber that has seen ``publish_seq`` N has seen every change up to N).
     Status: ``model`` (String), ``converged`` (Boolean, last power flow), ``import_mw`` and
     ``losses_mw`` (Double), ``active_faults``, ``fallback_devices``, ``unsupplied_loads``
     (String arrays), ``recent_events`` (String array, "<ISO time> <what happened>", the last
@@ -273,6 +275,7 @@ class SimulatorNodes:
         ("tick_s", "float"),
         ("speed", "float"),
         ("step_mode", "bool"),
+        ("publish_seq", "int"),
     )
     STATUS_VARIABLES: tuple[tuple[str, str], ...] = (
         ("model", "str"),

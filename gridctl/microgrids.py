@@ -1,0 +1,187 @@
+"""Microgrid supervision in the control loop: islanding, shedding in the island, reconnection.
+
+The field's own protection opens a microgrid's breaker on loss of mains and its grid-forming
+BESS holds the island (what the simulator does, as a real microgrid controller would, within
+cycles). The controller supervises from the watched points, one
+:func:`~controllers.islanding.islanding_step` per batch of changes: it sheds what the BESS
+cannot carry (power) or hold for the target time (energy) and brings it back as PV and SoC
+allow, reports the hold time, and reconnects once the grid side of the breaker has been
+healthy for ``reconnect_delay_s`` (the synchronising check: the upstream voltage inside the
+band of GB/T 12325, 0.93–1.07 pu).
+
+Writes: the breaker's ``close_cmd``; ``connect_cmd`` of a customer load; ``p_site_limit_kw`` of
+an EV site (0 to shed; the site's rating to release it, the MPC then sets it again). Forming
+and following the grid are the BESS's own control: they appear in the timeline, not as writes.
+
+A shed load reads 0 MW, so its demand for the restore decision is the last value measured while
+it was supplied (an assumption: the forecast would do better).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from controllers.islanding import (
+    IslandActionKind,
+    IslandingDecision,
+    IslandingPolicy,
+    MicrogridMode,
+    MicrogridReading,
+    MicrogridSpec,
+    MicrogridState,
+    islanding_step,
+)
+from gridctl.self_healing import SwitchCommand, TimelineEntry
+from network_models.errors import InputError
+from network_models.model import GridModel
+from network_models.registry import EvChargingSite, Meter
+
+__all__ = ["SYNC_V_PU", "MicrogridSupervisor", "supervisors_of"]
+
+PointKey = tuple[str, str]
+SYNC_V_PU = (0.93, 1.07)  # the grid side must be inside this band to reconnect
+
+
+@dataclass
+class MicrogridSupervisor:
+    """Supervises one microgrid of the model (see the module docstring)."""
+
+    spec: MicrogridSpec
+    upstream_meter: str
+    policy: IslandingPolicy
+    state: MicrogridState = field(default_factory=MicrogridState)
+    timeline: list[TimelineEntry] = field(default_factory=list)
+    last: IslandingDecision | None = None
+    islanded_at: pd.Timestamp | None = None
+    reconnected_at: pd.Timestamp | None = None
+    _sites: dict[str, EvChargingSite] = field(default_factory=dict)
+    _demand_mw: dict[str, float] = field(default_factory=dict)  # last measured while supplied
+
+    @classmethod
+    def of(cls, model: GridModel, name: str | None = None, *,
+           policy: IslandingPolicy | None = None) -> MicrogridSupervisor:
+        """The supervisor of the model's microgrid ``name``; the meter on the grid side of its
+        breaker tells whether the upstream grid is there."""
+        spec = MicrogridSpec.of(model, name)
+        breaker = model.registry[spec.breaker]
+        meters = [d for d in model.registry.of_type(Meter) if d.bus == breaker.bus]
+        if not meters:
+            raise InputError(
+                f"microgrid {spec.name}: no meter on bus {breaker.bus}, the grid side of "
+                f"{spec.breaker}: expected one to tell whether the upstream grid is there",
+                source=model.source, element=spec.name, field="meters",
+            )
+        sites = {d.id: d for d in model.registry.of_type(EvChargingSite)
+                 if d.id in {s.device for s in spec.loads}}
+        return cls(spec=spec, upstream_meter=meters[0].id,
+                   policy=policy or IslandingPolicy(reconnect_delay_s=60.0), _sites=sites)
+
+    @property
+    def points(self) -> tuple[PointKey, ...]:
+        """What the supervisor reads: breaker, upstream voltage, SoC, loads, EV sites, PV."""
+        keys: list[PointKey] = [(self.spec.breaker, "closed"), (self.upstream_meter, "v_pu"),
+                                (self.spec.bess.id, "soc_frac")]
+        for ld in self.spec.loads:
+            keys.append((ld.device, "p_charge_kw" if ld.kind == "ev_site" else "p_mw"))
+        keys += [(pv, "p_mw") for pv in self.spec.pv]
+        return tuple(keys)
+
+    def respond(self, now: pd.Timestamp, values: Mapping[PointKey, Any],
+                ) -> tuple[list[SwitchCommand], list[TimelineEntry]]:
+        """The commands (in order) and timeline entries of one step of supervision."""
+        reading = self._reading(now, values)
+        if reading is None:
+            return [], []  # a point is missing (no communication): decide nothing blind
+        decision = islanding_step(self.spec, self.state, reading, policy=self.policy)
+        was = self.state.mode
+        self.state, self.last = decision.state, decision
+        if was is MicrogridMode.GRID_CONNECTED and decision.state.mode is MicrogridMode.ISLANDED:
+            self.islanded_at = now
+        if was is MicrogridMode.ISLANDED and decision.state.mode is MicrogridMode.GRID_CONNECTED:
+            self.reconnected_at = now
+        commands, entries = [], []
+        for action in decision.actions:
+            command, entry = self._action(now, action.action, action.device, action.reason)
+            entries.append(entry)
+            if command is not None:
+                commands.append(command)
+        if decision.state.mode is MicrogridMode.ISLANDED and decision.actions:
+            entries.append(TimelineEntry(
+                time=now, kind="islanding",
+                text=(f"{self.spec.name} islanded: serves {decision.served_p_mw:.3f} MW, PV "
+                      f"{decision.pv_p_mw:.3f} MW, BESS {decision.bess_p_mw:.3f} MW at SoC "
+                      f"{decision.soc_frac:.3f}; holds {_hours(decision.hold_time_h)}"),
+                device=self.spec.bess.id))
+        self.timeline.extend(entries)
+        return commands, entries
+
+    def _reading(self, now: pd.Timestamp, values: Mapping[PointKey, Any],
+                 ) -> MicrogridReading | None:
+        breaker = values.get((self.spec.breaker, "closed"))
+        soc = values.get((self.spec.bess.id, "soc_frac"))
+        if breaker is None or soc is None:
+            return None
+        v = values.get((self.upstream_meter, "v_pu"))
+        healthy = v is not None and math.isfinite(v) and SYNC_V_PU[0] <= v <= SYNC_V_PU[1]
+        load_p = {}
+        for ld in self.spec.loads:
+            if ld.kind == "ev_site":
+                kw = values.get((ld.device, "p_charge_kw"))
+                measured = None if kw is None else float(kw) / 1000.0
+            else:
+                measured = values.get((ld.device, "p_mw"))
+            if measured is not None and ld.device not in self.state.shed and measured > 0:
+                self._demand_mw[ld.device] = float(measured)
+            load_p[ld.device] = self._demand_mw.get(ld.device, float(measured or 0.0))
+        pv = {d: float(values.get((d, "p_mw")) or 0.0) for d in self.spec.pv}
+        return MicrogridReading(upstream_energised=healthy, breaker_closed=bool(breaker),
+                                soc_frac=min(max(float(soc), 0.0), 1.0), load_p_mw=load_p,
+                                pv_p_mw=pv, time=now.to_pydatetime())
+
+    def _action(self, now: pd.Timestamp, kind: IslandActionKind, device: str, reason: str,
+                ) -> tuple[SwitchCommand | None, TimelineEntry]:
+        if kind in (IslandActionKind.OPEN_BREAKER, IslandActionKind.CLOSE_BREAKER):
+            close = kind is IslandActionKind.CLOSE_BREAKER
+            return (SwitchCommand(device=device, point="close_cmd", value=close,
+                                  action="close" if close else "open", reason=reason),
+                    TimelineEntry(time=now, kind="reconnection" if close else "islanding",
+                                  text=f"{'close' if close else 'open'} {device}: {reason}",
+                                  device=device))
+        if kind in (IslandActionKind.SHED_LOAD, IslandActionKind.RESTORE_LOAD):
+            on = kind is IslandActionKind.RESTORE_LOAD
+            site = self._sites.get(device)
+            if site is not None:
+                value: bool | float = site.p_site_max_kw if on else 0.0
+                point = "p_site_limit_kw"
+            else:
+                value, point = on, "connect_cmd"
+            verb = ("reconnect" if on else "disconnect") if site is None else (
+                "release" if on else "curtail to 0 kW")
+            return (SwitchCommand(device=device, point=point, value=value,
+                                  action="restore" if on else "shed", reason=reason),
+                    TimelineEntry(time=now, kind="load_on" if on else "shed",
+                                  text=f"{verb} {device}: {reason}", device=device))
+        # forming and following the grid: the BESS's own control, nothing to write
+        kind_of = "islanding" if kind is IslandActionKind.FORM_GRID else "reconnection"
+        return None, TimelineEntry(time=now, kind=kind_of, text=f"{device}: {reason}",
+                                   device=device)
+
+    @property
+    def held_off(self) -> frozenset[str]:
+        """EV sites and loads the supervisor keeps off now."""
+        return self.state.shed
+
+
+def supervisors_of(model: GridModel) -> list[MicrogridSupervisor]:
+    """One supervisor per microgrid of the model (none for a model without)."""
+    return [MicrogridSupervisor.of(model, m.name) for m in model.microgrids]
+
+
+def _hours(h: float) -> str:
+    return "indefinitely (PV covers the load)" if math.isinf(h) else f"{h:.2f} h"
+
