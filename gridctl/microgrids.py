@@ -97,6 +97,11 @@ class MicrogridSupervisor:
         reading = self._reading(now, values)
         if reading is None:
             return [], []  # a point is missing (no communication): decide nothing blind
+        if self.last is None and not reading.breaker_closed and any(
+                p > 0 for p in reading.load_p_mw.values()):
+            # started (or restarted) while the microgrid runs islanded: take it up from there;
+            # an open breaker with the campus dead is someone's decision, left alone
+            self.state = MicrogridState(mode=MicrogridMode.ISLANDED)
         decision = islanding_step(self.spec, self.state, reading, policy=self.policy)
         was = self.state.mode
         self.state, self.last = decision.state, decision

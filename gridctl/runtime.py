@@ -127,6 +127,7 @@ class ControllerRuntime:
         self.responder = responder
         self.microgrids = tuple(microgrids)
         self._curtailed: dict[str, str] = {}  # EV site -> who holds it at 0 kW (FLISR)
+        self._last_handled: frozenset[str] = frozenset()
         self.client: FieldClient | None = None
         self.watch: FieldWatch | None = None
         self._follower: asyncio.Task[None] | None = None
@@ -166,6 +167,14 @@ class ControllerRuntime:
     def _resume(self) -> None:
         for s in self.historian.sessions():
             self._arrivals[s.session_id] = s.arrival
+        handled = self.historian.events("flisr_handled")
+        if handled and self.responder is not None:
+            self.responder.resume(handled[-1]["trips"])
+        for event in self.historian.events("curtailed"):
+            if event["by"]:
+                self._curtailed[event["site"]] = event["by"]
+            else:
+                self._curtailed.pop(event["site"], None)
         last = self.historian.last_schedule("mpc")
         if last is not None:
             _, table = last
@@ -460,13 +469,15 @@ class ControllerRuntime:
         for command in response.commands:  # one write each: the order is the plan's
             await self._write(now, {command.key: command.value}, reason="flisr")
             if command.point == "p_site_limit_kw":
-                if command.action == "shed":
-                    self._curtailed[command.device] = "flisr"
-                else:
-                    self._curtailed.pop(command.device, None)
+                by = "flisr" if command.action == "shed" else ""
+                self._curtail(now, command.device, by)
                 self._keep_in_heartbeat(command.device, float(command.value))
         if response.plan is not None:
             self.historian.record_decision(now, "flisr", response.plan.to_dict())
+        if response.plan is not None or self.responder.handled != self._last_handled:
+            # what a restarted runtime must not plan for again
+            self._last_handled = self.responder.handled
+            self.historian.record_event(now, "flisr_handled", trips=sorted(self._last_handled))
         for entry in response.timeline:
             self.historian.record_event(
                 now, "flisr_step", step=entry.kind, text=entry.text, device=entry.device
@@ -483,6 +494,14 @@ class ControllerRuntime:
             self.historian.record_event(
                 now, "microgrid_step", step=entry.kind, text=entry.text, device=entry.device
             )
+
+    def _curtail(self, now: pd.Timestamp, site_id: str, by: str) -> None:
+        """Hold an EV site at 0 kW for ``by`` (empty: release it), surviving a restart."""
+        if by:
+            self._curtailed[site_id] = by
+        else:
+            self._curtailed.pop(site_id, None)
+        self.historian.record_event(now, "curtailed", site=site_id, by=by)
 
     def _keep_in_heartbeat(self, site_id: str, limit_kw: float) -> None:
         """The heartbeat re-sends the last setpoints: a curtailment must be among them."""

@@ -18,7 +18,7 @@ unless another is given: conservative, since a plan that holds at peak holds at 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -119,6 +119,16 @@ class FaultResponder:
         if self.context is None:
             self.context = FlisrContext.of(self.model)
         self.points = protection_points(self.model)
+
+    @property
+    def handled(self) -> frozenset[str]:
+        """Trips (breaker names, ``out:<transformer>``) already answered and still reported."""
+        return frozenset(self._handled)
+
+    def resume(self, handled: Iterable[str]) -> None:
+        """Take over what an earlier run already answered (from its historian), so a trip that
+        is still reported after a restart is not planned for a second time."""
+        self._handled = set(handled)
 
     def respond(self, now: pd.Timestamp, values: Mapping[PointKey, Any]) -> FlisrResponse:
         """The response to the protection points ``values`` read at ``now``.

@@ -61,16 +61,18 @@ async def test_closed_loop_keeps_limits_in_the_simulators_physics_and_charges_ev
     assert stats.decisions >= 6 and stats.fallbacks == 0 and stats.write_errors == 0
     assert min(v_min) >= 0.93 and max(v_max) <= 1.07 and max(loading) <= 100.0
     first_decision = START + pd.Timedelta(minutes=15)
+    # every vehicle that came and went under control, the ones without a minute of slack too
+    # (the generator caps each request at what the vehicle can take in its stay)
     served = [
         (s, got)
         for s, got in server.simulator.departures  # every vehicle that left, with what it got
-        if s.arrival >= first_decision
-        and s.departure <= until
-        and s.dwell_h - s.energy_kwh / s.max_kw >= 0.25
+        if s.arrival >= first_decision and s.departure <= until
     ]
-    assert served, "the window should see vehicles come and go"
+    assert len(served) >= 5, "the window should see vehicles come and go"
+    assert any(s.dwell_h - s.energy_kwh / s.max_kw < 5 / 60 for s, _ in served)
     for s, got in served:
-        assert got >= s.energy_kwh - 0.02 * s.energy_kwh - 0.2, (s.id, s.energy_kwh, got)
+        assert got >= s.energy_kwh - 0.01 * s.energy_kwh - 0.1, (s.id, s.energy_kwh, got)
+    assert stats.ev_resplits > 0  # plug-ins between the steps were answered at once
     with Historian(tmp_path / "h.sqlite") as h:
         assert len(h.decisions("mpc")) == stats.decisions
         assert h.last_schedule("mpc") is not None

@@ -104,3 +104,16 @@ def test_closing_the_tie_without_the_shedding_overloads_the_short_cable(short_ri
     _apply(sim, [c for c in response.commands if c.action != "shed"])
     assert sim.status.unsupplied_loads == ()
     assert _loading_pct(sim, SHORT_CABLE) > 100.0
+
+
+def test_a_restarted_responder_does_not_plan_again_for_a_trip_already_answered(jiuke):
+    sim = Simulator(jiuke, start="2026-07-15 19:00")
+    sim.fault_line("FD_L4_2")
+    first = FaultResponder(jiuke)
+    values = {k: sim.readings[k] for k in first.points}
+    assert first.respond(sim.time, values).plan is not None
+    assert first.handled == {"FB_FD_L4_0"}
+    restarted = FaultResponder(jiuke)
+    restarted.resume(first.handled)  # what the historian kept of the first run
+    again = restarted.respond(sim.time, values)
+    assert again.plan is None and again.commands == ()

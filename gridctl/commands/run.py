@@ -37,9 +37,15 @@ def run(
     wall_clock: Annotated[bool, typer.Option("--wall-clock", help="Follow the wall clock (a real "
                                              "field) instead of the simulator's clock.")] = False,
     seed: Annotated[int, typer.Option("--seed", min=0, help="Forecast scenario seed.")] = 0,
+    self_healing: Annotated[bool, typer.Option(
+        "--self-healing/--no-self-healing",
+        help="Answer protection trips with FLISR and supervise the model's microgrids.")] = True,
 ) -> None:
-    """Run the control loop: MPC every 15 min, heartbeat, reconnects, historian."""
+    """Run the control loop: MPC every 15 min, self-healing on events, heartbeat, reconnects,
+    historian."""
+    from gridctl.microgrids import supervisors_of
     from gridctl.runtime import ControllerRuntime, RuntimeConfig
+    from gridctl.self_healing import FaultResponder
     from network_models import load_model
 
     if not endpoint.startswith("opc.tcp://"):
@@ -50,7 +56,13 @@ def run(
         security, pki, user)
     config = RuntimeConfig(endpoint=endpoint, db_path=db, horizon_steps=horizon,
                            follow_simulator_clock=not wall_clock, forecast_seed=seed)
-    runtime = ControllerRuntime(grid, config, security=client_security)
+    runtime = ControllerRuntime(
+        grid,
+        config,
+        security=client_security,
+        responder=FaultResponder(grid) if self_healing else None,
+        microgrids=supervisors_of(grid) if self_healing else (),
+    )
 
     async def main() -> None:
         run_for = pd.Timedelta(hours=hours) if hours is not None else None
