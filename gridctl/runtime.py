@@ -24,8 +24,10 @@ clock against a real field) each ``tick_wall_s``; due work, in simulated or real
 
 - every ``step_minutes``: read every measurement (one batched read), build the snapshot, run the
   MPC, write every setpoint (one batched write), and record it all in the historian;
-- every ``poll_s``: record the main measurements, and read the watched points once as an
-  integrity check behind the subscription (a value it missed is answered like an event);
+- every ``poll_s``: record the main measurements;
+- every ``integrity_wall_s`` of wall time: read the watched points once as an integrity check
+  behind the subscription (a value it missed is answered like an event); wall time, because
+  it checks the communication, not the process;
 - every ``heartbeat_s``: write the last setpoints again, so devices do not fall back;
 - on a lost connection: reconnect with exponential backoff, record the gap.
 
@@ -86,6 +88,7 @@ class RuntimeConfig:
     dayahead_hour: int | None = 12  # plan the next day at this hour; None: no day-ahead job
     poll_s: float = 60.0  # record meters, transformers, batteries, PV and EV sites this often
     watch_period_ms: float = 50.0  # publishing interval of the event subscription (wall ms)
+    integrity_wall_s: float = 60.0  # read the watched points behind the subscription this often
 
 
 @dataclass
@@ -143,6 +146,7 @@ class ControllerRuntime:
         self._scenarios: dict[dt.date, Scenario] = {}
         self._stop = asyncio.Event()
         self._next_poll: pd.Timestamp | None = None
+        self._next_integrity = time.monotonic() + config.integrity_wall_s
         self._poll_points = _polled_points(self.contract, model)
         self._session_points = _session_points(model)
         self._watch_points = tuple(
@@ -247,6 +251,9 @@ class ControllerRuntime:
                 self.stop()
                 return
             self._day_ahead_due(now)
+            if time.monotonic() >= self._next_integrity:
+                self._next_integrity = time.monotonic() + self.config.integrity_wall_s
+                await self._check_integrity(now)
             if self._next_step is None:
                 self._next_step = now.floor(f"{self.config.step_minutes}min")
                 if self._last_setpoints:
@@ -611,20 +618,22 @@ class ControllerRuntime:
         self.stats.step_wall_s.append(time.perf_counter() - t0)
 
     async def _poll(self, now: pd.Timestamp) -> None:
-        """Record the grid's main measurements between control steps and read the watched
-        points once, behind the subscription (one batched read)."""
-        readings = await self.client.read([*self._poll_points, *self._watch_points])
-        polled = readings[: len(self._poll_points)]
+        """Record the grid's main measurements between control steps (one batched read)."""
+        readings = await self.client.read(self._poll_points)
         self.historian.record_measurements(
             now,
-            {r.key: _number(r.value) for r in polled if _number(r.value) is not None},
-            {r.key: r.status_name for r in polled if not r.good},
+            {r.key: _number(r.value) for r in readings if _number(r.value) is not None},
+            {r.key: r.status_name for r in readings if not r.good},
         )
-        if self.watch is not None:
-            missed = self.watch.reconcile(readings[len(self._poll_points) :])
-            if missed:
-                self.stats.missed_by_subscription += missed
-                self.historian.record_event(now, "subscription_missed", values=missed)
+
+    async def _check_integrity(self, now: pd.Timestamp) -> None:
+        """Read the watched points once, behind the subscription (one batched read)."""
+        if self.watch is None:
+            return
+        missed = self.watch.reconcile(await self.client.read(self._watch_points))
+        if missed:
+            self.stats.missed_by_subscription += missed
+            self.historian.record_event(now, "subscription_missed", values=missed)
 
     def _sites_changed_since(self, readings: list[PointReading]) -> list[str]:
         """Sites whose connectors' sessions differ now (subscription) from ``readings``."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -89,20 +90,31 @@ class GridModel:
         return copy.deepcopy(self.net)
 
     def bus_index(self, name: str) -> int:
-        return _index_by_name(self.net.bus, name, "bus")
+        return _index_by_name(self._rows_by_name["bus"], name, "bus")
 
     def line_index(self, name: str) -> int:
-        return _index_by_name(self.net.line, name, "line")
+        return _index_by_name(self._rows_by_name["line"], name, "line")
 
     def trafo_index(self, name: str) -> int:
-        return _index_by_name(self.net.trafo, name, "trafo")
+        return _index_by_name(self._rows_by_name["trafo"], name, "trafo")
 
     def switch_index(self, name: str) -> int:
-        return _index_by_name(self.net.switch, name, "switch")
+        return _index_by_name(self._rows_by_name["switch"], name, "switch")
+
+    @functools.cached_property
+    def _rows_by_name(self) -> dict[str, dict[str, list[int]]]:
+        """Rows of each named table by name, looked up once (``net`` is read-only)."""
+        out: dict[str, dict[str, list[int]]] = {}
+        for table in ("bus", "line", "trafo", "switch"):
+            rows: dict[str, list[int]] = {}
+            for row, name in self.net[table]["name"].items():
+                rows.setdefault(str(name), []).append(int(row))
+            out[table] = rows
+        return out
 
 
-def _index_by_name(table: Any, name: str, what: str) -> int:
-    hits = table.index[table["name"] == name]
+def _index_by_name(rows: Mapping[str, list[int]], name: str, what: str) -> int:
+    hits = rows.get(name, [])
     if len(hits) != 1:
         raise KeyError(f"{what} {name!r}: expected exactly one, found {len(hits)}")
-    return int(hits[0])
+    return hits[0]

@@ -38,6 +38,7 @@ from typing import Any
 import pandas as pd
 
 from gridctl.commands.drill_scenario import DrillScenario, check_expectations
+from gridctl.commands.process import frozen_after_start_up
 from gridctl.field.client import FieldClient
 from gridctl.field.security import loopback_operator
 from gridctl.microgrids import supervisors_of
@@ -157,6 +158,7 @@ async def run_drill(
     errors = _ErrorLog()
     with contextlib.ExitStack() as stack:
         stack.enter_context(errors.capture())
+        started = stack.enter_context(frozen_after_start_up())
         if db_path is None:
             db_path = Path(stack.enter_context(tempfile.TemporaryDirectory())) / "drill.sqlite"
         await server.start()
@@ -177,6 +179,7 @@ async def run_drill(
             responder=responder,
             microgrids=supervisors,
         )
+        started()  # simulator and runtime built: their objects live as long as the drill
         task = asyncio.create_task(runtime.run(), name="drill-runtime")
         try:
             async with FieldClient(server.endpoint, security=client_security) as operator:

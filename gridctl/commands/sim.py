@@ -85,6 +85,7 @@ def serve(
 
     AC physics each tick, setpoints within limits and ramp rates, EV sessions, protection and
     fault indicators, device-side safety, fault injection methods."""
+    from gridctl.commands.process import frozen_after_start_up
     from gridctl.field.security import (
         DEFAULT_PKI_DIR,
         AnonymousPolicy,
@@ -125,11 +126,16 @@ def serve(
     )
 
     async def run() -> None:
+        with frozen_after_start_up() as started:
+            await _serve(started)
+
+    async def _serve(started) -> None:
         try:
             await server.start()
         except OSError as exc:
             raise UserInputError(f"cannot listen on {host}:{port}: {exc.strerror or exc}",
                                  source="--port") from None
+        started()  # the field's objects live as long as the server
         sim = server.simulator
         typer.echo(f"gridctl sim: {grid.name}, {len(grid.registry)} devices, "
                    f"{len(sim.contract)} points, namespace {sim.contract.namespace_uri}")
