@@ -7,7 +7,7 @@ load consumption positive. Prices in CNY/kWh, carbon in kgCO2/kWh, temperature i
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
@@ -100,6 +100,21 @@ class ForecastBundle:
         return uncontrolled_charging_kw(
             self.ev_sessions, self.index, self.ev_chargers() if chargers is None else chargers
         )
+
+    def without(
+        self, *, loads: Iterable[str] = (), chargers: Iterable[str] = ()
+    ) -> ForecastBundle:
+        """The bundle with ``loads`` disconnected (0 MW and 0 Mvar in every step, e.g. shed)
+        and no sessions at ``chargers`` (e.g. a site held at 0 kW)."""
+        loads = [c for c in loads if c in self.load_p_mw.columns]
+        gone = set(chargers)
+        if not loads and not gone:
+            return self
+        p, q = self.load_p_mw.copy(), self.load_q_mvar.copy()
+        p[loads] = 0.0
+        q[[c for c in loads if c in q.columns]] = 0.0
+        sessions = tuple(s for s in self.ev_sessions if s.charger not in gone)
+        return replace(self, load_p_mw=p, load_q_mvar=q, ev_sessions=sessions)
 
     def window(self, start: pd.Timestamp, end: pd.Timestamp) -> ForecastBundle:
         """The steps starting in [start, end) and the sessions overlapping them."""

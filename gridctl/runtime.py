@@ -600,6 +600,11 @@ class ControllerRuntime:
         self.historian.upsert_sessions(step_start, stored)
         # building a day's scenario (pvlib, sessions) takes a while: off the event loop
         forecast = await asyncio.to_thread(self._forecast, step_start)
+        # shed customers draw nothing and held sites charge nothing until released: plan so
+        disconnected = [
+            r.device_id for r in readings if r.point == "connected" and r.good and not r.value
+        ]
+        forecast = forecast.without(loads=disconnected, chargers=self._held_at_zero())
         decision = await asyncio.to_thread(self.mpc.step, snapshot, forecast)
         self._decision = decision
         values = self._setpoint_values(decision, readings)
@@ -657,7 +662,9 @@ class ControllerRuntime:
         for b in reg.of_type(Bess):
             v = value(b.id, "soc_frac")
             soc[b.id] = min(max(float(v), 0.0), 1.0) if v is not None else b.soc_init_frac
-        states, stored = self._ev_sessions(now, by_key, reg.of_type(EvChargingSite))
+        held = self._held_at_zero()
+        sites = [site for site in reg.of_type(EvChargingSite) if site.id not in held]
+        states, stored = self._ev_sessions(now, by_key, sites)
         switches = {}
         for sw in reg.of_type(SwitchDevice):
             v = value(sw.id, "closed")
