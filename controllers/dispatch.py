@@ -513,8 +513,10 @@ class Dispatcher:
         sgen_q[:, self._pv_rows] = schedule.pv_q_mvar.to_numpy()
         st_p = np.zeros((t, len(net.storage)))
         st_q = np.zeros((t, len(net.storage)))
-        st_p[:, self._bess_rows] = -schedule.bess_p_mw.to_numpy()  # pandapower: charging > 0
-        st_q[:, self._bess_rows] = schedule.bess_q_mvar.to_numpy()
+        # registry signs are injections; pandapower storage consumes, in p (charging > 0) and
+        # in q (absorbing > 0) alike, as a load does
+        st_p[:, self._bess_rows] = -schedule.bess_p_mw.to_numpy()
+        st_q[:, self._bess_rows] = -schedule.bess_q_mvar.to_numpy()
         return TimeSeriesInjections(
             load_p_mw=load_p,
             load_q_mvar=load_q,

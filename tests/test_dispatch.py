@@ -67,7 +67,7 @@ def test_power_balances_at_every_bus_in_ac_power_flow_of_a_planned_step(dayahead
         net.sgen.at[d.element.index, "q_mvar"] = sched.pv_q_mvar[d.id].iloc[step]
     for d in jiuke.registry.bess:
         net.storage.at[d.element.index, "p_mw"] = -sched.bess_p_mw[d.id].iloc[step]
-        net.storage.at[d.element.index, "q_mvar"] = sched.bess_q_mvar[d.id].iloc[step]
+        net.storage.at[d.element.index, "q_mvar"] = -sched.bess_q_mvar[d.id].iloc[step]
     pp.runpp(net)
     # injections at each bus equal the flows leaving it through lines and transformers
     flow_out = pd.Series(0.0, index=net.bus.index)
