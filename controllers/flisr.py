@@ -30,7 +30,7 @@ Sign conventions as in the registry: loads and EV sites consume (MW > 0), PV and
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
@@ -49,9 +49,11 @@ __all__ = [
     "LoadRecord",
     "OperatingValues",
     "ProtectionReport",
+    "Reconnection",
     "RestorationPlan",
     "StepAction",
     "SwitchingStep",
+    "plan_reconnection",
     "plan_restoration",
     "report_from_points",
 ]
@@ -229,6 +231,38 @@ class RestorationPlan:
         return data
 
 
+@dataclass(frozen=True, kw_only=True)
+class Reconnection:
+    """The decision record of reconnecting shed loads in the present switch state.
+
+    ``candidates`` are the shed loads and EV sites whose bus is supplied now, in reconnection
+    order (the reverse of shedding: critical loads, then priority 1, 2, ..., EV sites last);
+    ``reconnected`` is the longest head of them whose every step holds the limits, ``kept_off``
+    the rest, ``unsupplied`` the shed ones whose bus has no supply now. ``checks[n]`` is the AC
+    check of the present state with the first ``n`` candidates back on (``checks[0]``: as it is);
+    without candidates nothing is solved and ``checks`` is empty.
+    """
+
+    model: str
+    candidates: tuple[str, ...]
+    reconnected: tuple[str, ...]
+    kept_off: tuple[str, ...]
+    unsupplied: tuple[str, ...]
+    checks: tuple[AcCheck, ...]
+    solve_time_s: float
+
+    @property
+    def check(self) -> AcCheck | None:
+        """The state the reconnection leaves (None if nothing was solved)."""
+        return self.checks[len(self.reconnected)] if self.checks else None
+
+    @property
+    def refused(self) -> AcCheck | None:
+        """Why ``kept_off`` stay off: the check with the first of them back on as well."""
+        n = len(self.reconnected) + 1
+        return self.checks[n] if n < len(self.checks) else None
+
+
 def report_from_points(model: GridModel, values: Mapping[tuple[str, str], Any]) -> ProtectionReport:
     """A report from point values keyed ``(device id, point name)``, as read from the field.
 
@@ -283,14 +317,44 @@ def plan_restoration(
     from controllers.flisr_restoration import restore
 
     start = time.perf_counter()
+    operating, context = _prepared(model, operating, context)
+    return restore(context, report, operating, limits or AcLimits(), start)
+
+
+def plan_reconnection(
+    model: GridModel,
+    report: ProtectionReport,
+    shed: Sequence[str],
+    *,
+    operating: OperatingPoint | OperatingValues = PEAK,
+    limits: AcLimits | None = None,
+    context: FlisrContext | None = None,
+) -> Reconnection:
+    """Which of the loads and EV sites ``shed`` (ids, kept off by earlier plans) the switch state
+    of ``report`` (``switch_closed``, ``transformers_out``; trips are not looked at) can take back.
+
+    One AC batch over the candidate sets; ``context`` as for :func:`plan_restoration`.
+    """
+    from controllers.flisr_reconnection import reconnect
+
+    start = time.perf_counter()
+    operating, context = _prepared(model, operating, context)
+    return reconnect(context, report, tuple(shed), operating, limits or AcLimits(), start)
+
+
+def _prepared(
+    model: GridModel,
+    operating: OperatingPoint | OperatingValues,
+    context: FlisrContext | None,
+) -> tuple[OperatingValues, FlisrContext]:
     if isinstance(operating, OperatingPoint):
         operating = OperatingValues(base=operating)
     if context is None:
-        context = FlisrContext.of(model)
-    elif context.model is not model:
+        return operating, FlisrContext.of(model)
+    if context.model is not model:
         raise InputError(
             f"the context was made for model {context.model.name!r}, not this one",
             source="argument",
             field="context",
         )
-    return restore(context, report, operating, limits or AcLimits(), start)
+    return operating, context

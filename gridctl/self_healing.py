@@ -1,19 +1,30 @@
 """Self-healing in the control loop: protection trips in, ordered switching commands out.
 
-The controller runtime calls :meth:`FaultResponder.respond` on every tick with the latest
-protection points, keyed ``(device id, point)``: breakers' ``tripped`` and ``closed``, switches'
-``closed``, fault indicators' ``fault_detected``, substation transformers' ``in_service``
-(:attr:`FaultResponder.points` lists them). When a trip or a lost transformer appears that has
-not been handled yet, the responder builds a :class:`~controllers.flisr.ProtectionReport`, asks
-:func:`~controllers.flisr.plan_restoration` once for a plan, and returns the plan's steps as
-writes in the plan's order: switching as ``close_cmd`` (open = ``False``, close = ``True``),
-shedding as ``connect_cmd = False`` of a customer load or ``p_site_limit_kw = 0`` of an EV site
-(the plan sheds before it closes the switch that re-energises the load), together with timeline
-entries (detection, isolation, shedding, each restoration step) stamped with the simulated time.
+The controller runtime calls :meth:`FaultResponder.respond` whenever a protection point changes,
+with the latest protection points, keyed ``(device id, point)``: breakers' ``tripped`` and
+``closed``, switches' ``closed``, fault indicators' ``fault_detected``, substation transformers'
+``in_service`` (:attr:`FaultResponder.points` lists them). When a trip or a lost transformer
+appears that has not been handled yet, the responder builds a
+:class:`~controllers.flisr.ProtectionReport`, asks :func:`~controllers.flisr.plan_restoration`
+once for a plan, and returns the plan's steps as writes in the plan's order: switching as
+``close_cmd`` (open = ``False``, close = ``True``), shedding as ``connect_cmd = False`` of a
+customer load or ``p_site_limit_kw = 0`` of an EV site (the plan sheds before it closes the
+switch that re-energises the load), together with timeline entries (detection, isolation,
+shedding, each restoration step) stamped with the simulated time.
+
+The loads and EV sites the responder shed are remembered until it reconnects them. At every
+later call without a new trip, if the switch or transformer state differs from the one last
+studied, :func:`~controllers.flisr.plan_reconnection` checks by one AC batch in the present state
+which of them can come back (most important first, as many as hold the limits, only where the
+bus is supplied); they are returned as ``connect_cmd = True`` or ``p_site_limit_kw`` = the site's
+maximum (``action = "restore"``, which releases an EV site from FLISR's hold in the runtime),
+with a ``load_on`` timeline entry each. A new trip wins: in a call that plans for one, nothing
+is reconnected. Loads the responder did not shed are never touched.
 
 A trip stays "handled" while it is reported; once it is gone (the breaker was re-closed) the
-same breaker tripping again is a new fault. The plan is checked at the ``PEAK`` operating point
-unless another is given: conservative, since a plan that holds at peak holds at lighter load.
+same breaker tripping again is a new fault. Plans and reconnections are checked at the ``PEAK``
+operating point unless another is given: conservative, since what holds at peak holds at
+lighter load.
 """
 
 from __future__ import annotations
@@ -25,9 +36,13 @@ from typing import Any
 import pandas as pd
 
 from controllers.flisr import (
+    AcCheck,
     OperatingValues,
+    ProtectionReport,
+    Reconnection,
     RestorationPlan,
     StepAction,
+    plan_reconnection,
     plan_restoration,
     report_from_points,
 )
@@ -56,7 +71,7 @@ class SwitchCommand:
     device: str
     point: str
     value: bool | float
-    action: str  # "open" | "close" | "shed"
+    action: str  # "open" | "close" | "shed" | "restore" (a shed load or EV site back on)
     reason: str
 
     @property
@@ -69,7 +84,7 @@ class TimelineEntry:
     """Something the responder saw or did, at simulated (or real) time ``time``."""
 
     time: pd.Timestamp
-    kind: str  # "detection" | "isolation" | "restoration_step" | "shed"
+    kind: str  # "detection" | "isolation" | "restoration_step" | "shed" | "load_on"
     text: str
     device: str | None = None
 
@@ -80,11 +95,13 @@ class TimelineEntry:
 
 @dataclass(frozen=True, kw_only=True)
 class FlisrResponse:
-    """What to do now: commands to write in order, the plan behind them, what to record."""
+    """What to do now: commands to write in order, the plan (or the reconnection study) behind
+    them, what to record. ``reconnection`` is None when no reconnection study ran."""
 
     commands: tuple[SwitchCommand, ...] = ()
     plan: RestorationPlan | None = None
     timeline: tuple[TimelineEntry, ...] = ()
+    reconnection: Reconnection | None = None
 
 
 def protection_points(model: GridModel) -> tuple[PointKey, ...]:
@@ -104,7 +121,8 @@ def protection_points(model: GridModel) -> tuple[PointKey, ...]:
 
 @dataclass
 class FaultResponder:
-    """Turns new protection trips into a FLISR plan and its ordered switching commands."""
+    """Turns new protection trips into a FLISR plan and its ordered switching commands, and
+    reconnects what it shed once the grid carries it again."""
 
     model: GridModel
     operating: OperatingPoint | OperatingValues = PEAK
@@ -114,6 +132,8 @@ class FaultResponder:
     calls: int = 0  # respond() calls completed (drills wait on it)
     last_time: pd.Timestamp | None = None
     _handled: set[str] = field(default_factory=set)
+    _kept_off: dict[str, None] = field(default_factory=dict)  # ordered set, in shedding order
+    _studied: tuple[Any, ...] | None = None  # what the last reconnection study looked at
 
     def __post_init__(self) -> None:
         if self.context is None:
@@ -125,10 +145,24 @@ class FaultResponder:
         """Trips (breaker names, ``out:<transformer>``) already answered and still reported."""
         return frozenset(self._handled)
 
-    def resume(self, handled: Iterable[str]) -> None:
+    @property
+    def shed(self) -> tuple[str, ...]:
+        """Loads and EV sites this responder shed and has not reconnected, in shedding order."""
+        return tuple(self._kept_off)
+
+    def resume(self, handled: Iterable[str], shed: Iterable[str] = ()) -> None:
         """Take over what an earlier run already answered (from its historian), so a trip that
-        is still reported after a restart is not planned for a second time."""
+        is still reported after a restart is not planned for a second time, and the loads and
+        EV sites it shed and had not reconnected, so they still come back."""
         self._handled = set(handled)
+        for device in shed:
+            registry = self.model.registry
+            if device not in registry or not isinstance(registry[device], Load | EvChargingSite):
+                # caught here, at start-up, rather than at every later respond()
+                raise ValueError(f"cannot resume {device!r} as shed: expected a customer load "
+                                 f"or an EV site of model {self.model.name!r}")
+            self._kept_off[device] = None
+        self._studied = None
 
     def respond(self, now: pd.Timestamp, values: Mapping[PointKey, Any]) -> FlisrResponse:
         """The response to the protection points ``values`` read at ``now``.
@@ -148,8 +182,11 @@ class FaultResponder:
         self._handled &= signature  # a trip that is gone may come back as a new fault
         new = signature - self._handled
         if not new:
-            return FlisrResponse()
+            return self._reconnect(now, report)
         self._handled |= signature
+        return self._plan(now, report)
+
+    def _plan(self, now: pd.Timestamp, report: ProtectionReport) -> FlisrResponse:
         plan = plan_restoration(self.model, report, operating=self.operating,
                                 context=self.context)
         self.plans.append(plan)
@@ -167,8 +204,53 @@ class FaultResponder:
             command, entry = self._command(now, step.action, step.device, step.reason)
             entries.append(entry)
             commands.append(command)
+            if step.action is StepAction.SHED:
+                self._kept_off[step.device] = None
+        # the plan changes the switching: whatever was studied before no longer holds
+        self._studied = None
         self.timeline.extend(entries)
         return FlisrResponse(commands=tuple(commands), plan=plan, timeline=tuple(entries))
+
+    def _reconnect(self, now: pd.Timestamp, report: ProtectionReport) -> FlisrResponse:
+        """Reconnect what this responder shed, as far as the present switch state carries it."""
+        studied = self._study_key(report)
+        if not self._kept_off or studied == self._studied:
+            # the AC answer depends only on these: the same question needs no second study
+            return FlisrResponse()
+        study = plan_reconnection(self.model, report, self.shed, operating=self.operating,
+                                  context=self.context)
+        commands, entries = [], []
+        for n, device in enumerate(study.reconnected, start=1):
+            command, entry = self._restore(now, device, study.checks[n])
+            commands.append(command)
+            entries.append(entry)
+            del self._kept_off[device]
+        # what is kept off stays off in this state: study it again when the state changes
+        self._studied = self._study_key(report)
+        self.timeline.extend(entries)
+        return FlisrResponse(commands=tuple(commands), timeline=tuple(entries),
+                             reconnection=study)
+
+    def _study_key(self, report: ProtectionReport) -> tuple[Any, ...]:
+        return (tuple(sorted(report.switch_closed.items())), report.transformers_out,
+                self.shed, self.operating)
+
+    def _restore(self, now: pd.Timestamp, device: str,
+                 check: AcCheck) -> tuple[SwitchCommand, TimelineEntry]:
+        spec = self.model.registry[device]
+        why = (f"supply restored and the AC check holds (min V {check.v_min_pu:.3f} pu, max "
+               f"loading {max(check.max_line_loading_pct, check.max_trafo_loading_pct):.1f} %)")
+        if isinstance(spec, EvChargingSite):
+            # a limit other than "shed" releases the site from FLISR's hold in the runtime
+            command = SwitchCommand(device=device, point="p_site_limit_kw",
+                                    value=float(spec.p_site_max_kw), action="restore",
+                                    reason=why)
+            text = f"reconnect {device} (site limit {spec.p_site_max_kw:g} kW): {why}"
+        else:
+            command = SwitchCommand(device=device, point="connect_cmd", value=True,
+                                    action="restore", reason=why)
+            text = f"reconnect {device}: {why}"
+        return command, TimelineEntry(time=now, kind="load_on", text=text, device=device)
 
     def _command(self, now: pd.Timestamp, action: StepAction, device: str,
                  reason: str) -> tuple[SwitchCommand, TimelineEntry]:
