@@ -64,7 +64,8 @@ class StoredSession:
     departure: pd.Timestamp
     energy_requested_kwh: float
     max_kw: float
-    energy_delivered_kwh: float
+    energy_delivered_kwh: float  # final once ``ended`` is set (the charger's own report)
+    ended: pd.Timestamp | None = None
 
 
 class Historian:
@@ -77,6 +78,13 @@ class Historian:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """Columns added after a historian was first written (older files stay readable)."""
+        columns = {r[1] for r in self._db.execute("PRAGMA table_info(ev_sessions)")}
+        if "ended_unix" not in columns:  # the charger's end-of-session report
+            self._db.execute("ALTER TABLE ev_sessions ADD COLUMN ended_unix REAL")
 
     def close(self) -> None:
         self._db.close()
@@ -152,10 +160,12 @@ class Historian:
     def upsert_sessions(self, t: pd.Timestamp, sessions: Iterable[StoredSession]) -> None:
         tu, _ = _t(t)
         self._tx(
-            "INSERT INTO ev_sessions VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT(session_id) DO UPDATE "
+            "INSERT INTO ev_sessions (session_id, charger, connector, arrival, departure, "
+            "energy_requested_kwh, max_kw, energy_delivered_kwh, updated_unix) "
+            "VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT(session_id) DO UPDATE "
             "SET energy_delivered_kwh=excluded.energy_delivered_kwh, "
             "departure=excluded.departure, energy_requested_kwh=excluded.energy_requested_kwh, "
-            "updated_unix=excluded.updated_unix",
+            "updated_unix=excluded.updated_unix WHERE ended_unix IS NULL",
             (
                 (
                     s.session_id,
@@ -171,6 +181,19 @@ class Historian:
                 for s in sessions
             ),
         )
+
+    def record_session_end(self, t: pd.Timestamp, session_id: str, energy_kwh: float) -> bool:
+        """A charger reported the end of a session with the energy it got in all; False if the
+        historian never saw the session (nothing is written then)."""
+        tu, _ = _t(t)
+        with self._db:
+            self._db.execute("BEGIN")
+            cursor = self._db.execute(
+                "UPDATE ev_sessions SET energy_delivered_kwh=?, ended_unix=?, updated_unix=? "
+                "WHERE session_id=? AND ended_unix IS NULL",
+                (float(energy_kwh), tu, tu, session_id),
+            )
+        return cursor.rowcount == 1
 
     def set_meta(self, key: str, value: str) -> None:
         self._tx(
@@ -202,7 +225,8 @@ class Historian:
     def sessions(self) -> tuple[StoredSession, ...]:
         rows = self._db.execute(
             "SELECT session_id, charger, connector, arrival, departure, energy_requested_kwh, "
-            "max_kw, energy_delivered_kwh FROM ev_sessions ORDER BY arrival, session_id"
+            "max_kw, energy_delivered_kwh, ended_unix FROM ev_sessions "
+            "ORDER BY arrival, session_id"
         ).fetchall()
         return tuple(
             StoredSession(
@@ -214,6 +238,11 @@ class Historian:
                 energy_requested_kwh=r[5],
                 max_kw=r[6],
                 energy_delivered_kwh=r[7],
+                ended=(
+                    None
+                    if r[8] is None
+                    else pd.Timestamp(r[8], unit="s", tz="UTC").tz_convert(pd.Timestamp(r[3]).tz)
+                ),
             )
             for r in rows
         )

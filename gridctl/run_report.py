@@ -64,8 +64,11 @@ def write_run_report(db: Path, out: Path) -> tuple[Path, dict[str, Any]]:
     ev_cols = [c for c in table.columns if c.endswith(".p_charge_kw") and c.count(".") == 1]
     v_cols = [c for c in table.columns if c.endswith(".v_pu")]
     last_t = idx[-1]
-    departed = [s for s in sessions if s.departure <= last_t]
-    owed = sum(max(0.0, s.energy_requested_kwh - s.energy_delivered_kwh) for s in departed)
+    # the charger's own end-of-session report; a session seen only in control steps (the
+    # controller was down when it left) is counted apart, its last reading up to a step old
+    ended = [s for s in sessions if s.ended is not None]
+    unreported = [s for s in sessions if s.ended is None and s.departure <= last_t]
+    owed = sum(max(0.0, s.energy_requested_kwh - s.energy_delivered_kwh) for s in ended)
     kpis = {
         "steps": len(decisions),
         "from": idx[0].isoformat(),
@@ -75,7 +78,12 @@ def write_run_report(db: Path, out: Path) -> tuple[Path, dict[str, Any]]:
         "measured_peak_import_mw": round(float(np.nanmax(measured_import)), 3),
         "measured_energy_import_mwh": round(float(np.nansum(measured_import * hours)), 3),
         "ev_sessions_seen": len(sessions),
+        "ev_sessions_ended": len(ended),
         "ev_energy_owed_at_departure_kwh": round(owed, 2),
+        "ev_sessions_short_over_0_5_kwh": sum(
+            s.energy_requested_kwh - s.energy_delivered_kwh > 0.5 for s in ended
+        ),
+        "ev_sessions_left_unreported": len(unreported),
         "median_solve_s": round(float(np.median([d.get("solve_s", np.nan) for d in decisions])), 3),
     }
     panels = [

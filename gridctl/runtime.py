@@ -130,7 +130,7 @@ class ControllerRuntime:
         self.responder = responder
         self.microgrids = tuple(microgrids)
         self._curtailed: dict[str, str] = {}  # EV site -> who holds it at 0 kW (FLISR)
-        self._last_handled: frozenset[str] = frozenset()
+        self._last_handled: tuple[frozenset[str], tuple[str, ...]] = (frozenset(), ())
         self.client: FieldClient | None = None
         self.watch: FieldWatch | None = None
         self._follower: asyncio.Task[None] | None = None
@@ -149,11 +149,13 @@ class ControllerRuntime:
         self._next_integrity = time.monotonic() + config.integrity_wall_s
         self._poll_points = _polled_points(self.contract, model)
         self._session_points = _session_points(model)
+        self._session_end_points = _session_end_points(model)
         self._watch_points = tuple(
             dict.fromkeys(
                 [
                     *(responder.points if responder else ()),
                     *self._session_points,
+                    *self._session_end_points,
                     *(k for m in self.microgrids for k in m.points),
                 ]
             )
@@ -173,7 +175,7 @@ class ControllerRuntime:
             self._arrivals[s.session_id] = s.arrival
         handled = self.historian.events("flisr_handled")
         if handled and self.responder is not None:
-            self.responder.resume(handled[-1]["trips"])
+            self.responder.resume(handled[-1]["trips"], handled[-1].get("shed", ()))
         for event in self.historian.events("curtailed"):
             if event["by"]:
                 self._curtailed[event["site"]] = event["by"]
@@ -458,6 +460,7 @@ class ControllerRuntime:
             sid = update.changed[(device, point)].value
             if sid:  # plugged in now (or known since the first image)
                 self._arrivals.setdefault(str(sid), now)
+        self._record_session_ends(now, update)
         if self.responder is not None and (update.first or update.keys_of(self.responder.points)):
             await self._respond_to_faults(now)
         for supervisor in self.microgrids:
@@ -466,6 +469,18 @@ class ControllerRuntime:
         if changed_sites and not update.first:
             await self._resplit_sites(now, sorted(changed_sites))
         self.field_seq = update.publish_seq if update.publish_seq is not None else 0
+
+    def _record_session_ends(self, now: pd.Timestamp, update: FieldUpdate) -> None:
+        """Record the charger's report of each session that ended (its final energy)."""
+        assert self.watch is not None
+        for device, point in update.keys_of(self._session_end_points):
+            if not point.endswith(".last_session_id"):
+                continue
+            sid = self.watch.value((device, point))
+            connector = point.split(".", 1)[0]
+            energy = self.watch.value((device, f"{connector}.last_session_energy_kwh"))
+            if sid and energy is not None:
+                self.historian.record_session_end(now, str(sid), float(energy))
 
     async def _respond_to_faults(self, now: pd.Timestamp) -> None:
         # self-healing first: a trip is answered before (and whatever) the MPC decides
@@ -481,10 +496,13 @@ class ControllerRuntime:
                 self._keep_in_heartbeat(command.device, float(command.value))
         if response.plan is not None:
             self.historian.record_decision(now, "flisr", response.plan.to_dict())
-        if response.plan is not None or self.responder.handled != self._last_handled:
-            # what a restarted runtime must not plan for again
-            self._last_handled = self.responder.handled
-            self.historian.record_event(now, "flisr_handled", trips=sorted(self._last_handled))
+        answered = (self.responder.handled, self.responder.shed)
+        if response.plan is not None or answered != self._last_handled:
+            # what a restarted runtime must not plan for again, and what it must still bring back
+            self._last_handled = answered
+            self.historian.record_event(
+                now, "flisr_handled", trips=sorted(answered[0]), shed=list(answered[1])
+            )
         for entry in response.timeline:
             self.historian.record_event(
                 now, "flisr_step", step=entry.kind, text=entry.text, device=entry.device
@@ -538,7 +556,8 @@ class ControllerRuntime:
         keys = [(site.id, f"{c}.{name}") for site in sites for c in site.connector_ids()
                 for name in _SESSION_FIELDS]
         readings = await self.client.read(keys)
-        states, _ = self._ev_sessions(now, {r.key: r for r in readings}, sites)
+        states, stored = self._ev_sessions(now, {r.key: r for r in readings}, sites)
+        self.historian.upsert_sessions(now, stored)  # a short stay may end before the next step
         planned_site_kw = decision.schedule.ev_site_p_mw.iloc[0] * 1000.0
         values: dict[PointKey, Any] = {}
         for site in sites:
@@ -664,7 +683,13 @@ class ControllerRuntime:
             soc[b.id] = min(max(float(v), 0.0), 1.0) if v is not None else b.soc_init_frac
         held = self._held_at_zero()
         sites = [site for site in reg.of_type(EvChargingSite) if site.id not in held]
-        states, stored = self._ev_sessions(now, by_key, sites)
+        # the readings were taken a little after the step began (the field does not wait):
+        # each vehicle can charge only from then on, so the plan must not count the time before
+        measured_at = min(
+            _measured_at(readings, now),
+            now + pd.Timedelta(minutes=self.config.step_minutes) - pd.Timedelta(minutes=1),
+        )
+        states, stored = self._ev_sessions(now, by_key, sites, measured_at=measured_at)
         switches = {}
         for sw in reg.of_type(SwitchDevice):
             v = value(sw.id, "closed")
@@ -680,8 +705,11 @@ class ControllerRuntime:
         now: pd.Timestamp,
         by_key: Mapping[PointKey, PointReading],
         sites: Sequence[EvChargingSite],
+        *,
+        measured_at: pd.Timestamp | None = None,
     ) -> tuple[list[SessionState], list[StoredSession]]:
-        """The plugged-in sessions of ``sites`` as read, with the energy delivered so far."""
+        """The plugged-in sessions of ``sites`` as read, with the energy delivered so far; for
+        planning, a session is present from ``measured_at`` on (when its energy was read)."""
 
         def value(device: str, point: str, default: Any = None) -> Any:
             r = by_key.get((device, point))
@@ -704,7 +732,9 @@ class ControllerRuntime:
                 else:  # no departure announced: assume the site's typical stay
                     departure = now + pd.Timedelta(hours=1)
                 departure = max(
-                    departure, now + pd.Timedelta(minutes=1), arrival + pd.Timedelta(minutes=1)
+                    departure,
+                    now + pd.Timedelta(minutes=1),
+                    max(arrival, measured_at or arrival) + pd.Timedelta(minutes=1),
                 )
                 vehicle_kw = float(value(site.id, f"{c}.vehicle_max_kw", 0.0) or 0.0)
                 max_kw = (
@@ -714,7 +744,7 @@ class ControllerRuntime:
                     id=sid,
                     charger=site.id,
                     connector=c,
-                    arrival=arrival,
+                    arrival=max(arrival, measured_at) if measured_at is not None else arrival,
                     departure=departure,
                     energy_kwh=max(requested, delivered),
                     max_kw=max_kw,
@@ -813,6 +843,16 @@ def _session_points(model: GridModel) -> tuple[PointKey, ...]:
     )
 
 
+def _session_end_points(model: GridModel) -> tuple[PointKey, ...]:
+    """Every connector's report of the session that ended last, and its energy."""
+    return tuple(
+        (site.id, f"{c}.{name}")
+        for site in model.registry.of_type(EvChargingSite)
+        for c in site.connector_ids()
+        for name in ("last_session_id", "last_session_energy_kwh")
+    )
+
+
 def _site_setpoints(
     site: EvChargingSite,
     session_kw: Mapping[str, float],
@@ -855,6 +895,21 @@ def _polled_points(contract: FieldContract, model: GridModel) -> list[PointKey]:
         if device in keep or (device in sites and point == "p_charge_kw"):
             out.append(p.key)
     return out
+
+
+def _measured_at(readings: Sequence[PointReading], step_start: pd.Timestamp) -> pd.Timestamp:
+    """When the EV readings were taken: their latest source time (the simulator stamps its
+    simulated time, a real charger its own), within the step that begins at ``step_start``."""
+    stamps = [
+        r.source_time
+        for r in readings
+        if r.source_time is not None and r.point.endswith(".energy_delivered_kwh")
+    ]
+    if not stamps:
+        return step_start
+    latest = pd.Timestamp(max(stamps))
+    latest = latest.tz_localize("UTC") if latest.tzinfo is None else latest
+    return max(step_start, latest.tz_convert(step_start.tz))
 
 
 def _number(v: Any) -> float | None:

@@ -156,6 +156,8 @@ class EvSiteUnit:
     p_prev_kw: np.ndarray
     tripped: bool = False
     watchdog: _Watchdog = field(default_factory=_Watchdog)
+    # per connector, the session that ended last and the energy it got in all (kWh)
+    ended: list[tuple[str, float] | None] = field(default_factory=list)
 
     @classmethod
     def new(cls, spec: EvChargingSite) -> EvSiteUnit:
@@ -168,6 +170,7 @@ class EvSiteUnit:
             delivered_kwh=np.zeros(n),
             p_kw=np.zeros(n),
             p_prev_kw=np.zeros(n),
+            ended=[None] * n,
         )
 
     def connector_index(self, connector: str) -> int | None:
@@ -241,6 +244,7 @@ class EvSiteUnit:
         for k, session in enumerate(self.sessions):
             if session is not None and session.departure <= now:
                 gone.append((session, float(self.delivered_kwh[k])))
+                self.ended[k] = (session.id, float(self.delivered_kwh[k]))
                 self.sessions[k] = None
                 self.delivered_kwh[k] = 0.0
                 self.p_kw[k] = 0.0

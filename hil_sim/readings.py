@@ -147,4 +147,7 @@ def ev_site_readings(unit: EvSiteUnit, mean_kw: np.ndarray) -> dict[PointKey, An
                                         else math.nan)
         out[(i, f"{c}.vehicle_max_kw")] = (min(session.max_kw, unit.spec.p_connector_kw)
                                            if session is not None else 0.0)
+        ended = unit.ended[k] if unit.ended else None
+        out[(i, f"{c}.last_session_id")] = ended[0] if ended else ""
+        out[(i, f"{c}.last_session_energy_kwh")] = ended[1] if ended else 0.0
     return out

@@ -257,6 +257,11 @@ class EvChargingSite(Device):
                 _read(f"{c}.departure_s", "s", "announced departure, Unix time"),
                 _read(f"{c}.vehicle_max_kw", "kW", "most the plugged-in vehicle can draw"),
                 _write(f"{c}.p_set_kw", "kW", "charging power setpoint", 0.0, self.p_connector_kw),
+                # what a charger reports when a transaction ends (OCPP: meter value at stop)
+                _read(f"{c}.last_session_id", "", "id of the session that ended last here",
+                      "str"),
+                _read(f"{c}.last_session_energy_kwh", "kWh",
+                      "energy delivered to that session in all"),
             ]
         return tuple(pts)
 

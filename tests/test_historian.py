@@ -104,3 +104,40 @@ def test_nothing_committed_before_a_kill_9_is_lost(tmp_path):
         stored = h.measurements("BESS_1", "soc_frac")
     assert len(stored) >= last + 1  # every commit acknowledged before the kill is there
     assert stored["value"].is_monotonic_increasing
+
+
+def _session(delivered: float) -> StoredSession:
+    return StoredSession(session_id="s1", charger="EV_L7_3", connector="c2", arrival=T0,
+                         departure=T0 + pd.Timedelta(minutes=40), energy_requested_kwh=30.0,
+                         max_kw=60.0, energy_delivered_kwh=delivered)
+
+
+def test_a_chargers_end_of_session_report_is_final(tmp_path):
+    with Historian(tmp_path / "h.sqlite") as h:
+        h.upsert_sessions(T0, [_session(10.0)])  # last control step: 10 kWh so far
+        left = T0 + pd.Timedelta(minutes=40)
+        assert h.record_session_end(left, "s1", 30.0)
+        h.upsert_sessions(left, [_session(12.0)])  # a late, older reading changes nothing
+        (s,) = h.sessions()
+        assert s.energy_delivered_kwh == 30.0 and s.ended == left
+        assert not h.record_session_end(left, "s1", 5.0)  # reported once
+        assert not h.record_session_end(left, "never-seen", 5.0)
+        assert h.sessions()[0].energy_delivered_kwh == 30.0
+
+
+def test_a_historian_written_before_session_ends_were_recorded_opens_and_gains_the_column(
+        tmp_path):
+    import sqlite3
+
+    db = tmp_path / "old.sqlite"
+    with sqlite3.connect(db) as c:  # the ev_sessions table as the first release wrote it
+        c.execute("CREATE TABLE ev_sessions (session_id TEXT PRIMARY KEY, charger TEXT NOT NULL, "
+                  "connector TEXT NOT NULL, arrival TEXT NOT NULL, departure TEXT NOT NULL, "
+                  "energy_requested_kwh REAL NOT NULL, max_kw REAL NOT NULL, "
+                  "energy_delivered_kwh REAL NOT NULL, updated_unix REAL NOT NULL)")
+        c.execute("INSERT INTO ev_sessions VALUES ('s1','EV_L7_3','c2',?,?,30,60,10,0)",
+                  (T0.isoformat(), (T0 + pd.Timedelta(minutes=40)).isoformat()))
+    with Historian(db) as h:
+        (s,) = h.sessions()
+        assert s.energy_delivered_kwh == 10.0 and s.ended is None  # kept as it was
+        assert h.record_session_end(T0 + pd.Timedelta(minutes=40), "s1", 29.5)

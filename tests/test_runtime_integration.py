@@ -7,6 +7,7 @@ import socket
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from gridctl.field.security import loopback_operator
 from gridctl.historian import Historian
@@ -83,11 +84,23 @@ async def test_closed_loop_keeps_limits_in_the_simulators_physics_and_charges_ev
         # between control steps the polling job records the main measurements every minute
         polled = h.measurements("A_T1", "p_mw")
         assert len(polled) >= 5 * stats.decisions
+        # every vehicle that left under control has the charger's final report
+        ended = {s.session_id: s for s in h.sessions() if s.ended is not None}
+        assert {s.id for s, _ in served} <= set(ended)
+        for s, got in server.simulator.departures:
+            if s.id in ended:
+                assert ended[s.id].energy_delivered_kwh == pytest.approx(got, abs=1e-9)
     # the historian becomes the report: measured against planned
     from gridctl.run_report import write_run_report
 
     path, kpis = write_run_report(tmp_path / "h.sqlite", tmp_path / "run.html")
     assert kpis["steps"] == stats.decisions and kpis["fallbacks"] == 0
+    assert kpis["ev_sessions_ended"] >= len(served)
+    # the report's owed energy is the simulator's own (vehicles that left before the first
+    # decision, when chargers ran at their fallback power, included)
+    truth = sum(max(0.0, s.energy_kwh - got) for s, got in server.simulator.departures
+                if s.id in ended)
+    assert kpis["ev_energy_owed_at_departure_kwh"] == pytest.approx(truth, abs=0.01)
     assert 10 < kpis["measured_peak_import_mw"] < 60
     assert path.read_text(encoding="utf-8").startswith("<!doctype html>")
 

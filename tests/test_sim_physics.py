@@ -163,6 +163,21 @@ def test_a_vehicle_plugging_in_starts_at_the_connector_rating_not_its_predecesso
         assert sim.reading("EV_L7_3", f"c{k + 1}.p_charge_kw") == pytest.approx(expected)
 
 
+def test_a_connector_reports_the_session_that_ended_with_the_energy_it_got_in_all(jiuke):
+    sim = _sim(jiuke, start="2026-07-15 11:00")
+    for _ in range(90):
+        sim.step()
+        sim.write(("EV_L7_3", "p_site_limit_kw"), 480.0)  # the site's heartbeat
+        if sim.departures and any(s.charger == "EV_L7_3" for s, _ in sim.departures):
+            break
+    session, got = next((s, g) for s, g in sim.departures if s.charger == "EV_L7_3")
+    c = session.connector
+    assert sim.reading("EV_L7_3", f"{c}.last_session_id") == session.id
+    # the whole stay, its last minute included (the live counter is already reset)
+    assert sim.reading("EV_L7_3", f"{c}.last_session_energy_kwh") == pytest.approx(got)
+    assert got > 0
+
+
 def test_a_write_resumes_control_after_a_fallback(jiuke):
     sim = _sim(jiuke, heartbeat_timeout_s=120.0)
     sim.step(3)
