@@ -89,6 +89,7 @@ class RuntimeConfig:
     poll_s: float = 60.0  # record meters, transformers, batteries, PV and EV sites this often
     watch_period_ms: float = 50.0  # publishing interval of the event subscription (wall ms)
     integrity_wall_s: float = 60.0  # read the watched points behind the subscription this often
+    late_after_s: float = 60.0  # a plan landing this much field time after its readings is late
 
 
 @dataclass
@@ -161,6 +162,7 @@ class ControllerRuntime:
             )
         )
         self._decision: MpcDecision | None = None  # the last one, for splits between steps
+        self._stepping: asyncio.Task[None] | None = None  # the control step being made
         self._day_plans: dict[dt.date, Any] = {}
         self._planning: set[dt.date] = set()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -226,9 +228,11 @@ class ControllerRuntime:
                     await asyncio.wait_for(self._stop.wait(), timeout=max_wall_s)
         finally:
             scheduler.shutdown(wait=False)
-            for task in list(self._tasks):  # a day-ahead plan still running is abandoned
+            # a control step or day-ahead plan still running is abandoned
+            running = [*self._tasks, *([self._stepping] if self._stepping else [])]
+            for task in running:
                 task.cancel()
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+            await asyncio.gather(*running, return_exceptions=True)
             await self._disconnect()
             self.historian.close()
         return self.stats
@@ -260,12 +264,13 @@ class ControllerRuntime:
                 self._next_step = now.floor(f"{self.config.step_minutes}min")
                 if self._last_setpoints:
                     await self._write(now, self._last_setpoints, reason="resume")
-            if now >= self._next_step:
+            if now >= self._next_step and self._stepping is None:
                 step_start = self._next_step
                 self._next_step = step_start + pd.Timedelta(minutes=self.config.step_minutes)
-                await self._control_step(step_start)
-                self._next_heartbeat = now + pd.Timedelta(seconds=self.config.heartbeat_s)
-                self._next_poll = now + pd.Timedelta(seconds=self.config.poll_s)
+                # in the background: heartbeats and polls go on while the plan is made
+                self._stepping = asyncio.get_running_loop().create_task(
+                    self._run_step(step_start), name=f"control-step {step_start}"
+                )
             elif self._next_poll is not None and now >= self._next_poll:
                 self._next_poll = now + pd.Timedelta(seconds=self.config.poll_s)
                 await self._poll(now)
@@ -276,6 +281,24 @@ class ControllerRuntime:
         except Exception as exc:
             if not await self._lost_if_connection(exc):
                 raise
+
+    async def _run_step(self, step_start: pd.Timestamp) -> None:
+        try:
+            await self._control_step(step_start)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if not await self._lost_if_connection(exc):
+                log.exception("control step %s failed", step_start)
+                self.historian.record_event(
+                    step_start, "control_step_failed", error=f"{type(exc).__name__}: {exc}"
+                )
+        else:
+            now = self.now or step_start
+            self._next_heartbeat = now + pd.Timedelta(seconds=self.config.heartbeat_s)
+            self._next_poll = now + pd.Timedelta(seconds=self.config.poll_s)
+        finally:
+            self._stepping = None
 
     def _day_ahead_due(self, now: pd.Timestamp) -> None:
         """Start the day-ahead plan of today (at start-up) and of tomorrow (at the configured
@@ -627,12 +650,23 @@ class ControllerRuntime:
         decision = await asyncio.to_thread(self.mpc.step, snapshot, forecast)
         self._decision = decision
         values = self._setpoint_values(decision, readings)
+        self._last_setpoints = values  # first: a heartbeat from now on sends the new values
         await self._write(step_start, values, reason="mpc")
-        self._last_setpoints = values
-        # a vehicle that plugged in or left while the plan was being made: split its site again
-        moved = self._sites_changed_since(readings)
-        if moved and (now := self._clock()) is not None:
-            await self._resplit_sites(now, moved)
+        # a vehicle that plugged in or left while the plan was being made: split its site again;
+        # a plan that lands late (the field ran on while it was made, as in fast simulation)
+        # is split again at every site, from the energies as they are now
+        now = self._clock()
+        if now is not None:
+            late = now - _measured_at(readings, step_start) >= pd.Timedelta(
+                seconds=self.config.late_after_s
+            )
+            sites = (
+                [s.id for s in self.model.registry.of_type(EvChargingSite)]
+                if late
+                else self._sites_changed_since(readings)
+            )
+            if sites:
+                await self._resplit_sites(now, sites)
         self.historian.record_schedule(step_start, "mpc", decision.schedule.setpoint_table())
         record = decision.record.to_dict()
         record["planned_import_mw"] = decision.planned_import_mw

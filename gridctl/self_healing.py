@@ -129,8 +129,6 @@ class FaultResponder:
     context: FlisrContext | None = None
     plans: list[RestorationPlan] = field(default_factory=list)
     timeline: list[TimelineEntry] = field(default_factory=list)
-    calls: int = 0  # respond() calls completed (drills wait on it)
-    last_time: pd.Timestamp | None = None
     _handled: set[str] = field(default_factory=set)
     _kept_off: dict[str, None] = field(default_factory=dict)  # ordered set, in shedding order
     _studied: tuple[Any, ...] | None = None  # what the last reconnection study looked at
@@ -170,13 +168,6 @@ class FaultResponder:
         Points missing from ``values`` (a device that does not answer) are left out of the
         report, so a switch whose position is unknown is taken in its normal state.
         """
-        try:
-            return self._respond(now, values)
-        finally:
-            self.calls += 1
-            self.last_time = now
-
-    def _respond(self, now: pd.Timestamp, values: Mapping[PointKey, Any]) -> FlisrResponse:
         report = report_from_points(self.model, values)
         signature = set(report.tripped_breakers) | {f"out:{t}" for t in report.transformers_out}
         self._handled &= signature  # a trip that is gone may come back as a new fault

@@ -228,15 +228,19 @@ class _ErrorLog(logging.Handler):
 
     @contextlib.contextmanager
     def capture(self):
-        logger = logging.getLogger("apscheduler.executors.default")
-        propagate = logger.propagate
-        logger.addHandler(self)
-        logger.propagate = False
+        # the scheduler's jobs and the runtime's own background work (control steps, events)
+        loggers = [logging.getLogger(n) for n in ("apscheduler.executors.default",
+                                                  "gridctl.runtime")]
+        propagate = [logger.propagate for logger in loggers]
+        for logger in loggers:
+            logger.addHandler(self)
+            logger.propagate = False
         try:
             yield self
         finally:
-            logger.removeHandler(self)
-            logger.propagate = propagate
+            for logger, was in zip(loggers, propagate, strict=True):
+                logger.removeHandler(self)
+                logger.propagate = was
 
 
 async def _drive(scenario, sim, server, operator, runtime, task, start, end, timeout_s):
