@@ -350,8 +350,8 @@ class Dispatcher:
         start = max(s.arrival, now)
         needed = pd.Timedelta(hours=1.02 * st.energy_owed_kwh / min(s.max_kw, 1e9))
         target = max(s.departure - margin, start + needed)
-        if target >= s.departure:
-            return st
+        if target >= s.departure or target <= s.arrival:
+            return st  # no room to finish early (a stay shorter than the margin, nearly done)
         return SessionState(
             session=replace(s, departure=target), energy_delivered_kwh=st.energy_delivered_kwh
         )

@@ -177,6 +177,23 @@ def test_mpc_never_charges_a_session_that_arrives_mid_window_before_its_arrival(
         assert (p[(ends <= s.arrival) | (p.index >= s.departure)] == 0).all()
 
 
+def test_a_nearly_done_session_read_late_in_its_stay_is_planned_not_a_crash(jiuke, mpc_setup):
+    # read two minutes into the step, leaving eight minutes later with a rounding error still
+    # owed: no room to finish early (the margin is longer than the stay that is left)
+    bundle, mpc = mpc_setup
+    now = bundle.index[44]
+    read_at = now + pd.Timedelta(minutes=2)
+    late = EvSession(id="late", charger="EV_L1_4", connector="c40", arrival=read_at,
+                     departure=read_at + pd.Timedelta(minutes=8), energy_kwh=20.0, max_kw=7.0)
+    snap = GridSnapshot(time=now, bess_soc_frac={b.id: b.soc_init_frac for b in
+                                                  jiuke.registry.bess},
+                        ev_sessions=(SessionState(session=late,
+                                                  energy_delivered_kwh=20.0 - 1e-13),))
+    dec = mpc.step(snap, bundle)
+    assert dec.record.fallback is None, dec.record.notes
+    assert dec.session_p_kw.get("late", 0.0) == pytest.approx(0.0, abs=1e-6)
+
+
 def test_mpc_falls_back_to_the_last_schedule_then_to_a_safe_dispatch(jiuke, mpc_setup):
     bundle, _ = mpc_setup
     mpc = RecedingHorizonController(jiuke, horizon_steps=8, config=DispatchConfig(solver="SCS"))
