@@ -14,14 +14,18 @@ an EV site (0 to shed; the site's rating to release it, the MPC then sets it aga
 and following the grid are the BESS's own control: they appear in the timeline, not as writes.
 
 A shed load reads 0 MW, so its demand for the restore decision is the last value measured while
-it was supplied (an assumption: the forecast would do better).
+it was supplied, or its registry peak when none was (an assumption: the forecast would do
+better). Loads shed in the island come
+back only once the breaker reads closed; a breaker that did not close leaves the microgrid
+islanded, and the reconnection is tried again after the delay. A supervisor (re)started while
+its microgrid runs islanded takes it up, with the loads whose intake is open counted as shed.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pandas as pd
@@ -39,7 +43,7 @@ from controllers.islanding import (
 from gridctl.self_healing import SwitchCommand, TimelineEntry
 from network_models.errors import InputError
 from network_models.model import GridModel
-from network_models.registry import EvChargingSite, Meter
+from network_models.registry import EvChargingSite, Load, Meter
 
 __all__ = ["SYNC_V_PU", "MicrogridSupervisor", "supervisors_of"]
 
@@ -61,6 +65,8 @@ class MicrogridSupervisor:
     reconnected_at: pd.Timestamp | None = None
     _sites: dict[str, EvChargingSite] = field(default_factory=dict)
     _demand_mw: dict[str, float] = field(default_factory=dict)  # last measured while supplied
+    _restore_after_close: list[str] = field(default_factory=list)  # in shedding order
+    _peak_mw: dict[str, float] = field(default_factory=dict)  # registry peaks of the loads
 
     @classmethod
     def of(cls, model: GridModel, name: str | None = None, *,
@@ -78,8 +84,11 @@ class MicrogridSupervisor:
             )
         sites = {d.id: d for d in model.registry.of_type(EvChargingSite)
                  if d.id in {s.device for s in spec.loads}}
+        peaks = {d.id: d.p_peak_mw for d in model.registry.of_type(Load)
+                 if d.id in {s.device for s in spec.loads}}
         return cls(spec=spec, upstream_meter=meters[0].id,
-                   policy=policy or IslandingPolicy(reconnect_delay_s=60.0), _sites=sites)
+                   policy=policy or IslandingPolicy(reconnect_delay_s=60.0), _sites=sites,
+                   _peak_mw=peaks)
 
     @property
     def points(self) -> tuple[PointKey, ...]:
@@ -87,7 +96,10 @@ class MicrogridSupervisor:
         keys: list[PointKey] = [(self.spec.breaker, "closed"), (self.upstream_meter, "v_pu"),
                                 (self.spec.bess.id, "soc_frac")]
         for ld in self.spec.loads:
-            keys.append((ld.device, "p_charge_kw" if ld.kind == "ev_site" else "p_mw"))
+            if ld.kind == "ev_site":
+                keys.append((ld.device, "p_charge_kw"))
+            else:  # and whether its intake is open: what was shed before a restart
+                keys += [(ld.device, "p_mw"), (ld.device, "connected")]
         keys += [(pv, "p_mw") for pv in self.spec.pv]
         return tuple(keys)
 
@@ -97,20 +109,42 @@ class MicrogridSupervisor:
         reading = self._reading(now, values)
         if reading is None:
             return [], []  # a point is missing (no communication): decide nothing blind
-        if self.last is None and not reading.breaker_closed and any(
-                p > 0 for p in reading.load_p_mw.values()):
-            # started (or restarted) while the microgrid runs islanded: take it up from there;
-            # an open breaker with the campus dead is someone's decision, left alone
-            self.state = MicrogridState(mode=MicrogridMode.ISLANDED)
+        if reading.breaker_closed and self._restore_after_close:
+            return self._restore_shed(now)
+        if (self.state.mode is MicrogridMode.GRID_CONNECTED and not reading.breaker_closed
+                and reading.upstream_energised
+                and any(p > 0 for p in reading.load_p_mw.values())):
+            # the microgrid runs islanded while the supervisor thought otherwise: at start-up
+            # (or restart), or a reconnection the breaker did not make. Take it up from there,
+            # with what is off now counted as shed. An open breaker with the campus dead is
+            # someone's decision, left alone.
+            off = {d for d in self._restore_after_close}
+            off |= {ld.device for ld in self.spec.loads
+                    if values.get((ld.device, "connected")) is False}
+            self._restore_after_close = []
+            self.state = MicrogridState(mode=MicrogridMode.ISLANDED, shed=frozenset(off))
         decision = islanding_step(self.spec, self.state, reading, policy=self.policy)
         was = self.state.mode
         self.state, self.last = decision.state, decision
+        if decision.state.mode is MicrogridMode.ISLANDED:
+            # a load whose intake is open in the island is shed, whoever opened it: it comes
+            # back with the others
+            off = {ld.device for ld in self.spec.loads
+                   if values.get((ld.device, "connected")) is False}
+            if off - decision.state.shed:
+                self.state = replace(decision.state, shed=decision.state.shed | off)
         if was is MicrogridMode.GRID_CONNECTED and decision.state.mode is MicrogridMode.ISLANDED:
             self.islanded_at = now
         if was is MicrogridMode.ISLANDED and decision.state.mode is MicrogridMode.GRID_CONNECTED:
             self.reconnected_at = now
         commands, entries = [], []
+        closing = any(a.action is IslandActionKind.CLOSE_BREAKER for a in decision.actions)
         for action in decision.actions:
+            if closing and action.action is IslandActionKind.RESTORE_LOAD:
+                # loads come back once the breaker reads closed, not before: a close the
+                # breaker does not make must not bring them back onto the island
+                self._restore_after_close.append(action.device)
+                continue
             command, entry = self._action(now, action.action, action.device, action.reason)
             entries.append(entry)
             if command is not None:
@@ -125,14 +159,26 @@ class MicrogridSupervisor:
         self.timeline.extend(entries)
         return commands, entries
 
+    def _restore_shed(self, now: pd.Timestamp) -> tuple[list[SwitchCommand], list[TimelineEntry]]:
+        commands, entries = [], []
+        for device in reversed(self._restore_after_close):  # most important first
+            command, entry = self._action(now, IslandActionKind.RESTORE_LOAD, device,
+                                          f"{self.spec.breaker} reads closed: reconnected")
+            commands.append(command)
+            entries.append(entry)
+        self._restore_after_close = []
+        self.timeline.extend(entries)
+        return [c for c in commands if c is not None], entries
+
     def _reading(self, now: pd.Timestamp, values: Mapping[PointKey, Any],
                  ) -> MicrogridReading | None:
         breaker = values.get((self.spec.breaker, "closed"))
         soc = values.get((self.spec.bess.id, "soc_frac"))
-        if breaker is None or soc is None:
-            return None
         v = values.get((self.upstream_meter, "v_pu"))
-        healthy = v is not None and math.isfinite(v) and SYNC_V_PU[0] <= v <= SYNC_V_PU[1]
+        if breaker is None or soc is None or v is None:
+            return None  # a meter without communication is not a dead grid
+        # a dead bus reads NaN (simulator) or 0 V (a real meter)
+        healthy = math.isfinite(v) and SYNC_V_PU[0] <= v <= SYNC_V_PU[1]
         load_p = {}
         for ld in self.spec.loads:
             if ld.kind == "ev_site":
@@ -140,9 +186,12 @@ class MicrogridSupervisor:
                 measured = None if kw is None else float(kw) / 1000.0
             else:
                 measured = values.get((ld.device, "p_mw"))
-            if measured is not None and ld.device not in self.state.shed and measured > 0:
+            off = ld.device in self.state.shed or values.get((ld.device, "connected")) is False
+            if measured is not None and not off and measured > 0:
                 self._demand_mw[ld.device] = float(measured)
-            load_p[ld.device] = self._demand_mw.get(ld.device, float(measured or 0.0))
+            # a load that is off draws nothing now: count what it drew, or its peak if unknown
+            fallback = self._peak_mw.get(ld.device, 0.0) if off else float(measured or 0.0)
+            load_p[ld.device] = self._demand_mw.get(ld.device, fallback)
         pv = {d: float(values.get((d, "p_mw")) or 0.0) for d in self.spec.pv}
         return MicrogridReading(upstream_energised=healthy, breaker_closed=bool(breaker),
                                 soc_frac=min(max(float(soc), 0.0), 1.0), load_p_mw=load_p,
@@ -179,7 +228,7 @@ class MicrogridSupervisor:
     @property
     def held_off(self) -> frozenset[str]:
         """EV sites and loads the supervisor keeps off now."""
-        return self.state.shed
+        return self.state.shed | frozenset(self._restore_after_close)
 
 
 def supervisors_of(model: GridModel) -> list[MicrogridSupervisor]:

@@ -84,6 +84,10 @@ def write_run_report(db: Path, out: Path) -> tuple[Path, dict[str, Any]]:
             s.energy_requested_kwh - s.energy_delivered_kwh > 0.5 for s in ended
         ),
         "ev_sessions_left_unreported": len(unreported),
+        # from the last reading of each (up to a step before it left): an upper bound
+        "ev_energy_owed_unreported_kwh": round(
+            sum(max(0.0, s.energy_requested_kwh - s.energy_delivered_kwh) for s in unreported), 2
+        ),
         "median_solve_s": round(float(np.median([d.get("solve_s", np.nan) for d in decisions])), 3),
     }
     panels = [

@@ -41,6 +41,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -54,12 +55,12 @@ from controllers.mpc import MpcDecision, RecedingHorizonController
 from controllers.snapshot import GridSnapshot
 from forecasts.ev import EvSession
 from forecasts.scenario import Scenario
-from gridctl.field.client import FieldClient, PointReading
+from gridctl.field.client import FieldClient, PointReading, WriteResult
 from gridctl.field.contract import FieldContract
 from gridctl.field.watch import FieldUpdate, FieldWatch
 from gridctl.historian import Historian, StoredSession
 from gridctl.microgrids import MicrogridSupervisor
-from gridctl.self_healing import FaultResponder
+from gridctl.self_healing import FaultResponder, SwitchCommand
 from network_models import BUILTIN_MODELS
 from network_models.model import GridModel
 from network_models.registry import Bess, EvChargingSite, SwitchDevice
@@ -100,6 +101,7 @@ class RuntimeStats:
     write_errors: int = 0
     heartbeats: int = 0
     ev_resplits: int = 0  # sites whose power was split again between steps (plug-in, leave)
+    ev_above_plan_kw_max: float = 0.0  # the most a re-split put a site above its plan
     missed_by_subscription: int = 0  # values the integrity read had to correct
     step_wall_s: list[float] = field(default_factory=list)
 
@@ -136,6 +138,8 @@ class ControllerRuntime:
         self.watch: FieldWatch | None = None
         self._follower: asyncio.Task[None] | None = None
         self.field_seq: int | None = None  # last simulator publication fully answered
+        # field time of the last tick that did its due work (a lockstep driver waits on it)
+        self.ticked_at: pd.Timestamp | None = None
         self._connected = False
         self._lost_at: float | None = None
         self._next_attempt = 0.0
@@ -163,6 +167,8 @@ class ControllerRuntime:
         )
         self._decision: MpcDecision | None = None  # the last one, for splits between steps
         self._stepping: asyncio.Task[None] | None = None  # the control step being made
+        # one writer at a time: a switching sequence is not interleaved with setpoint batches
+        self._write_lock = asyncio.Lock()
         self._day_plans: dict[dt.date, Any] = {}
         self._planning: set[dt.date] = set()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -257,6 +263,9 @@ class ControllerRuntime:
                 self.stop()
                 return
             self._day_ahead_due(now)
+            if self._next_heartbeat is None:  # from the start, not only after a first plan
+                self._next_heartbeat = now + pd.Timedelta(seconds=self.config.heartbeat_s)
+                self._next_poll = now + pd.Timedelta(seconds=self.config.poll_s)
             if time.monotonic() >= self._next_integrity:
                 self._next_integrity = time.monotonic() + self.config.integrity_wall_s
                 await self._check_integrity(now)
@@ -265,8 +274,14 @@ class ControllerRuntime:
                 if self._last_setpoints:
                     await self._write(now, self._last_setpoints, reason="resume")
             if now >= self._next_step and self._stepping is None:
-                step_start = self._next_step
-                self._next_step = step_start + pd.Timedelta(minutes=self.config.step_minutes)
+                step = pd.Timedelta(minutes=self.config.step_minutes)
+                # behind (a long plan, a gap in the connection): plan the step we are in now
+                step_start = max(self._next_step, now.floor(step))
+                if step_start > self._next_step:
+                    self.historian.record_event(
+                        now, "steps_skipped", steps=int((step_start - self._next_step) / step)
+                    )
+                self._next_step = step_start + step
                 # in the background: heartbeats and polls go on while the plan is made
                 self._stepping = asyncio.get_running_loop().create_task(
                     self._run_step(step_start), name=f"control-step {step_start}"
@@ -276,8 +291,10 @@ class ControllerRuntime:
                 await self._poll(now)
             elif self._next_heartbeat is not None and now >= self._next_heartbeat:
                 self._next_heartbeat = now + pd.Timedelta(seconds=self.config.heartbeat_s)
-                await self._write(now, self._last_setpoints, reason="heartbeat")
+                async with self._write_lock:
+                    await self._write(now, self._last_setpoints, reason="heartbeat")
                 self.stats.heartbeats += 1
+            self.ticked_at = now
         except Exception as exc:
             if not await self._lost_if_connection(exc):
                 raise
@@ -418,7 +435,8 @@ class ControllerRuntime:
 
     async def _lost_if_connection(self, exc: BaseException) -> bool:
         """Treat ``exc`` as a lost connection if it is one; False for any other error."""
-        if isinstance(exc, ConnectionError | OSError | TimeoutError) or _is_connection_error(exc):
+        # a socket's own errors are ConnectionError; a file error (OSError) is not the field's
+        if isinstance(exc, ConnectionError | TimeoutError) or _is_connection_error(exc):
             await self._lost(exc)
             return True
         return False
@@ -484,11 +502,12 @@ class ControllerRuntime:
             if sid:  # plugged in now (or known since the first image)
                 self._arrivals.setdefault(str(sid), now)
         self._record_session_ends(now, update)
-        if self.responder is not None and (update.first or update.keys_of(self.responder.points)):
-            await self._respond_to_faults(now)
+        # the islands first: their answer is quick, FLISR's takes an AC study
         for supervisor in self.microgrids:
             if update.first or update.keys_of(supervisor.points):
                 await self._supervise(supervisor, now)
+        if self.responder is not None and (update.first or update.keys_of(self.responder.points)):
+            await self._respond_to_faults(now)
         if changed_sites and not update.first:
             await self._resplit_sites(now, sorted(changed_sites))
         self.field_seq = update.publish_seq if update.publish_seq is not None else 0
@@ -496,14 +515,40 @@ class ControllerRuntime:
     def _record_session_ends(self, now: pd.Timestamp, update: FieldUpdate) -> None:
         """Record the charger's report of each session that ended (its final energy)."""
         assert self.watch is not None
-        for device, point in update.keys_of(self._session_end_points):
-            if not point.endswith(".last_session_id"):
-                continue
-            sid = self.watch.value((device, point))
-            connector = point.split(".", 1)[0]
-            energy = self.watch.value((device, f"{connector}.last_session_energy_kwh"))
+        # either point may come first; the historian keeps the first complete pair as final
+        connectors = {(d, p.split(".", 1)[0]) for d, p in update.keys_of(self._session_end_points)}
+        for device, c in sorted(connectors):
+            sid = self.watch.value((device, f"{c}.last_session_id"))
+            energy = self.watch.value((device, f"{c}.last_session_energy_kwh"))
             if sid and energy is not None:
                 self.historian.record_session_end(now, str(sid), float(energy))
+
+    async def _write_sequence(
+        self, now: pd.Timestamp, commands: Sequence[SwitchCommand], *, reason: str, holder: str
+    ) -> bool:
+        """Write ``commands`` one after another, in their order, and stop at the first the field
+        refuses (the next step may rely on it: never close a tie onto an isolation that did not
+        happen). An EV site shed by ``holder`` is held at 0 kW before its write goes out, so no
+        other write in between can lift it. False when the sequence was cut short."""
+        async with self._write_lock:
+            for k, command in enumerate(commands):
+                if command.point == "p_site_limit_kw":
+                    self._curtail(now, command.device, holder if command.action == "shed" else "")
+                    self._keep_in_heartbeat(command.device, float(command.value))
+                results = await self._write(now, {command.key: command.value}, reason=reason)
+                if results and not results[0].good:
+                    self.historian.record_event(
+                        now,
+                        f"{reason}_aborted",
+                        refused=f"{command.device}.{command.point}",
+                        status=results[0].status_name,
+                        not_sent=[f"{c.action} {c.device}" for c in commands[k + 1 :]],
+                    )
+                    log.error("%s: %s.%s refused (%s), %d command(s) not sent", reason,
+                              command.device, command.point, results[0].status_name,
+                              len(commands) - k - 1)
+                    return False
+        return True
 
     async def _respond_to_faults(self, now: pd.Timestamp) -> None:
         # self-healing first: a trip is answered before (and whatever) the MPC decides
@@ -511,12 +556,12 @@ class ControllerRuntime:
         values = self.watch.values(self.responder.points)
         # restoration planning runs AC studies: off the event loop, so heartbeats keep going
         response = await asyncio.to_thread(self.responder.respond, now, values)
-        for command in response.commands:  # one write each: the order is the plan's
-            await self._write(now, {command.key: command.value}, reason="flisr")
-            if command.point == "p_site_limit_kw":
-                by = "flisr" if command.action == "shed" else ""
-                self._curtail(now, command.device, by)
-                self._keep_in_heartbeat(command.device, float(command.value))
+        try:
+            await self._write_sequence(now, response.commands, reason="flisr", holder="flisr")
+        except Exception:
+            # cut off (connection lost): answer the trip again from the next image
+            self.responder.forget(response.trips)
+            raise
         if response.plan is not None:
             self.historian.record_decision(now, "flisr", response.plan.to_dict())
         answered = (self.responder.handled, self.responder.shed)
@@ -534,10 +579,10 @@ class ControllerRuntime:
     async def _supervise(self, supervisor: MicrogridSupervisor, now: pd.Timestamp) -> None:
         assert self.watch is not None
         commands, entries = supervisor.respond(now, self.watch.values(supervisor.points))
-        for command in commands:  # in order: shed before the breaker closes, and so on
-            await self._write(now, {command.key: command.value}, reason="microgrid")
-            if command.point == "p_site_limit_kw":
-                self._keep_in_heartbeat(command.device, float(command.value))
+        # in order: shed before the breaker closes, and so on
+        await self._write_sequence(
+            now, commands, reason="microgrid", holder=f"microgrid {supervisor.spec.name}"
+        )
         for entry in entries:
             self.historian.record_event(
                 now, "microgrid_step", step=entry.kind, text=entry.text, device=entry.device
@@ -581,6 +626,21 @@ class ControllerRuntime:
         readings = await self.client.read(keys)
         states, stored = self._ev_sessions(now, {r.key: r for r in readings}, sites)
         self.historian.upsert_sessions(now, stored)  # a short stay may end before the next step
+        async with self._write_lock:
+            # a site curtailed while the energies were read stays curtailed
+            held = self._held_at_zero()
+            sites = [site for site in sites if site.id not in held]
+            await self._write_split(now, decision, sites, states, readings)
+
+    async def _write_split(
+        self,
+        now: pd.Timestamp,
+        decision: MpcDecision,
+        sites: Sequence[EvChargingSite],
+        states: Sequence[SessionState],
+        readings: list[PointReading],
+    ) -> None:
+        step = pd.Timedelta(minutes=self.config.step_minutes)
         planned_site_kw = decision.schedule.ev_site_p_mw.iloc[0] * 1000.0
         values: dict[PointKey, Any] = {}
         for site in sites:
@@ -599,9 +659,13 @@ class ControllerRuntime:
             )
             planned = float(planned_site_kw.get(site.id, 0.0))
             given = sum(split.values())
+            # beyond the AC-checked plan only for a vehicle that would otherwise miss its
+            # departure, within the site's rating: recorded, so an operator sees how often
+            above = max(given - planned, 0.0)
+            self.stats.ev_above_plan_kw_max = max(self.stats.ev_above_plan_kw_max, above)
             self.historian.record_event(
                 now, "ev_resplit", site=site.id, sessions=len(split),
-                p_kw=round(given, 1), planned_kw=round(planned, 1),
+                p_kw=round(given, 1), planned_kw=round(planned, 1), above_plan_kw=round(above, 1),
             )
         self.stats.ev_resplits += len(sites)
         await self._write(now, values, reason="ev_resplit")
@@ -649,9 +713,11 @@ class ControllerRuntime:
         forecast = forecast.without(loads=disconnected, chargers=self._held_at_zero())
         decision = await asyncio.to_thread(self.mpc.step, snapshot, forecast)
         self._decision = decision
-        values = self._setpoint_values(decision, readings)
-        self._last_setpoints = values  # first: a heartbeat from now on sends the new values
-        await self._write(step_start, values, reason="mpc")
+        async with self._write_lock:
+            # under the lock: a curtailment made while the plan was being made holds
+            values = self._setpoint_values(decision, readings)
+            self._last_setpoints = values  # first: a heartbeat from now on sends these
+            await self._write(step_start, values, reason="mpc")
         # a vehicle that plugged in or left while the plan was being made: split its site again;
         # a plan that lands late (the field ran on while it was made, as in fast simulation)
         # is split again at every site, from the energies as they are now
@@ -676,7 +742,11 @@ class ControllerRuntime:
         self.stats.step_wall_s.append(time.perf_counter() - t0)
 
     async def _poll(self, now: pd.Timestamp) -> None:
-        """Record the grid's main measurements between control steps (one batched read)."""
+        """Record the grid's main measurements between control steps (one batched read), and
+        let the microgrid supervisors look again (a reconnection delay runs out with nothing
+        changing, and a real field reports by exception)."""
+        for supervisor in self.microgrids:
+            await self._supervise(supervisor, now)
         readings = await self.client.read(self._poll_points)
         self.historian.record_measurements(
             now,
@@ -688,7 +758,8 @@ class ControllerRuntime:
         """Read the watched points once, behind the subscription (one batched read)."""
         if self.watch is None:
             return
-        missed = self.watch.reconcile(await self.client.read(self._watch_points))
+        since = self.watch.generations()
+        missed = self.watch.reconcile(await self.client.read(self._watch_points), since)
         if missed:
             self.stats.missed_by_subscription += missed
             self.historian.record_event(now, "subscription_missed", values=missed)
@@ -719,10 +790,11 @@ class ControllerRuntime:
         sites = [site for site in reg.of_type(EvChargingSite) if site.id not in held]
         # the readings were taken a little after the step began (the field does not wait):
         # each vehicle can charge only from then on, so the plan must not count the time before
-        measured_at = min(
-            _measured_at(readings, now),
-            now + pd.Timedelta(minutes=self.config.step_minutes) - pd.Timedelta(minutes=1),
-        )
+        latest = now + pd.Timedelta(minutes=self.config.step_minutes) - pd.Timedelta(minutes=1)
+        clock = self._clock()
+        if clock is not None:  # a device clock running ahead must not shorten the plan's stays
+            latest = min(latest, max(clock, now))
+        measured_at = min(_measured_at(readings, now), latest)
         states, stored = self._ev_sessions(now, by_key, sites, measured_at=measured_at)
         switches = {}
         for sw in reg.of_type(SwitchDevice):
@@ -759,7 +831,7 @@ class ControllerRuntime:
                 delivered = float(value(site.id, f"{c}.energy_delivered_kwh", 0.0) or 0.0)
                 departure_s = value(site.id, f"{c}.departure_s")
                 arrival = self._arrivals.setdefault(sid, now)
-                if departure_s:
+                if departure_s is not None and math.isfinite(float(departure_s)) and departure_s:
                     departure = pd.Timestamp(float(departure_s), unit="s", tz="UTC").tz_convert(
                         now.tz
                     )
@@ -839,9 +911,9 @@ class ControllerRuntime:
 
     async def _write(
         self, now: pd.Timestamp, values: Mapping[PointKey, Any], *, reason: str
-    ) -> None:
+    ) -> list[WriteResult]:
         if not values:
-            return
+            return []
         results = await self.client.write(values)
         bad = [r for r in results if not r.good]
         self.stats.write_errors += len(bad)
@@ -856,6 +928,7 @@ class ControllerRuntime:
                 reason=reason,
                 points=[f"{r.device_id}.{r.point}" for r in bad][:20],
             )
+        return results
 
 
 _SESSION_FIELDS = (

@@ -30,7 +30,7 @@ lighter load.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pandas as pd
@@ -102,6 +102,7 @@ class FlisrResponse:
     plan: RestorationPlan | None = None
     timeline: tuple[TimelineEntry, ...] = ()
     reconnection: Reconnection | None = None
+    trips: frozenset[str] = frozenset()  # the new trips this response answers
 
 
 def protection_points(model: GridModel) -> tuple[PointKey, ...]:
@@ -162,6 +163,11 @@ class FaultResponder:
             self._kept_off[device] = None
         self._studied = None
 
+    def forget(self, trips: Iterable[str]) -> None:
+        """Answer ``trips`` again at the next call: their commands did not all reach the field
+        (the connection was lost in the middle)."""
+        self._handled -= set(trips)
+
     def respond(self, now: pd.Timestamp, values: Mapping[PointKey, Any]) -> FlisrResponse:
         """The response to the protection points ``values`` read at ``now``.
 
@@ -175,7 +181,7 @@ class FaultResponder:
         if not new:
             return self._reconnect(now, report)
         self._handled |= signature
-        return self._plan(now, report)
+        return replace(self._plan(now, report), trips=frozenset(new))
 
     def _plan(self, now: pd.Timestamp, report: ProtectionReport) -> FlisrResponse:
         plan = plan_restoration(self.model, report, operating=self.operating,

@@ -198,6 +198,16 @@ class SimServer:
                 await self._clock_task
             self._clock_task = None
         if self._server is not None:
+            # asyncua's stop waits for its server-time task to wake from its 1 s sleep; that
+            # task only refreshes ServerStatus.CurrentTime, so it is cancelled first (asyncua
+            # pinned in pyproject.toml)
+            iserver = self._server.iserver
+            time_task = getattr(iserver, "time_task", None)
+            if time_task is not None:
+                time_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await time_task
+                iserver.time_task = None
             await self._server.stop()
             self._server = None
 

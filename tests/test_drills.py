@@ -299,3 +299,25 @@ def test_a_drill_that_misses_its_expectation_says_so_and_exits_1(tmp_path, capsy
     out = capsys.readouterr().out
     assert "expected customers_interrupted <= 0: 960 NOT MET" in out
     assert "expected restoration_s <= 10: 5.0 met" in out
+
+
+def test_a_refused_isolation_stops_flisr_before_it_recloses_onto_the_fault(tmp_path):
+    # the isolating switch on the fault's near side does not answer: its open command is
+    # refused, so the feeder breaker must not be closed again (it would close onto the fault)
+    path = tmp_path / "mute_switch.yaml"
+    path.write_text(
+        "name: mute_switch\nstart: '2026-07-15T19:00'\nduration_min: 6\n"
+        "events:\n"
+        "  - {at_min: 1, kind: comm_loss, target: RS_FD_L2_1_a}\n"
+        "  - {at_min: 2, kind: cable_fault, target: FD_L2_1}\n", encoding="utf-8")
+    model = load_model("jiuke_oasis")
+    report = asyncio.run(run_drill(load_scenario(path, model), model,
+                                   db_path=tmp_path / "mute.sqlite"))
+    with Historian(tmp_path / "mute.sqlite") as h:
+        written = h.commands()
+        aborted = h.events("flisr_aborted")
+    refused = written[(written.device == "RS_FD_L2_1_a") & (written.point == "close_cmd")]
+    assert list(refused.result) == ["BadNoCommunication"]
+    assert written[written.device == "FB_FD_L2_0"].empty  # never re-closed
+    assert len(aborted) == 1 and aborted[0]["refused"] == "RS_FD_L2_1_a.close_cmd"
+    assert {"LD_L2_1", "LD_L2_2", "LD_L2_3"} <= set(report.unsupplied_at_end)

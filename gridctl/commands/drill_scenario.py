@@ -131,9 +131,11 @@ class Expectation(BaseModel):
         return ", ".join(parts)
 
     def met_by(self, actual: Any) -> bool:
+        if isinstance(actual, float) and not math.isfinite(actual):
+            return False  # a figure the drill could not find meets nothing
         if self.equals is not None:
             if isinstance(self.equals, bool) or isinstance(actual, bool):
-                return actual is self.equals or actual == self.equals
+                return actual is self.equals
             if isinstance(self.equals, str) or isinstance(actual, str):
                 return str(actual) == str(self.equals)
             if actual is None or not math.isclose(float(actual), self.equals, abs_tol=1e-9):

@@ -25,7 +25,7 @@ def frozen_after_start_up() -> Iterator[Callable[[], None]]:
     everything is handed back to the collector (a drill inside a longer process keeps
     nothing), and the collector is as it was."""
     was_enabled = gc.isenabled()
-    gc.collect()  # what is garbage now must not be frozen
+    # no collection first: garbage already there is frozen too, and handed back at the end
     gc.disable()
     state = {"frozen": False}
 

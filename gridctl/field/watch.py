@@ -75,6 +75,8 @@ class FieldWatch:
     _time: dt.datetime | None = None
     _seq: int | None = None
     _held: list[tuple[bool, Any]] = field(default_factory=list)  # (is a data change, item)
+    _pending: dict[PointKey, PointReading] = field(default_factory=dict)  # not yet returned
+    _generation: dict[PointKey, int] = field(default_factory=dict)  # changes by subscription
     _first_sent: bool = False  # the first (whole) image has been returned
     closed_because: str | None = None
 
@@ -138,11 +140,19 @@ class FieldWatch:
                 out[k] = r.value
         return out
 
-    def reconcile(self, readings: Iterable[PointReading]) -> int:
-        """Feed an integrity read into the stream; returns how many values it corrects."""
+    def generations(self) -> dict[PointKey, int]:
+        """How many times each point has changed so far (take it before an integrity read)."""
+        return dict(self._generation)
+
+    def reconcile(self, readings: Iterable[PointReading],
+                  since: Mapping[PointKey, int] | None = None) -> int:
+        """Feed an integrity read into the stream; returns how many values it corrects. With
+        ``since`` (the generations taken before the read), a point the subscription changed
+        while the read was under way is left alone: the read's value is the older one."""
         watched = set(self.points)
         wrong = [r for r in readings
-                 if r.key in watched and not _same(self._values.get(r.key), r)]
+                 if r.key in watched and not _same(self._values.get(r.key), r)
+                 and (since is None or self._generation.get(r.key, 0) == since.get(r.key, 0))]
         if wrong:
             self._injected.put_nowait(wrong)
         return len(wrong)
@@ -236,10 +246,14 @@ class FieldWatch:
                                    value=event.value if good else None, status=code,
                                    source_time=dv.SourceTimestamp)
             changed[key] = reading
+        for key in changed:
+            self._generation[key] = self._generation.get(key, 0) + 1
         for reading in injected:
             changed[reading.key] = reading
         for key, reading in changed.items():
             self._values[key] = reading
+        # what changed before a batch could be returned is returned with it, not lost
+        self._pending.update(changed)
         if not self.simulator:
             self._time = dt.datetime.now(dt.UTC)
         if self._time is None:
@@ -250,6 +264,7 @@ class FieldWatch:
         if not changed and not first and not events:
             return None
         self._first_sent = True
+        changed, self._pending = self._pending, {}
         return FieldUpdate(time=self._time, changed=MappingProxyType(changed),
                            publish_seq=self._seq, first=first)
 
