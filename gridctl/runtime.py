@@ -141,6 +141,7 @@ class ControllerRuntime:
         # field time of the last tick that did its due work (a lockstep driver waits on it)
         self.ticked_at: pd.Timestamp | None = None
         self._connected = False
+        self._disconnecting = False
         self._lost_at: float | None = None
         self._next_attempt = 0.0
         self._backoff = 0.25
@@ -194,8 +195,10 @@ class ControllerRuntime:
             _, table = last
             row = table.iloc[0]
             for col, value in row.items():
-                device, point = str(col).rsplit(".", 1)
-                self._last_setpoints[(device, point)] = float(value)
+                device, point = str(col).split(".", 1)
+                # the setpoints resent at start keep a curtailed site curtailed
+                held = device in self._curtailed and point.endswith("_kw")
+                self._last_setpoints[(device, point)] = 0.0 if held else float(value)
             self.historian.record_event(
                 pd.Timestamp.now(tz=self.model.site.timezone),
                 "resumed",
@@ -366,7 +369,7 @@ class ControllerRuntime:
 
     async def _connect(self) -> bool:
         wall = time.monotonic()
-        if wall < self._next_attempt:
+        if wall < self._next_attempt or self._disconnecting:
             return False
         client = FieldClient(
             self.config.endpoint,
@@ -442,18 +445,26 @@ class ControllerRuntime:
         return False
 
     async def _disconnect(self) -> None:
+        self._disconnecting = True
+        try:
+            await self._close_session()
+        finally:
+            self._disconnecting = False
+
+    async def _close_session(self) -> None:
+        # take what belongs to this session first: a new one must not be closed with it
         follower, self._follower = self._follower, None
+        watch, self.watch = self.watch, None
+        client, self.client = self.client, None
         if follower is not None and follower is not asyncio.current_task():
             follower.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await follower
-        if self.watch is not None:
-            watch, self.watch = self.watch, None
+        if watch is not None:
             await watch.close()
-        if self.client is not None:
+        if client is not None:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.client.disconnect(), timeout=2.0)
-        self.client = None
+                await asyncio.wait_for(client.disconnect(), timeout=2.0)
         self._connected = False
 
     def _clock(self) -> pd.Timestamp | None:
@@ -602,7 +613,8 @@ class ControllerRuntime:
             self._last_setpoints[(site_id, "p_site_limit_kw")] = limit_kw
 
     def _held_at_zero(self) -> set[str]:
-        """EV sites kept at 0 kW now: curtailed by FLISR or shed in an island."""
+        """Devices kept off now: EV sites curtailed by FLISR, EV sites and customer loads shed
+        in an island (only EV sites have setpoints the plan could lift)."""
         held = set(self._curtailed)
         for supervisor in self.microgrids:
             held |= set(supervisor.held_off)

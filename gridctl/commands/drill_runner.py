@@ -1,9 +1,11 @@
 """Fault and recovery drills: a scenario of timed events against the simulator, gridctl in the loop.
 
 A drill starts the OPC UA simulator in process (127.0.0.1, a free port, one operator user with a
-one-off password) and the controller runtime with a :class:`~gridctl.self_healing.FaultResponder`
-as an OPC UA client of it. The simulator runs in step mode and the drill moves its clock as fast
-as the runtime keeps up: after each tick and each injection it waits until the runtime has
+one-off password) and the controller runtime, with its self-healing (a
+:class:`~gridctl.self_healing.FaultResponder` and a
+:class:`~gridctl.microgrids.MicrogridSupervisor` per microgrid), as an OPC UA client of it.
+The simulator runs in step mode and the drill moves its clock as fast as the runtime keeps
+up: after each tick and each injection it waits until the runtime has
 answered the simulator's latest publication (its subscription's ``publish_seq``), so the runtime
 never misses a state and stamps what it does with the simulated time it saw. Events are
 injected over OPC UA (the simulator's methods) at their simulated times. Ticks are fine
