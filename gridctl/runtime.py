@@ -467,6 +467,12 @@ class ControllerRuntime:
                 await asyncio.wait_for(client.disconnect(), timeout=2.0)
         self._connected = False
 
+    def _field(self) -> FieldClient:
+        """The connected client; ``ConnectionError`` when the session was lost meanwhile."""
+        if self.client is None:
+            raise ConnectionError("not connected to the field")
+        return self.client
+
     def _clock(self) -> pd.Timestamp | None:
         """The field's time: the simulator's, as its subscription last told it, or the wall's."""
         tz = self.model.site.timezone
@@ -635,7 +641,7 @@ class ControllerRuntime:
             return
         keys = [(site.id, f"{c}.{name}") for site in sites for c in site.connector_ids()
                 for name in _SESSION_FIELDS]
-        readings = await self.client.read(keys)
+        readings = await self._field().read(keys)
         states, stored = self._ev_sessions(now, {r.key: r for r in readings}, sites)
         self.historian.upsert_sessions(now, stored)  # a short stay may end before the next step
         async with self._write_lock:
@@ -704,7 +710,7 @@ class ControllerRuntime:
     # -- one control step ------------------------------------------------------------------------
     async def _control_step(self, step_start: pd.Timestamp) -> None:
         t0 = time.perf_counter()
-        readings = await self.client.read()
+        readings = await self._field().read()
         snapshot, stored = self._snapshot(step_start, readings)
         self.historian.record_measurements(
             step_start,
@@ -759,7 +765,7 @@ class ControllerRuntime:
         changing, and a real field reports by exception)."""
         for supervisor in self.microgrids:
             await self._supervise(supervisor, now)
-        readings = await self.client.read(self._poll_points)
+        readings = await self._field().read(self._poll_points)
         self.historian.record_measurements(
             now,
             {r.key: _number(r.value) for r in readings if _number(r.value) is not None},
@@ -771,7 +777,7 @@ class ControllerRuntime:
         if self.watch is None:
             return
         since = self.watch.generations()
-        missed = self.watch.reconcile(await self.client.read(self._watch_points), since)
+        missed = self.watch.reconcile(await self._field().read(self._watch_points), since)
         if missed:
             self.stats.missed_by_subscription += missed
             self.historian.record_event(now, "subscription_missed", values=missed)
@@ -926,7 +932,7 @@ class ControllerRuntime:
     ) -> list[WriteResult]:
         if not values:
             return []
-        results = await self.client.write(values)
+        results = await self._field().write(values)
         bad = [r for r in results if not r.good]
         self.stats.write_errors += len(bad)
         if reason != "heartbeat" or bad:

@@ -171,7 +171,11 @@ class FieldClient:
         self.endpoint = endpoint
         self._contract = contract
         self._security = security
-        self._client = Client(endpoint, timeout=timeout_s, auto_reconnect=auto_reconnect)
+        # asyncua's own watchdog probes the server every ``watchdog_intervall`` seconds and
+        # gives up after as long: 1 s by default, which a loaded machine (or a busy simulator in
+        # the same process) misses now and then; the request timeout is the right patience
+        self._client = Client(endpoint, timeout=timeout_s, auto_reconnect=auto_reconnect,
+                              watchdog_intervall=max(timeout_s, 1.0))
         self._ns: int | None = None
         self._node_ids: dict[PointKey, ua.NodeId] = {}
 
