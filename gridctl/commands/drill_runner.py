@@ -174,8 +174,11 @@ async def run_drill(
                 tick_wall_s=0.002,
                 watch_period_ms=2.0,
                 # a drill lasts minutes: no day-ahead job (the MPC's window ends at its
-                # configured state of charge instead of the day plan's)
+                # configured state of charge instead of the day plan's), and the runtime's
+                # routine record of the main measurements every 5 simulated minutes, not every
+                # minute (a drill is judged on the simulator's own state)
                 dayahead_hour=None,
+                poll_s=300.0,
             ),
             security=client_security,
             responder=responder,
