@@ -144,23 +144,24 @@ async def run_drill(
     wall0 = time.perf_counter()
     password = secrets.token_urlsafe(12)
     server_security, client_security = loopback_operator(_USER, password)
-    server = SimServer(
-        model,
-        port=0,
-        step_mode=True,
-        start=scenario.start,
-        config=SimConfig(tick_s=scenario.coarse_tick_s),
-        security=server_security,
-    )
-    sim = server.simulator
-    start = sim.time
-    end = start + pd.Timedelta(minutes=scenario.duration_min)
-    responder = FaultResponder(model)
-    supervisors = supervisors_of(model)
     errors = _ErrorLog()
     with contextlib.ExitStack() as stack:
-        stack.enter_context(errors.capture())
+        # everything built from here to started() lives as long as the drill
         started = stack.enter_context(frozen_after_start_up())
+        server = SimServer(
+            model,
+            port=0,
+            step_mode=True,
+            start=scenario.start,
+            config=SimConfig(tick_s=scenario.coarse_tick_s),
+            security=server_security,
+        )
+        sim = server.simulator
+        start = sim.time
+        end = start + pd.Timedelta(minutes=scenario.duration_min)
+        responder = FaultResponder(model)
+        supervisors = supervisors_of(model)
+        stack.enter_context(errors.capture())
         if db_path is None:
             db_path = Path(stack.enter_context(tempfile.TemporaryDirectory())) / "drill.sqlite"
         await server.start()
