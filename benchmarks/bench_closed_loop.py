@@ -3,10 +3,11 @@
     python benchmarks/bench_closed_loop.py [--hours 24] [--speed 0] [--date 2026-07-15]
 
 ``--speed 0`` (default): maximum speed in lockstep: the simulator holds its clock (step mode)
-and is advanced 15 simulated minutes as soon as the controller has decided, so no decision is
-late. ``--speed N``: the simulator's clock runs N times real time and the runtime follows it;
-a decision then lags by its wall time × N simulated seconds (at N = 1200 a 0.5 s decision
-arrives 10 simulated minutes into its 15-minute step). Printed: wall time, decisions,
+and is advanced one tick as soon as the controller has answered it (events, heartbeat, any
+control step: ``ControllerRuntime.caught_up``), so no decision is late. ``--speed N``: the
+simulator's clock runs N times real time and the runtime follows it; a decision then lags by
+its wall time × N simulated seconds (at N = 1200 a 0.5 s decision arrives 10 simulated minutes
+into its 15-minute step). Printed: wall time, decisions,
 fallbacks, reconnects, the simulator's own voltage and loading extremes, and the EV energy still
 owed at departure.
 """
@@ -49,36 +50,34 @@ async def main(args: argparse.Namespace) -> None:
     )
     v, loading = [], []
 
-    async def watch() -> None:
+    def sample(net: dict) -> None:
+        vm = np.array([x for x in net["bus_vm_pu"] if x == x and x > 0], dtype=float)
+        v.append((vm.min(), vm.max()))
+        loading.append(max(max(net["line_loading_pct"]), max(net["trafo_loading_pct"])))
+
+    async def watch() -> None:  # a running clock: sample the simulator over OPC UA
         async with FieldClient(server.endpoint) as c:
             while not runtime._stop.is_set():
-                net = await c.simulator_network()
-                vm = np.array([x for x in net["bus_vm_pu"] if x == x], dtype=float)
-                v.append((vm.min(), vm.max()))
-                loading.append(max(max(net["line_loading_pct"]), max(net["trafo_loading_pct"])))
+                sample(await c.simulator_network())
                 await asyncio.sleep(1.0)
 
-    async def drive() -> None:  # lockstep: advance the field once the controller has decided
-        seen = 0
+    async def drive() -> None:  # lockstep: the next tick once the controller has answered
+        sim = server.simulator
         while not runtime._stop.is_set():
-            if runtime.stats.decisions > seen:
-                seen = runtime.stats.decisions
-                await asyncio.sleep(0.05)  # let the written setpoints land
-                # two simulated minutes at a time, so the runtime's heartbeat (every 120
-                # simulated s) reaches the devices before their 300 s watchdog expires
-                for done in range(0, 15, 2):
-                    await server.step(min(2, 15 - done))
-                    await asyncio.sleep(0.1)
-            await asyncio.sleep(0.01)
+            if runtime.caught_up(server.publish_seq, ticked_at=sim.time, idle=True):
+                sample(sim.network_view())  # every tick, the simulator's own physics
+                await server.step(1)
+            await asyncio.sleep(0.002)
 
     t0 = time.perf_counter()
-    watcher = asyncio.create_task(watch())
+    watcher = None if lockstep else asyncio.create_task(watch())
     driver = asyncio.create_task(drive()) if lockstep else None
     stats = await runtime.run(until=start + pd.Timedelta(hours=args.hours))
     if driver is not None:
         await driver
     wall = time.perf_counter() - t0
-    await watcher
+    if watcher is not None:
+        await watcher
     await server.stop()
     owed, short = [], []
     for s, got in server.simulator.departures:  # every vehicle that left, with what it got

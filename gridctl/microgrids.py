@@ -40,7 +40,7 @@ from controllers.islanding import (
     MicrogridState,
     islanding_step,
 )
-from gridctl.self_healing import SwitchCommand, TimelineEntry
+from gridctl.self_healing import SwitchCommand, TimelineEntry, supply_command
 from network_models.errors import InputError
 from network_models.model import GridModel
 from network_models.registry import EvChargingSite, Load, Meter
@@ -63,10 +63,10 @@ class MicrogridSupervisor:
     last: IslandingDecision | None = None
     islanded_at: pd.Timestamp | None = None
     reconnected_at: pd.Timestamp | None = None
-    _sites: dict[str, EvChargingSite] = field(default_factory=dict)
+    # the registry's record of each load and EV site of the microgrid
+    _devices: dict[str, Load | EvChargingSite] = field(default_factory=dict)
     _demand_mw: dict[str, float] = field(default_factory=dict)  # last measured while supplied
     _restore_after_close: list[str] = field(default_factory=list)  # in shedding order
-    _peak_mw: dict[str, float] = field(default_factory=dict)  # registry peaks of the loads
 
     @classmethod
     def of(cls, model: GridModel, name: str | None = None, *,
@@ -82,13 +82,9 @@ class MicrogridSupervisor:
                 f"{spec.breaker}: expected one to tell whether the upstream grid is there",
                 source=model.source, element=spec.name, field="meters",
             )
-        sites = {d.id: d for d in model.registry.of_type(EvChargingSite)
-                 if d.id in {s.device for s in spec.loads}}
-        peaks = {d.id: d.p_peak_mw for d in model.registry.of_type(Load)
-                 if d.id in {s.device for s in spec.loads}}
+        devices = {ld.device: model.registry[ld.device] for ld in spec.loads}
         return cls(spec=spec, upstream_meter=meters[0].id,
-                   policy=policy or IslandingPolicy(reconnect_delay_s=60.0), _sites=sites,
-                   _peak_mw=peaks)
+                   policy=policy or IslandingPolicy(reconnect_delay_s=60.0), _devices=devices)
 
     @property
     def points(self) -> tuple[PointKey, ...]:
@@ -190,7 +186,9 @@ class MicrogridSupervisor:
             if measured is not None and not off and measured > 0:
                 self._demand_mw[ld.device] = float(measured)
             # a load that is off draws nothing now: count what it drew, or its peak if unknown
-            fallback = self._peak_mw.get(ld.device, 0.0) if off else float(measured or 0.0)
+            device = self._devices[ld.device]
+            peak = device.p_peak_mw if isinstance(device, Load) else 0.0
+            fallback = peak if off else float(measured or 0.0)
             load_p[ld.device] = self._demand_mw.get(ld.device, fallback)
         pv = {d: float(values.get((d, "p_mw")) or 0.0) for d in self.spec.pv}
         return MicrogridReading(upstream_energised=healthy, breaker_closed=bool(breaker),
@@ -208,16 +206,11 @@ class MicrogridSupervisor:
                                   device=device))
         if kind in (IslandActionKind.SHED_LOAD, IslandActionKind.RESTORE_LOAD):
             on = kind is IslandActionKind.RESTORE_LOAD
-            site = self._sites.get(device)
-            if site is not None:
-                value: bool | float = site.p_site_max_kw if on else 0.0
-                point = "p_site_limit_kw"
+            if isinstance(self._devices[device], EvChargingSite):
+                verb = "release" if on else "curtail to 0 kW"
             else:
-                value, point = on, "connect_cmd"
-            verb = ("reconnect" if on else "disconnect") if site is None else (
-                "release" if on else "curtail to 0 kW")
-            return (SwitchCommand(device=device, point=point, value=value,
-                                  action="restore" if on else "shed", reason=reason),
+                verb = "reconnect" if on else "disconnect"
+            return (supply_command(self._devices[device], on=on, reason=reason),
                     TimelineEntry(time=now, kind="load_on" if on else "shed",
                                   text=f"{verb} {device}: {reason}", device=device))
         # forming and following the grid: the BESS's own control, nothing to write

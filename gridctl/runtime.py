@@ -132,7 +132,7 @@ class ControllerRuntime:
         self.stats = RuntimeStats()
         self.responder = responder
         self.microgrids = tuple(microgrids)
-        self._curtailed: dict[str, str] = {}  # EV site -> who holds it at 0 kW (FLISR)
+        self._curtailed: dict[str, str] = {}  # EV site -> who holds it at 0 kW
         self._last_handled: tuple[frozenset[str], tuple[str, ...]] = (frozenset(), ())
         self.client: FieldClient | None = None
         self.watch: FieldWatch | None = None
@@ -249,6 +249,19 @@ class ControllerRuntime:
     def stop(self) -> None:
         self._stop.set()
 
+    def caught_up(
+        self, publish_seq: int, *, ticked_at: pd.Timestamp | None = None, idle: bool = False
+    ) -> bool:
+        """Whether the runtime has answered every simulator publication up to ``publish_seq``,
+        with ``ticked_at`` also done the due work of a tick at that field time (heartbeat,
+        polls), and with ``idle`` no control step is being made: what a driver of the
+        simulator's clock (a drill, a lockstep run) waits for before it steps again."""
+        if self.field_seq is None or self.field_seq < publish_seq:
+            return False
+        if ticked_at is not None and (self.ticked_at is None or self.ticked_at < ticked_at):
+            return False
+        return not (idle and self._stepping is not None)
+
     # -- the tick: connection, clock, due work -------------------------------------------------
     async def _tick(self) -> None:
         if self._stop.is_set():
@@ -289,10 +302,12 @@ class ControllerRuntime:
                 self._stepping = asyncio.get_running_loop().create_task(
                     self._run_step(step_start), name=f"control-step {step_start}"
                 )
-            elif self._next_poll is not None and now >= self._next_poll:
+            # each due job on its own: a tick that polls must not starve the heartbeat (in
+            # lockstep a tick may run once per field time)
+            if self._next_poll is not None and now >= self._next_poll:
                 self._next_poll = now + pd.Timedelta(seconds=self.config.poll_s)
                 await self._poll(now)
-            elif self._next_heartbeat is not None and now >= self._next_heartbeat:
+            if self._next_heartbeat is not None and now >= self._next_heartbeat:
                 self._next_heartbeat = now + pd.Timedelta(seconds=self.config.heartbeat_s)
                 async with self._write_lock:
                     await self._write(now, self._last_setpoints, reason="heartbeat")
@@ -619,12 +634,9 @@ class ControllerRuntime:
             self._last_setpoints[(site_id, "p_site_limit_kw")] = limit_kw
 
     def _held_at_zero(self) -> set[str]:
-        """Devices kept off now: EV sites curtailed by FLISR, EV sites and customer loads shed
-        in an island (only EV sites have setpoints the plan could lift)."""
-        held = set(self._curtailed)
-        for supervisor in self.microgrids:
-            held |= set(supervisor.held_off)
-        return held
+        """EV sites held at 0 kW now, by FLISR or a microgrid supervisor: every curtailment
+        goes through ``_write_sequence``, which records it here (and in the historian)."""
+        return set(self._curtailed)
 
     async def _resplit_sites(self, now: pd.Timestamp, site_ids: list[str]) -> None:
         """Split the power of sites where a vehicle plugged in or left, for the rest of the step."""
@@ -662,20 +674,15 @@ class ControllerRuntime:
         planned_site_kw = decision.schedule.ev_site_p_mw.iloc[0] * 1000.0
         values: dict[PointKey, Any] = {}
         for site in sites:
+            planned = float(planned_site_kw.get(site.id, 0.0))
             split = split_rest_of_step(
-                site,
-                states,
-                now,
-                decision.time + step,
-                decision.session_p_kw,
-                float(planned_site_kw.get(site.id, 0.0)),
+                site, states, now, decision.time + step, decision.session_p_kw, planned
             )
             values.update(
                 _site_setpoints(
                     site, split, self._connector_sessions(readings, site), decision.time + step
                 )
             )
-            planned = float(planned_site_kw.get(site.id, 0.0))
             given = sum(split.values())
             # beyond the AC-checked plan only for a vehicle that would otherwise miss its
             # departure, within the site's rating: recorded, so an operator sees how often
@@ -699,11 +706,7 @@ class ControllerRuntime:
             r = by_key.get((site.id, f"{c}.session_id"))
             sid = (r.value or None) if r is not None and r.good else None
             d = by_key.get((site.id, f"{c}.departure_s"))
-            departs = (
-                pd.Timestamp(float(d.value), unit="s", tz="UTC")
-                if d is not None and d.good and d.value and d.value == d.value
-                else None
-            )
+            departs = _departure(d.value if d is not None and d.good else None)
             out[c] = (str(sid), departs) if sid else None
         return out
 
@@ -847,14 +850,14 @@ class ControllerRuntime:
                 sid = value(site.id, f"{c}.session_id", "") or f"{site.id}/{c}/unknown"
                 requested = float(value(site.id, f"{c}.energy_requested_kwh", 0.0) or 0.0)
                 delivered = float(value(site.id, f"{c}.energy_delivered_kwh", 0.0) or 0.0)
-                departure_s = value(site.id, f"{c}.departure_s")
                 arrival = self._arrivals.setdefault(sid, now)
-                if departure_s is not None and math.isfinite(float(departure_s)) and departure_s:
-                    departure = pd.Timestamp(float(departure_s), unit="s", tz="UTC").tz_convert(
-                        now.tz
-                    )
-                else:  # no departure announced: assume the site's typical stay
-                    departure = now + pd.Timedelta(hours=1)
+                announced = _departure(value(site.id, f"{c}.departure_s"))
+                # no departure announced: assume the site's typical stay
+                departure = (
+                    announced.tz_convert(now.tz)
+                    if announced is not None
+                    else now + pd.Timedelta(hours=1)
+                )
                 departure = max(
                     departure,
                     now + pd.Timedelta(minutes=1),
@@ -1020,6 +1023,17 @@ def _polled_points(contract: FieldContract, model: GridModel) -> list[PointKey]:
         if device in keep or (device in sites and point == "p_charge_kw"):
             out.append(p.key)
     return out
+
+
+def _departure(departure_s: Any) -> pd.Timestamp | None:
+    """An announced departure (Unix seconds) as a UTC time; None when none is announced (0,
+    NaN or missing)."""
+    if departure_s is None or isinstance(departure_s, bool):
+        return None
+    seconds = float(departure_s)
+    if not math.isfinite(seconds) or seconds <= 0:
+        return None
+    return pd.Timestamp(seconds, unit="s", tz="UTC")
 
 
 def _measured_at(readings: Sequence[PointReading], step_start: pd.Timestamp) -> pd.Timestamp:

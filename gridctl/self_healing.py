@@ -58,7 +58,14 @@ from network_models.registry import (
     SwitchKind,
 )
 
-__all__ = ["FaultResponder", "FlisrResponse", "SwitchCommand", "TimelineEntry", "protection_points"]
+__all__ = [
+    "FaultResponder",
+    "FlisrResponse",
+    "SwitchCommand",
+    "TimelineEntry",
+    "protection_points",
+    "supply_command",
+]
 
 PointKey = tuple[str, str]
 
@@ -103,6 +110,18 @@ class FlisrResponse:
     timeline: tuple[TimelineEntry, ...] = ()
     reconnection: Reconnection | None = None
     trips: frozenset[str] = frozenset()  # the new trips this response answers
+
+
+def supply_command(device: Load | EvChargingSite, *, on: bool, reason: str) -> SwitchCommand:
+    """The write that sheds a customer load or an EV site (``on`` False) or brings it back:
+    a load's ``connect_cmd``; an EV site's ``p_site_limit_kw``, 0 or its rating (the runtime
+    holds a site at 0 kW until a write that is not a shed releases it)."""
+    if isinstance(device, EvChargingSite):
+        point, value = "p_site_limit_kw", float(device.p_site_max_kw) if on else 0.0
+    else:
+        point, value = "connect_cmd", on
+    return SwitchCommand(device=device.id, point=point, value=value,
+                         action="restore" if on else "shed", reason=reason)
 
 
 def protection_points(model: GridModel) -> tuple[PointKey, ...]:
@@ -237,16 +256,10 @@ class FaultResponder:
         spec = self.model.registry[device]
         why = (f"supply restored and the AC check holds (min V {check.v_min_pu:.3f} pu, max "
                f"loading {max(check.max_line_loading_pct, check.max_trafo_loading_pct):.1f} %)")
+        command = supply_command(spec, on=True, reason=why)
+        text = f"reconnect {device}: {why}"
         if isinstance(spec, EvChargingSite):
-            # a limit other than "shed" releases the site from FLISR's hold in the runtime
-            command = SwitchCommand(device=device, point="p_site_limit_kw",
-                                    value=float(spec.p_site_max_kw), action="restore",
-                                    reason=why)
             text = f"reconnect {device} (site limit {spec.p_site_max_kw:g} kW): {why}"
-        else:
-            command = SwitchCommand(device=device, point="connect_cmd", value=True,
-                                    action="restore", reason=why)
-            text = f"reconnect {device}: {why}"
         return command, TimelineEntry(time=now, kind="load_on", text=text, device=device)
 
     def _command(self, now: pd.Timestamp, action: StepAction, device: str,
@@ -266,18 +279,14 @@ class FaultResponder:
     def _shed(self, now: pd.Timestamp, device: str,
               reason: str) -> tuple[SwitchCommand, TimelineEntry]:
         spec = self.model.registry[device]
-        if isinstance(spec, EvChargingSite):
-            return (SwitchCommand(device=device, point="p_site_limit_kw", value=0.0,
-                                  action="shed", reason=reason),
-                    TimelineEntry(time=now, kind="shed", text=f"curtail {device} to 0 kW: "
-                                  f"{reason}", device=device))
-        if isinstance(spec, Load):
-            # the customer's intake opens; the load stays off until someone reconnects it
-            return (SwitchCommand(device=device, point="connect_cmd", value=False,
-                                  action="shed", reason=reason),
-                    TimelineEntry(time=now, kind="shed", text=f"disconnect {device}: {reason}",
-                                  device=device))
-        # FLISR sheds only loads and EV sites: anything else is a planner bug, not a field state
-        raise ValueError(
-            f"plan sheds {device}, a {spec.kind.value}: expected a customer load or an EV site"
-        )
+        if not isinstance(spec, EvChargingSite | Load):
+            # FLISR sheds only loads and EV sites: anything else is a planner bug
+            raise ValueError(
+                f"plan sheds {device}, a {spec.kind.value}: expected a customer load or an EV "
+                "site"
+            )
+        # a load's intake opens and stays open until someone reconnects it
+        verb = "curtail {} to 0 kW" if isinstance(spec, EvChargingSite) else "disconnect {}"
+        return (supply_command(spec, on=False, reason=reason),
+                TimelineEntry(time=now, kind="shed", text=f"{verb.format(device)}: {reason}",
+                              device=device))

@@ -207,9 +207,10 @@ def test_a_trip_is_planned_for_once_and_a_new_trip_of_the_same_breaker_again(jiu
 # --- bad scenarios ---------------------------------------------------------------------------
 
 
-def _write(tmp_path: Path, events: str) -> Path:
+def _write(tmp_path: Path, events: str, expect: str = "") -> Path:
     path = tmp_path / "bad.yaml"
-    path.write_text("name: bad\nduration_min: 20\nevents:\n" + events, encoding="utf-8")
+    text = "name: bad\nduration_min: 20\nevents:\n" + events
+    path.write_text(text + ("expect:\n" + expect if expect else ""), encoding="utf-8")
     return path
 
 
@@ -259,11 +260,7 @@ def test_the_command_line_refuses_a_bad_scenario_with_one_line_and_exit_2(tmp_pa
 
 
 def _write_expecting(tmp_path: Path, expect: str) -> Path:
-    path = tmp_path / "expects.yaml"
-    path.write_text("name: expects\nduration_min: 20\nevents:\n"
-                    "  - {at_min: 1, kind: cable_fault, target: FD_L2_1}\n"
-                    "expect:\n" + expect, encoding="utf-8")
-    return path
+    return _write(tmp_path, "  - {at_min: 1, kind: cable_fault, target: FD_L2_1}\n", expect)
 
 
 def test_an_expectation_of_an_unknown_figure_is_refused_naming_it(jiuke, tmp_path):

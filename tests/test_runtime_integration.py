@@ -32,13 +32,7 @@ async def _answered(runtime: ControllerRuntime, server: SimServer, timeout_s: fl
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
     sim = server.simulator
-    while not (
-        runtime.field_seq is not None
-        and runtime.field_seq >= server.publish_seq
-        and runtime.ticked_at is not None
-        and runtime.ticked_at >= sim.time
-        and runtime._stepping is None
-    ):
+    while not runtime.caught_up(server.publish_seq, ticked_at=sim.time, idle=True):
         assert loop.time() < deadline, "the runtime did not answer the field in time"
         await asyncio.sleep(0.002)
 
@@ -64,6 +58,8 @@ async def test_closed_loop_keeps_limits_in_the_simulators_physics_and_charges_ev
     )
     until = START + pd.Timedelta(hours=3)
     v_min, v_max, loading = [], [], []
+    fell_back: set[str] = set()
+    controlled = False
     task = asyncio.create_task(runtime.run(until=until + pd.Timedelta(minutes=1),
                                            max_wall_s=400))
     sim = server.simulator
@@ -75,6 +71,9 @@ async def test_closed_loop_keeps_limits_in_the_simulators_physics_and_charges_ev
             v_min.append(v.min())
             v_max.append(v.max())
             loading.append(max(max(view["line_loading_pct"]), max(view["trafo_loading_pct"])))
+            if controlled:  # a tick after the first decision's writes took effect
+                fell_back |= set(sim.status.fallback_devices)
+            controlled = runtime.stats.decisions > 0  # until then: in their safe default
             await server.step(1)
         await _answered(runtime, server)
         while runtime._planning:  # the day-ahead plans of today and tomorrow, in the background
@@ -86,6 +85,7 @@ async def test_closed_loop_keeps_limits_in_the_simulators_physics_and_charges_ev
         await server.stop()
     assert stats.decisions == 13 and stats.fallbacks == 0 and stats.write_errors == 0
     assert min(v_min) >= 0.93 and max(v_max) <= 1.07 and max(loading) <= 100.0
+    assert not fell_back, f"the heartbeat kept every device under control: {fell_back}"
     first_decision = START  # the runtime decides at once on start-up
     # every vehicle that came and went under control, the ones without a minute of slack too
     # (the generator caps each request at what the vehicle can take in its stay)

@@ -299,7 +299,7 @@ async def _barrier(runtime: ControllerRuntime, server, task: asyncio.Task, timeo
                    ) -> None:
     """Wait until the runtime has answered every publication of the simulator so far."""
     deadline = time.monotonic() + timeout_s
-    while runtime.field_seq is None or runtime.field_seq < server.publish_seq:
+    while not runtime.caught_up(server.publish_seq):
         if task.done():
             task.result()  # the runtime failed: raise its error
             raise RuntimeError("the controller runtime stopped during the drill")

@@ -70,6 +70,15 @@ class PointReading:
     status: int
     source_time: dt.datetime | None
 
+    @classmethod
+    def of(cls, key: PointKey, value: Any, dv: ua.DataValue) -> PointReading:
+        """The reading of ``key`` from an OPC UA data value (read or notified); ``value`` is
+        the variant's value, dropped when the status is not Good."""
+        code = dv.StatusCode.value if dv.StatusCode is not None else 0
+        good = ua.StatusCode(code).is_good()
+        return cls(device_id=key[0], point=key[1], value=value if good else None, status=code,
+                   source_time=dv.SourceTimestamp)
+
     @property
     def key(self) -> PointKey:
         return (self.device_id, self.point)
@@ -136,11 +145,7 @@ class _DataChangeHandler:
         key = self._keys.get(node.nodeid)
         if key is None:
             return
-        dv = data.monitored_item.Value
-        code = dv.StatusCode.value if dv.StatusCode is not None else 0
-        result = self._handler(PointReading(
-            device_id=key[0], point=key[1], value=val if ua.StatusCode(code).is_good() else None,
-            status=code, source_time=dv.SourceTimestamp))
+        result = self._handler(PointReading.of(key, val, data.monitored_item.Value))
         if inspect.isawaitable(result):
             await result
 
@@ -256,15 +261,8 @@ class FieldClient:
         if not node_ids:
             return []
         values = await self._client.uaclient.read_attributes(node_ids, ua.AttributeIds.Value)
-        out = []
-        for (device_id, point), dv in zip(keys, values, strict=True):
-            code = dv.StatusCode.value if dv.StatusCode is not None else 0
-            good = ua.StatusCode(code).is_good()
-            out.append(PointReading(
-                device_id=device_id, point=point,
-                value=dv.Value.Value if good and dv.Value is not None else None,
-                status=code, source_time=dv.SourceTimestamp))
-        return out
+        return [PointReading.of(key, dv.Value.Value if dv.Value is not None else None, dv)
+                for key, dv in zip(keys, values, strict=True)]
 
     async def read_values(self, points: Iterable[PointKey]) -> dict[PointKey, Any]:
         """Values by point; ``None`` where the status is not Good."""

@@ -239,13 +239,7 @@ class FieldWatch:
             key = self._by_node.get(node_id)
             if key is None:
                 continue
-            dv = event.data.monitored_item.Value
-            code = dv.StatusCode.value if dv.StatusCode is not None else 0
-            good = ua.StatusCode(code).is_good()
-            reading = PointReading(device_id=key[0], point=key[1],
-                                   value=event.value if good else None, status=code,
-                                   source_time=dv.SourceTimestamp)
-            changed[key] = reading
+            changed[key] = PointReading.of(key, event.value, event.data.monitored_item.Value)
         for key in changed:
             self._generation[key] = self._generation.get(key, 0) + 1
         for reading in injected:
