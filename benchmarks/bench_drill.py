@@ -5,7 +5,7 @@
 Each run starts the simulator (127.0.0.1, free port, operator user) and the controller runtime
 with FLISR, injects the fault over OPC UA and steps the simulated clock as fast as the runtime
 keeps up. Prints per run: the total wall time (start-up included), the drill's own wall time
-(from the runtime's first reading of the field to the end), the simulated span, the ticks and
+(from the runtime's first plan to the end), the simulated span, the ticks and
 the restoration time in simulated seconds; then the medians.
 """
 
@@ -43,8 +43,8 @@ def main() -> int:
               f"for {scenario.duration_min:g} simulated min in {report.ticks} ticks; "
               f"restoration {report.restoration_s} s simulated; customer-minutes "
               f"{report.customer_minutes_interrupted} (manual "
-              f"{report.baseline['customer_minutes_interrupted']}); runtime errors "
-              f"{len(report.runtime_errors)}")
+              f"{report.baseline['customer_minutes_interrupted']}); MPC decisions "
+              f"{report.mpc_decisions}; runtime errors {len(report.runtime_errors)}")
     print(f"median: total {statistics.median(totals):.2f} s, drill "
           f"{statistics.median(drills):.2f} s (wall)")
     return 0

@@ -23,7 +23,10 @@ publication the runtime has answered). A short wall-clock job looks at that cloc
 clock against a real field) each ``tick_wall_s``; due work, in simulated or real time:
 
 - every ``step_minutes``: read every measurement (one batched read), build the snapshot, run the
-  MPC, write every setpoint (one batched write), and record it all in the historian;
+  MPC in its own process (:class:`~gridctl.planner.PlannerProcess`: the plan is made on another
+  core while events are answered here, and a plan past ``plan_timeout_s`` ends the worker and
+  fails that step only), write every setpoint (one batched write), and record it all in the
+  historian;
 - every ``poll_s``: record the main measurements;
 - every ``integrity_wall_s`` of wall time: read the watched points once as an integrity check
   behind the subscription (a value it missed is answered like an event); wall time, because
@@ -51,7 +54,8 @@ from typing import Any
 import pandas as pd
 
 from controllers.ev_charging import SessionState, split_rest_of_step
-from controllers.mpc import MpcDecision, RecedingHorizonController
+from controllers.mpc import MpcDecision
+from controllers.schedule import DispatchSchedule
 from controllers.snapshot import GridSnapshot
 from forecasts.ev import EvSession
 from forecasts.scenario import Scenario
@@ -60,6 +64,7 @@ from gridctl.field.contract import FieldContract
 from gridctl.field.watch import FieldUpdate, FieldWatch
 from gridctl.historian import Historian, StoredSession
 from gridctl.microgrids import MicrogridSupervisor
+from gridctl.planner import PlannerProcess
 from gridctl.self_healing import FaultResponder, SwitchCommand
 from network_models import BUILTIN_MODELS
 from network_models.model import GridModel
@@ -91,12 +96,14 @@ class RuntimeConfig:
     watch_period_ms: float = 50.0  # publishing interval of the event subscription (wall ms)
     integrity_wall_s: float = 60.0  # read the watched points behind the subscription this often
     late_after_s: float = 60.0  # a plan landing this much field time after its readings is late
+    plan_timeout_s: float = 120.0  # wall time a step's plan may take before the planner is ended
 
 
 @dataclass
 class RuntimeStats:
     decisions: int = 0
     fallbacks: int = 0
+    steps_failed: int = 0  # control steps with no decision (planner failed, field gone, ...)
     reconnects: int = 0
     write_errors: int = 0
     heartbeats: int = 0
@@ -115,7 +122,7 @@ class ControllerRuntime:
         config: RuntimeConfig,
         *,
         security: Any = None,
-        controller: RecedingHorizonController | None = None,
+        planner: PlannerProcess | None = None,
         responder: FaultResponder | None = None,
         microgrids: Sequence[MicrogridSupervisor] = (),
     ) -> None:
@@ -126,9 +133,12 @@ class ControllerRuntime:
         self.historian = Historian(config.db_path)
         builtin = model.name in BUILTIN_MODELS
         self.historian.set_meta("model", model.name if builtin else model.source)
-        self.mpc = controller or RecedingHorizonController(
-            model, horizon_steps=config.horizon_steps
+        # the MPC plans in a process of its own (see gridctl.planner); started by run()
+        # (a caller may start one early and hand it over); the runtime ends it when it stops
+        self.planner = planner or PlannerProcess(
+            model, horizon_steps=config.horizon_steps, timeout_s=config.plan_timeout_s
         )
+        self._day_plan: DispatchSchedule | None = None  # what the MPC's windows end on
         self.stats = RuntimeStats()
         self.responder = responder
         self.microgrids = tuple(microgrids)
@@ -218,6 +228,7 @@ class ControllerRuntime:
 
         self._until = until
         self._run_for = run_for  # counted from the first clock reading
+        self.planner.start_soon()  # it builds its problem while the runtime connects
         scheduler = AsyncIOScheduler(event_loop=asyncio.get_running_loop())
         scheduler.add_job(
             self._tick,
@@ -242,6 +253,7 @@ class ControllerRuntime:
             for task in running:
                 task.cancel()
             await asyncio.gather(*running, return_exceptions=True)
+            self.planner.close()
             await self._disconnect()
             self.historian.close()
         return self.stats
@@ -323,6 +335,7 @@ class ControllerRuntime:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
+            self.stats.steps_failed += 1
             if not await self._lost_if_connection(exc):
                 log.exception("control step %s failed", step_start)
                 self.historian.record_event(
@@ -365,7 +378,7 @@ class ControllerRuntime:
             self._planning.discard(day)
         self._day_plans[day] = result.plan.schedule
         soc = pd.concat([p.bess_soc_frac for _, p in sorted(self._day_plans.items())])
-        self.mpc.day_plan = replace(result.plan.schedule, bess_soc_frac=soc)
+        self._day_plan = replace(result.plan.schedule, bess_soc_frac=soc)
         self.historian.record_schedule(issued, "dayahead", result.plan.schedule.setpoint_table())
         record = result.plan.record.to_dict()
         record["kpis"] = result.kpis
@@ -732,7 +745,7 @@ class ControllerRuntime:
             r.device_id for r in readings if r.point == "connected" and r.good and not r.value
         ]
         forecast = forecast.without(loads=disconnected, chargers=self._held_at_zero())
-        decision = await asyncio.to_thread(self.mpc.step, snapshot, forecast)
+        decision = await self.planner.step(snapshot, forecast, self._day_plan)
         self._decision = decision
         async with self._write_lock:
             # under the lock: a curtailment made while the plan was being made holds

@@ -44,6 +44,7 @@ from gridctl.commands.process import frozen_after_start_up
 from gridctl.field.client import FieldClient
 from gridctl.field.security import loopback_operator
 from gridctl.microgrids import supervisors_of
+from gridctl.planner import PlannerProcess
 from gridctl.runtime import ControllerRuntime, RuntimeConfig
 from gridctl.self_healing import FaultResponder
 from network_models.ac_checks import AcLimits
@@ -67,6 +68,7 @@ _METHOD = {
 _FAULTS = ("cable_fault", "transformer_loss", "substation_loss", "device_trip")
 _REPAIRS = ("supply_restored", "clear")
 _USER = "drill"
+_HORIZON_STEPS = 8  # the MPC's window in a drill: two hours
 
 log = logging.getLogger("gridctl.commands.drill_runner")
 
@@ -93,9 +95,10 @@ class DrillReport:
     plans: tuple[dict[str, Any], ...]
     baseline: dict[str, Any]
     write_errors: int
+    mpc_decisions: int  # control steps the MPC planned during the drill (fallbacks included)
     runtime_errors: tuple[str, ...]
     wall_s: float  # start-up of simulator and runtime included
-    drill_wall_s: float  # from the runtime's first reading of the field to the drill's end
+    drill_wall_s: float  # from the runtime's first plan (connected, first step done) to the end
     ticks: int
     series: dict[str, list[Any]] = field(default_factory=dict)
     # the scenario file's ``expect``, each with the figure found: {figure, expected, actual, met}
@@ -126,7 +129,7 @@ class _Tally:
     ens_kwh: float = 0.0
     samples: list[tuple[pd.Timestamp, frozenset[str]]] = field(default_factory=list)
     violations: list[tuple[pd.Timestamp, list[dict[str, Any]]]] = field(default_factory=list)
-    loop_wall_s: float = 0.0  # from the runtime's first reading to the drill's end
+    loop_wall_s: float = 0.0  # from the runtime's first plan to the drill's end
 
 
 async def run_drill(
@@ -164,13 +167,17 @@ async def run_drill(
         stack.enter_context(errors.capture())
         if db_path is None:
             db_path = Path(stack.enter_context(tempfile.TemporaryDirectory())) / "drill.sqlite"
+        # the planner builds the MPC's problem in its own process while the simulator starts
+        planner = PlannerProcess(model, horizon_steps=_HORIZON_STEPS)
+        stack.callback(planner.close)  # the runtime ends it too; here also if the start fails
+        planner.start_soon()
         await server.start()
         runtime = ControllerRuntime(
             model,
             RuntimeConfig(
                 endpoint=server.endpoint,
                 db_path=db_path,
-                horizon_steps=8,
+                horizon_steps=_HORIZON_STEPS,
                 step_minutes=scenario.mpc_step_minutes,
                 tick_wall_s=0.002,
                 watch_period_ms=2.0,
@@ -184,6 +191,7 @@ async def run_drill(
             security=client_security,
             responder=responder,
             microgrids=supervisors,
+            planner=planner,
         )
         started()  # simulator and runtime built: their objects live as long as the drill
         task = asyncio.create_task(runtime.run(), name="drill-runtime")
@@ -256,7 +264,8 @@ async def _drive(scenario, sim, server, operator, runtime, task, start, end, tim
     seen_events = sim.event_count
     fine_until = start
     ticks = 0
-    await _barrier(runtime, server, task, timeout_s)
+    # the drill starts from the grid as gridctl runs it: connected and its first plan written
+    await _barrier(runtime, server, task, timeout_s, first_plan=True)
     wall0 = time.perf_counter()
     tally.base_unsupplied = frozenset(sim.status.unsupplied_loads)
     before = _violations(sim)
@@ -296,10 +305,12 @@ async def _drive(scenario, sim, server, operator, runtime, task, start, end, tim
 
 
 async def _barrier(runtime: ControllerRuntime, server, task: asyncio.Task, timeout_s: float,
-                   ) -> None:
-    """Wait until the runtime has answered every publication of the simulator so far."""
+                   *, first_plan: bool = False) -> None:
+    """Wait until the runtime has answered every publication of the simulator so far (and with
+    ``first_plan`` has finished its first control step, planned or failed)."""
     deadline = time.monotonic() + timeout_s
-    while not runtime.caught_up(server.publish_seq):
+    while not (runtime.caught_up(server.publish_seq) and (
+            not first_plan or runtime.stats.decisions + runtime.stats.steps_failed > 0)):
         if task.done():
             task.result()  # the runtime failed: raise its error
             raise RuntimeError("the controller runtime stopped during the drill")
@@ -466,6 +477,7 @@ def _report(
         plans=tuple(p.to_dict() for p in responder.plans),
         baseline=baseline,
         write_errors=runtime.stats.write_errors,
+        mpc_decisions=runtime.stats.decisions,
         runtime_errors=tuple(errors),
         wall_s=round(wall_s, 3),
         drill_wall_s=round(tally.loop_wall_s, 3),

@@ -1,0 +1,213 @@
+"""The receding-horizon controller in a worker process of its own.
+
+The runtime's event loop answers the field: protection trips, plug-ins, heartbeats. Planning
+a step (cvxpy canonicalisation, the AC check of the plan) is seconds of Python that would hold
+the interpreter's lock for most of that time; in a thread it delays every answer to the field,
+and a solver that crashes or hangs in native code takes the whole runtime with it. In a
+process of its own the plan is made on another core, the loop stays responsive, and a plan
+that runs past ``timeout_s`` of wall time is stopped by ending the process: the step fails
+(recorded by the runtime, the devices keep their last setpoints through the heartbeat) and the
+next step starts a fresh worker.
+
+The worker builds its :class:`~controllers.mpc.RecedingHorizonController` once (the problem is
+built once and re-solved, as in a thread) and keeps it, with its last good schedule, between
+steps. Each request carries the snapshot, the forecast and the day plan the MPC follows;
+the answer is the :class:`~controllers.mpc.MpcDecision`. Workers come from a fork server
+that has imported the controller's libraries already, so a (re)start costs the model's
+transfer and the problem's build, not the imports; where there is no fork server (Windows),
+they are spawned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import signal
+import threading
+from multiprocessing.connection import Connection
+from multiprocessing.reduction import ForkingPickler
+from types import MappingProxyType
+from typing import Any
+
+from controllers.mpc import MpcDecision, RecedingHorizonController
+from controllers.schedule import DispatchSchedule
+from controllers.snapshot import GridSnapshot
+from forecasts.bundle import ForecastBundle
+from network_models.model import GridModel
+
+__all__ = ["PlannerError", "PlannerProcess"]
+
+# what the fork server imports once for every worker: the main module too (a worker would
+# otherwise import the main script again, as spawned processes do), and the controller
+_PRELOAD = ["__main__", "controllers.mpc"]
+_context_lock = threading.Lock()
+_log = logging.getLogger("gridctl.planner")
+
+
+def _read_only(mapping: dict[Any, Any]) -> MappingProxyType[Any, Any]:
+    return MappingProxyType(mapping)
+
+
+def _reduce_read_only(proxy: MappingProxyType[Any, Any]) -> tuple[Any, tuple[Any, ...]]:
+    return _read_only, (dict(proxy),)
+
+
+# the model, snapshots and forecasts keep read-only mappings: they travel to the worker (and
+# back) as such; registered with multiprocessing's pickler only, pickle elsewhere is untouched
+ForkingPickler.register(MappingProxyType, _reduce_read_only)
+
+
+class PlannerError(RuntimeError):
+    """The planner process could not plan the step: it failed, ended or ran out of time."""
+
+
+def _context() -> multiprocessing.context.BaseContext:
+    with _context_lock:
+        if "forkserver" in multiprocessing.get_all_start_methods():
+            ctx = multiprocessing.get_context("forkserver")
+            ctx.set_forkserver_preload(_PRELOAD)  # takes effect when the server first starts
+            return ctx
+        return multiprocessing.get_context("spawn")
+
+
+class PlannerProcess:
+    """One worker process holding the MPC; one step at a time."""
+
+    def __init__(
+        self,
+        model: GridModel,
+        *,
+        horizon_steps: int,
+        step_h: float = 0.25,
+        timeout_s: float = 120.0,
+    ) -> None:
+        if not timeout_s > 0:
+            raise ValueError(f"timeout_s {timeout_s}: expected a positive number of seconds")
+        self.model = model
+        self.horizon_steps = horizon_steps
+        self.step_h = step_h
+        self.timeout_s = timeout_s
+        self.starts = 0  # workers started (a restart after a failure counts)
+        self._process: multiprocessing.process.BaseProcess | None = None
+        self._conn: Connection | None = None
+        self._lock = asyncio.Lock()
+        self._starting = threading.Lock()
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.is_alive()
+
+    def start(self) -> None:
+        """Start the worker now (it builds the problem while the caller goes on); a no-op when
+        it runs already. Blocks until the worker has its start-up data (a fraction of a second,
+        seconds for the first worker of a process, which starts the fork server): from a
+        coroutine, call it in a thread."""
+        with self._starting:
+            if self.running:
+                return
+            self._start()
+
+    def start_soon(self) -> None:
+        """Start the worker in the background; the next step waits for it. A start that fails
+        is tried again, and reported, by that step."""
+        threading.Thread(target=self._start_quietly, name="gridctl-planner-start",
+                         daemon=True).start()
+
+    def _start_quietly(self) -> None:
+        try:
+            self.start()
+        except Exception as exc:  # the next step starts it again and raises
+            _log.warning("the planner process did not start: %s: %s", type(exc).__name__, exc)
+
+    def _start(self) -> None:
+        self.close()
+        ctx = _context()
+        parent, child = ctx.Pipe(duplex=True)
+        process = ctx.Process(
+            target=_serve,
+            args=(child, self.model, self.horizon_steps, self.step_h),
+            name="gridctl-planner",
+            daemon=True,  # never outlives the runtime
+        )
+        process.start()
+        child.close()
+        self._process, self._conn = process, parent
+        self.starts += 1
+
+    async def step(
+        self,
+        snapshot: GridSnapshot,
+        forecast: ForecastBundle,
+        day_plan: DispatchSchedule | None,
+    ) -> MpcDecision:
+        """Plan the step in the worker; raises :class:`PlannerError` when it cannot."""
+        async with self._lock:
+            await asyncio.to_thread(self.start)
+            conn = self._conn
+            assert conn is not None
+            try:
+                conn.send(("step", snapshot, forecast, day_plan))
+                kind, payload = await asyncio.to_thread(self._receive, conn)
+            except asyncio.CancelledError:
+                self.close()  # a plan cannot be called back: end it with the worker
+                raise
+            except PlannerError:
+                self.close()
+                raise
+            except (EOFError, OSError) as exc:
+                code = self._process.exitcode if self._process is not None else None
+                self.close()
+                raise PlannerError(f"the planner process ended (exit code {code}): "
+                                   f"{type(exc).__name__}: {exc}") from exc
+        if kind == "error":
+            raise PlannerError(f"the planner failed: {payload}")
+        return payload
+
+    def _receive(self, conn: Connection) -> tuple[str, Any]:
+        if not conn.poll(self.timeout_s):
+            raise PlannerError(f"no plan within {self.timeout_s:g} s of wall time: the planner "
+                               "process was stopped")
+        return conn.recv()
+
+    def close(self) -> None:
+        """End the worker (at once: a plan in progress is abandoned)."""
+        process, conn = self._process, self._conn
+        self._process = self._conn = None
+        if process is not None:  # first: a thread waiting on the pipe then sees it close
+            if process.is_alive():
+                process.terminate()
+            process.join(timeout=5.0)
+            if process.is_alive():
+                process.kill()
+                process.join(timeout=5.0)
+        if conn is not None:
+            conn.close()
+
+
+def _serve(conn: Connection, model: GridModel, horizon_steps: int, step_h: float) -> None:
+    """The worker: build the controller, then answer step requests until the pipe closes."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the runtime's to handle
+    try:
+        controller: RecedingHorizonController | None = RecedingHorizonController(
+            model, horizon_steps=horizon_steps, step_h=step_h
+        )
+        broken = ""
+    except Exception as exc:  # answered to every request: the runtime records it
+        controller, broken = None, f"building the controller: {type(exc).__name__}: {exc}"
+    while True:
+        try:
+            request = conn.recv()
+        except (EOFError, OSError):
+            return
+        _, snapshot, forecast, day_plan = request
+        if controller is None:
+            conn.send(("error", broken))
+            continue
+        try:
+            controller.day_plan = day_plan
+            decision = controller.step(snapshot, forecast)
+        except Exception as exc:  # the controller's own fallbacks failed too
+            conn.send(("error", f"{type(exc).__name__}: {exc}"))
+            continue
+        conn.send(("ok", decision))
