@@ -44,6 +44,7 @@ from hil_sim.config import SimConfig
 from hil_sim.engine import Simulator
 from hil_sim.errors import SimulatorInputError
 from hil_sim.setpoints import WriteCheck
+from hil_sim.standard_space import init_server
 from network_models.model import GridModel
 
 __all__ = ["SimServer"]
@@ -172,7 +173,7 @@ class SimServer:
     async def start(self) -> None:
         """Build the address space, open the endpoint and start the clock (unless step mode)."""
         server = Server()
-        await server.init()
+        await init_server(server)  # the standard address space: copied after the first
         server.set_server_name(f"gridctl field simulator ({self.simulator.model.name})")
         server.set_endpoint(f"opc.tcp://{self.host}:{self._requested_port}")
         self._role_of = await configure_server(
