@@ -28,15 +28,16 @@ import threading
 from multiprocessing.connection import Connection
 from multiprocessing.reduction import ForkingPickler
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from controllers.mpc import MpcDecision, RecedingHorizonController
-from controllers.schedule import DispatchSchedule
-from controllers.snapshot import GridSnapshot
-from forecasts.bundle import ForecastBundle
-from network_models.model import GridModel
+if TYPE_CHECKING:  # light to import: a command line warms the fork server up before its imports
+    from controllers.mpc import MpcDecision
+    from controllers.schedule import DispatchSchedule
+    from controllers.snapshot import GridSnapshot
+    from forecasts.bundle import ForecastBundle
+    from network_models.model import GridModel
 
-__all__ = ["PlannerError", "PlannerProcess"]
+__all__ = ["PlannerError", "PlannerProcess", "warm_up"]
 
 # what the fork server imports once for every worker: the main module too (a worker would
 # otherwise import the main script again, as spawned processes do), and the controller
@@ -69,6 +70,17 @@ def _context() -> multiprocessing.context.BaseContext:
             ctx.set_forkserver_preload(_PRELOAD)  # takes effect when the server first starts
             return ctx
         return multiprocessing.get_context("spawn")
+
+
+def warm_up() -> None:
+    """Start the fork server now, in the background: its imports take seconds, which a command
+    line spends loading its model anyway; a planner started later then forks at once."""
+    if _context().get_start_method() != "forkserver":
+        return
+    from multiprocessing import forkserver
+
+    threading.Thread(target=forkserver.ensure_running, name="gridctl-planner-warm-up",
+                     daemon=True).start()
 
 
 class PlannerProcess:
@@ -187,6 +199,8 @@ class PlannerProcess:
 
 def _serve(conn: Connection, model: GridModel, horizon_steps: int, step_h: float) -> None:
     """The worker: build the controller, then answer step requests until the pipe closes."""
+    from controllers.mpc import RecedingHorizonController
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the runtime's to handle
     try:
         controller: RecedingHorizonController | None = RecedingHorizonController(

@@ -145,6 +145,7 @@ class SimServer:
         self._lock = asyncio.Lock()
         self._clock_task: asyncio.Task[None] | None = None
         self._published: dict[PointKey, Any] = {}
+        self._targets: dict[PointKey, tuple[ua.NodeId, str]] | None = None  # node, data type
         self._stale: set[str] = set()
         self._last_message = ""
         self._events_seen = 0
@@ -276,21 +277,27 @@ class SimServer:
         stamp = sim.time.tz_convert("UTC").to_pydatetime()
         now = dt.datetime.now(dt.UTC)
         lost = sim.faults.comm_lost
+        published, write = self._published, server.write_attribute_value
+        if self._targets is None:
+            self._targets = {key: (node, space.point_of_node[node].dtype)
+                             for key, node in space.point_nodes.items()}
+        targets = self._targets
+        # thousands of points a tick, most of them unchanged: the loop is kept lean
         for key, value in sim.readings.items():
-            node = space.point_nodes[key]
-            if key[0] in lost:
-                if key in self._published or key[0] not in self._stale:
-                    await server.write_attribute_value(node, ua.DataValue(
+            node, dtype = targets[key]
+            if lost and key[0] in lost:
+                if key in published or key[0] not in self._stale:
+                    await write(node, ua.DataValue(
                         StatusCode=ua.StatusCode(ua.StatusCodes.BadNoCommunication),
                         ServerTimestamp=now))
-                    self._published.pop(key, None)
+                    published.pop(key, None)
                 continue
-            if key in self._published and _same(self._published[key], value):
+            old = published.get(key, _UNPUBLISHED)
+            if (old == value and type(old) is type(value)) or _both_nan(old, value):
                 continue
-            point = space.point_of_node[node]
-            await server.write_attribute_value(node, ua.DataValue(
-                variant(point.dtype, value), SourceTimestamp=stamp, ServerTimestamp=now))
-            self._published[key] = value
+            await write(node, ua.DataValue(
+                variant(dtype, value), SourceTimestamp=stamp, ServerTimestamp=now))
+            published[key] = value
         self._stale = set(lost)
         self.publish_seq += 1
         await self._publish_simulator(stamp)
@@ -394,7 +401,8 @@ class SimServer:
             return action(values[0])
 
 
-def _same(a: Any, b: Any) -> bool:
-    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
-        return True
-    return type(a) is type(b) and a == b
+_UNPUBLISHED = object()
+
+
+def _both_nan(a: Any, b: Any) -> bool:
+    return isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b)

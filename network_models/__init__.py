@@ -3,13 +3,26 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from network_models.errors import ModelError
-from network_models.model import GridModel, Site
+
+if TYPE_CHECKING:
+    from network_models.model import GridModel, Site
 
 BUILTIN_MODELS: tuple[str, ...] = ("jiuke_oasis", "case33bw", "cigre_mv", "mv_oberrhein")
 
 __all__ = ["BUILTIN_MODELS", "GridModel", "ModelError", "Site", "load_model"]
+
+
+def __getattr__(name: str) -> Any:
+    # pandapower takes seconds to import: only when a model is wanted, not for an error class
+    # (the command line starts, and answers --help, without it)
+    if name in ("GridModel", "Site"):
+        from network_models import model
+
+        return getattr(model, name)
+    raise AttributeError(f"module 'network_models' has no attribute {name!r}")
 
 
 def load_model(name_or_path: str | Path) -> GridModel:

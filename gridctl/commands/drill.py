@@ -30,6 +30,9 @@ def drill(
 
     Exits 0 when the drill met every expectation of its file, 1 when it did not, 2 on bad
     input."""
+    from gridctl.planner import warm_up
+
+    warm_up()  # the planner's fork server imports while this command loads its model
     from gridctl.commands.drill_runner import run_drill, write_outputs
     from gridctl.commands.drill_scenario import load_scenario, scenario_path
     from gridctl.errors import UserInputError

@@ -151,6 +151,10 @@ async def run_drill(
     with contextlib.ExitStack() as stack:
         # everything built from here to started() lives as long as the drill
         started = stack.enter_context(frozen_after_start_up())
+        # the planner builds the MPC's problem in its own process while the simulator is built and starts
+        planner = PlannerProcess(model, horizon_steps=_HORIZON_STEPS)
+        stack.callback(planner.close)  # the runtime ends it too; here also if the start fails
+        planner.start_soon()
         server = SimServer(
             model,
             port=0,
@@ -167,10 +171,6 @@ async def run_drill(
         stack.enter_context(errors.capture())
         if db_path is None:
             db_path = Path(stack.enter_context(tempfile.TemporaryDirectory())) / "drill.sqlite"
-        # the planner builds the MPC's problem in its own process while the simulator starts
-        planner = PlannerProcess(model, horizon_steps=_HORIZON_STEPS)
-        stack.callback(planner.close)  # the runtime ends it too; here also if the start fails
-        planner.start_soon()
         await server.start()
         runtime = ControllerRuntime(
             model,

@@ -43,6 +43,9 @@ def run(
 ) -> None:
     """Run the control loop: MPC every 15 min, self-healing on events, heartbeat, reconnects,
     historian."""
+    from gridctl.planner import warm_up
+
+    warm_up()  # the planner's fork server imports while this command loads its model
     from gridctl.microgrids import supervisors_of
     from gridctl.runtime import ControllerRuntime, RuntimeConfig
     from gridctl.self_healing import FaultResponder
