@@ -65,7 +65,6 @@ class RecedingHorizonController:
         self.day_plan = day_plan
         self.dispatcher = Dispatcher(model, steps=horizon_steps, step_h=step_h, config=self.config)
         self.last_good: DispatchSchedule | None = None
-        self.records: list[DecisionRecord] = []
 
     def step(self, snapshot: GridSnapshot, forecast: ForecastBundle) -> MpcDecision:
         """Plan from ``snapshot`` over the forecast and return the first step's setpoints."""
@@ -123,7 +122,6 @@ class RecedingHorizonController:
             ev_shortfall_kwh=record.ev_shortfall_kwh if record is not None else {},
             notes=(record.notes if record is not None else ()) + tuple(notes),
         )
-        self.records.append(record)
         return MpcDecision(
             time=snapshot.time,
             setpoints=first_step_setpoints(self.model, schedule),
