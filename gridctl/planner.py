@@ -104,7 +104,8 @@ class PlannerProcess:
         self._process: multiprocessing.process.BaseProcess | None = None
         self._conn: Connection | None = None
         self._lock = asyncio.Lock()
-        self._starting = threading.Lock()
+        self._starting = threading.RLock()  # a start in a thread, a close in the loop
+        self._closes = 0  # a background start asked for before a close does not happen
 
     @property
     def running(self) -> bool:
@@ -123,14 +124,18 @@ class PlannerProcess:
     def start_soon(self) -> None:
         """Start the worker in the background; the next step waits for it. A start that fails
         is tried again, and reported, by that step."""
-        threading.Thread(target=self._start_quietly, name="gridctl-planner-start",
-                         daemon=True).start()
+        threading.Thread(target=self._start_quietly, args=(self._closes,),
+                         name="gridctl-planner-start", daemon=True).start()
 
-    def _start_quietly(self) -> None:
-        try:
-            self.start()
-        except Exception as exc:  # the next step starts it again and raises
-            _log.warning("the planner process did not start: %s: %s", type(exc).__name__, exc)
+    def _start_quietly(self, closes: int) -> None:
+        with self._starting:
+            if closes != self._closes:
+                return  # closed before this thread got going: stay closed
+            try:
+                self.start()
+            except Exception as exc:  # the next step starts it again and raises
+                _log.warning("the planner process did not start: %s: %s",
+                             type(exc).__name__, exc)
 
     def _start(self) -> None:
         self.close()
@@ -183,9 +188,12 @@ class PlannerProcess:
         return conn.recv()
 
     def close(self) -> None:
-        """End the worker (at once: a plan in progress is abandoned)."""
-        process, conn = self._process, self._conn
-        self._process = self._conn = None
+        """End the worker (at once: a plan in progress is abandoned); a start in progress in the
+        background is waited for first, so no worker outlives the close."""
+        with self._starting:
+            self._closes += 1
+            process, conn = self._process, self._conn
+            self._process = self._conn = None
         if process is not None:  # first: a thread waiting on the pipe then sees it close
             if process.is_alive():
                 process.terminate()

@@ -152,3 +152,13 @@ def test_a_controller_that_cannot_be_built_is_reported_at_every_step(jiuke, bund
 def test_a_timeout_that_is_not_a_duration_is_refused(jiuke):
     with pytest.raises(ValueError, match="timeout_s 0"):
         PlannerProcess(jiuke, horizon_steps=HORIZON, timeout_s=0)
+
+
+def test_a_background_start_never_outlives_a_close(jiuke):
+    for _ in range(3):
+        planner = PlannerProcess(jiuke, horizon_steps=HORIZON)
+        planner.start_soon()
+        planner.close()  # before, during or after the start: either way, nothing lives on
+        time.sleep(0.3)
+        assert not planner.running
+        planner.close()

@@ -151,7 +151,7 @@ async def run_drill(
     with contextlib.ExitStack() as stack:
         # everything built from here to started() lives as long as the drill
         started = stack.enter_context(frozen_after_start_up())
-        # the planner builds the MPC's problem in its own process while the simulator is built and starts
+        # the planner builds the MPC's problem in its own process while the simulator is built
         planner = PlannerProcess(model, horizon_steps=_HORIZON_STEPS)
         stack.callback(planner.close)  # the runtime ends it too; here also if the start fails
         planner.start_soon()
