@@ -98,6 +98,15 @@ class RuntimeConfig:
     late_after_s: float = 60.0  # a plan landing this much field time after its readings is late
     plan_timeout_s: float = 120.0  # wall time a step's plan may take before the planner is ended
 
+    def __post_init__(self) -> None:
+        # the MPC plans on the control step's grid, and forecasts come on grids that divide a day
+        if not (isinstance(self.step_minutes, int) and 1 <= self.step_minutes <= 60
+                and 1440 % self.step_minutes == 0):
+            raise ValueError(f"step_minutes {self.step_minutes!r}: expected whole minutes from "
+                             "1 to 60 that divide a day evenly (5, 15, 30, 60, ...)")
+        if not (isinstance(self.horizon_steps, int) and self.horizon_steps >= 2):
+            raise ValueError(f"horizon_steps {self.horizon_steps!r}: expected at least 2 steps")
+
 
 @dataclass
 class RuntimeStats:
@@ -136,7 +145,8 @@ class ControllerRuntime:
         # the MPC plans in a process of its own (see gridctl.planner); started by run()
         # (a caller may start one early and hand it over); the runtime ends it when it stops
         self.planner = planner or PlannerProcess(
-            model, horizon_steps=config.horizon_steps, timeout_s=config.plan_timeout_s
+            model, horizon_steps=config.horizon_steps, step_h=config.step_minutes / 60.0,
+            timeout_s=config.plan_timeout_s,
         )
         self._day_plan: DispatchSchedule | None = None  # what the MPC's windows end on
         self.stats = RuntimeStats()
@@ -912,6 +922,7 @@ class ControllerRuntime:
                     self.model,
                     day,
                     "48h",
+                    f"{self.config.step_minutes}min",  # the MPC plans on the control step
                     seed=self.config.forecast_seed,
                     weather=self.config.weather,
                 )

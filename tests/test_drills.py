@@ -318,3 +318,32 @@ def test_a_refused_isolation_stops_flisr_before_it_recloses_onto_the_fault(tmp_p
     assert written[written.device == "FB_FD_L2_0"].empty  # never re-closed
     assert len(aborted) == 1 and aborted[0]["refused"] == "RS_FD_L2_1_a.close_cmd"
     assert {"LD_L2_1", "LD_L2_2", "LD_L2_3"} <= set(report.unsupplied_at_end)
+
+
+def test_a_drill_on_five_minute_control_steps_plans_every_step_on_that_grid(tmp_path):
+    # the MPC plans on the runtime's own step: 5-minute steps over a 5-minute forecast (a
+    # 15-minute plan under 5-minute steps lacked forecast and failed every step)
+    path = tmp_path / "five_minutes.yaml"
+    path.write_text(
+        "name: five_minutes\nstart: '2026-07-15T19:00'\nduration_min: 12\nmpc_step_minutes: 5\n"
+        "events:\n  - {at_min: 2, kind: cable_fault, target: FD_L2_1}\n", encoding="utf-8")
+    model = load_model("jiuke_oasis")
+    report = asyncio.run(run_drill(load_scenario(path, model), model,
+                                   db_path=tmp_path / "five.sqlite"))
+    assert report.runtime_errors == () and report.mpc_decisions >= 1
+    with Historian(tmp_path / "five.sqlite") as h:
+        failed = h.events("control_step_failed")
+        _, schedule = h.last_schedule("mpc")
+    assert failed == []
+    assert (pd.Series(schedule.index).diff().dropna() == pd.Timedelta(minutes=5)).all()
+    assert len(schedule.index) == 24  # two hours ahead
+    assert report.restoration_s == 5.0
+
+
+def test_a_control_step_that_does_not_divide_a_day_is_refused_naming_the_field(tmp_path):
+    path = _write(tmp_path, "  - {at_min: 1, kind: cable_fault, target: FD_L2_1}\n")
+    path.write_text(path.read_text(encoding="utf-8") + "mpc_step_minutes: 7\n", encoding="utf-8")
+    with pytest.raises(DrillInputError) as err:
+        load_scenario(path)
+    assert err.value.source == str(path) and err.value.field == "mpc_step_minutes"
+    assert "divides a day" in str(err.value)

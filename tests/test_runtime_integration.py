@@ -168,3 +168,11 @@ async def test_server_killed_and_restarted_the_controller_reconnects_and_records
         assert "connection_lost" in kinds and "reconnected" in kinds
         gap = next(e for e in h.events("reconnected"))
         assert gap["gap_wall_s"] >= 1.5
+
+
+@pytest.mark.parametrize(("field", "value"), [("step_minutes", 7), ("step_minutes", 0),
+                                              ("step_minutes", 120), ("horizon_steps", 1)])
+def test_a_control_step_or_horizon_the_mpc_cannot_plan_on_is_refused(tmp_path, field, value):
+    with pytest.raises(ValueError, match=f"{field} {value}"):
+        RuntimeConfig(endpoint="opc.tcp://127.0.0.1:4840", db_path=tmp_path / "h.sqlite",
+                      **{field: value})

@@ -68,7 +68,7 @@ _METHOD = {
 _FAULTS = ("cable_fault", "transformer_loss", "substation_loss", "device_trip")
 _REPAIRS = ("supply_restored", "clear")
 _USER = "drill"
-_HORIZON_STEPS = 8  # the MPC's window in a drill: two hours
+_HORIZON_H = 2.0  # the MPC's window in a drill
 
 log = logging.getLogger("gridctl.commands.drill_runner")
 
@@ -152,7 +152,9 @@ async def run_drill(
         # everything built from here to started() lives as long as the drill
         started = stack.enter_context(frozen_after_start_up())
         # the planner builds the MPC's problem in its own process while the simulator is built
-        planner = PlannerProcess(model, horizon_steps=_HORIZON_STEPS)
+        step_h = scenario.mpc_step_minutes / 60.0
+        horizon_steps = max(2, round(_HORIZON_H / step_h))
+        planner = PlannerProcess(model, horizon_steps=horizon_steps, step_h=step_h)
         stack.callback(planner.close)  # the runtime ends it too; here also if the start fails
         planner.start_soon()
         server = SimServer(
@@ -177,7 +179,7 @@ async def run_drill(
             RuntimeConfig(
                 endpoint=server.endpoint,
                 db_path=db_path,
-                horizon_steps=_HORIZON_STEPS,
+                horizon_steps=horizon_steps,
                 step_minutes=scenario.mpc_step_minutes,
                 tick_wall_s=0.002,
                 watch_period_ms=2.0,

@@ -18,7 +18,14 @@ from typing import Any, Literal
 
 import pandas as pd
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 import hil_sim
 from network_models.errors import InputError
@@ -100,6 +107,14 @@ class DrillScenario(BaseModel):
     mpc_step_minutes: int = Field(default=15, ge=1, le=60)
     events: tuple[DrillEvent, ...] = Field(min_length=1)
     expect: dict[str, Expectation] = Field(default_factory=dict)
+
+    @field_validator("mpc_step_minutes")
+    @classmethod
+    def _divides_a_day(cls, minutes: int) -> int:
+        if 1440 % minutes:
+            raise ValueError(f"{minutes} min: expected a step that divides a day evenly "
+                             "(5, 10, 15, 20, 30, 60, ...)")
+        return minutes
 
 
 class Expectation(BaseModel):
