@@ -40,6 +40,17 @@ def _snapshot(model, bundle, k: int) -> GridSnapshot:
     return GridSnapshot(time=now, bess_soc_frac=soc, ev_sessions=states)
 
 
+def _run(planner: PlannerProcess, body):
+    """Run ``body()`` (a coroutine function) on a fresh event loop; the worker ends after it."""
+    async def run():
+        try:
+            return await body()
+        finally:
+            planner.close()
+
+    return asyncio.run(run())
+
+
 def _trip(obj):
     """There and back through the pickler that carries requests to the worker."""
     return pickle.loads(ForkingPickler.dumps(obj))
@@ -65,12 +76,9 @@ def test_the_worker_decides_what_the_controller_decides_in_process(jiuke, bundle
     planner = PlannerProcess(jiuke, horizon_steps=HORIZON)
 
     async def two_steps():
-        try:
-            return [await planner.step(_snapshot(jiuke, bundle, k), bundle, None) for k in (8, 9)]
-        finally:
-            planner.close()
+        return [await planner.step(_snapshot(jiuke, bundle, k), bundle, None) for k in (8, 9)]
 
-    remote = asyncio.run(two_steps())
+    remote = _run(planner, two_steps)
     assert not planner.running
     for k, decision in zip((8, 9), remote, strict=True):
         mine = local.step(_snapshot(jiuke, bundle, k), bundle)
@@ -94,16 +102,13 @@ def test_a_plan_past_its_time_ends_the_worker_and_the_next_step_starts_a_fresh_o
     planner = PlannerProcess(jiuke, horizon_steps=HORIZON, timeout_s=0.001)
 
     async def run():
-        try:
-            with pytest.raises(PlannerError, match=r"no plan within 0\.001 s"):
-                await planner.step(_snapshot(jiuke, bundle, 8), bundle, None)
-            assert not planner.running
-            planner.timeout_s = 120.0
-            return await planner.step(_snapshot(jiuke, bundle, 8), bundle, None)
-        finally:
-            planner.close()
+        with pytest.raises(PlannerError, match=r"no plan within 0\.001 s"):
+            await planner.step(_snapshot(jiuke, bundle, 8), bundle, None)
+        assert not planner.running
+        planner.timeout_s = 120.0
+        return await planner.step(_snapshot(jiuke, bundle, 8), bundle, None)
 
-    decision = asyncio.run(run())
+    decision = _run(planner, run)
     assert decision.record.fallback is None
     assert planner.starts == 2
 
@@ -112,23 +117,20 @@ def test_a_worker_that_dies_mid_plan_fails_that_step_only(jiuke, bundle):
     planner = PlannerProcess(jiuke, horizon_steps=HORIZON)
 
     async def run():
-        try:
-            step = asyncio.create_task(planner.step(_snapshot(jiuke, bundle, 8), bundle, None))
-            deadline = time.monotonic() + 60.0
-            while not planner.running and time.monotonic() < deadline:
-                await asyncio.sleep(0.01)
-            await asyncio.sleep(0.05)  # the request is in: the worker builds and plans
-            assert planner._process is not None
-            os.kill(planner._process.pid, signal.SIGKILL)
-            with pytest.raises(PlannerError, match="ended"):
-                await step
-            assert not planner.running
-            # and one that dies between steps is simply started again
-            return await planner.step(_snapshot(jiuke, bundle, 9), bundle, None)
-        finally:
-            planner.close()
+        step = asyncio.create_task(planner.step(_snapshot(jiuke, bundle, 8), bundle, None))
+        deadline = time.monotonic() + 60.0
+        while not planner.running and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.05)  # the request is in: the worker builds and plans
+        assert planner._process is not None
+        os.kill(planner._process.pid, signal.SIGKILL)
+        with pytest.raises(PlannerError, match="ended"):
+            await step
+        assert not planner.running
+        # and one that dies between steps is simply started again
+        return await planner.step(_snapshot(jiuke, bundle, 9), bundle, None)
 
-    decision = asyncio.run(run())
+    decision = _run(planner, run)
     assert decision.record.fallback is None
     assert planner.starts == 2
 
@@ -137,15 +139,12 @@ def test_a_controller_that_cannot_be_built_is_reported_at_every_step(jiuke, bund
     planner = PlannerProcess(jiuke, horizon_steps=0)
 
     async def run():
-        try:
-            for k in (8, 9):
-                with pytest.raises(PlannerError, match="building the controller"):
-                    await planner.step(_snapshot(jiuke, bundle, k), bundle, None)
-            assert planner.running  # the worker lives on and answers: no restart loop
-        finally:
-            planner.close()
+        for k in (8, 9):
+            with pytest.raises(PlannerError, match="building the controller"):
+                await planner.step(_snapshot(jiuke, bundle, k), bundle, None)
+        assert planner.running  # the worker lives on and answers: no restart loop
 
-    asyncio.run(run())
+    _run(planner, run)
     assert planner.starts == 1
 
 
