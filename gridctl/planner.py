@@ -97,6 +97,7 @@ class PlannerProcess:
         if not timeout_s > 0:
             raise ValueError(f"timeout_s {timeout_s}: expected a positive number of seconds")
         self.model = model
+        self._model_bytes: bytes | None = None
         self.horizon_steps = horizon_steps
         self.step_h = step_h
         self.timeout_s = timeout_s
@@ -124,8 +125,18 @@ class PlannerProcess:
     def start_soon(self) -> None:
         """Start the worker in the background; the next step waits for it. A start that fails
         is tried again, and reported, by that step."""
+        self._model_pickled()  # here: pickling while another thread imports can fail
         threading.Thread(target=self._start_quietly, args=(self._closes,),
                          name="gridctl-planner-start", daemon=True).start()
+
+    def _model_pickled(self) -> bytes:
+        """The model as the worker receives it, pickled once in the caller's thread: the C
+        pickler walks ``sys.modules`` for some objects, which fails ("dictionary changed size
+        during iteration") when another thread imports a module meanwhile; a start in the
+        background then carries bytes only."""
+        if self._model_bytes is None:
+            self._model_bytes = bytes(ForkingPickler.dumps(self.model))
+        return self._model_bytes
 
     def _start_quietly(self, closes: int) -> None:
         with self._starting:
@@ -143,7 +154,7 @@ class PlannerProcess:
         parent, child = ctx.Pipe(duplex=True)
         process = ctx.Process(
             target=_serve,
-            args=(child, self.model, self.horizon_steps, self.step_h),
+            args=(child, self._model_pickled(), self.horizon_steps, self.step_h),
             name="gridctl-planner",
             daemon=True,  # never outlives the runtime
         )
@@ -205,12 +216,15 @@ class PlannerProcess:
             conn.close()
 
 
-def _serve(conn: Connection, model: GridModel, horizon_steps: int, step_h: float) -> None:
+def _serve(conn: Connection, model_bytes: bytes, horizon_steps: int, step_h: float) -> None:
     """The worker: build the controller, then answer step requests until the pipe closes."""
+    import pickle
+
     from controllers.mpc import RecedingHorizonController
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the runtime's to handle
     try:
+        model: GridModel = pickle.loads(model_bytes)
         controller: RecedingHorizonController | None = RecedingHorizonController(
             model, horizon_steps=horizon_steps, step_h=step_h
         )

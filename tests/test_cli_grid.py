@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 from gridctl.cli import main
@@ -76,3 +78,18 @@ def test_readme_quick_start_has_two_commands_and_ci_runs_the_same_test_command()
     assert "gridctl" in lines[0] and "jiuke_oasis" in lines[0]
     ci = (REPO / ".ci/run").read_text(encoding="utf-8")
     assert lines[1] in ci.splitlines()
+
+
+def test_the_installed_command_flushes_its_output_and_exit_code_before_its_fast_exit():
+    # the console entry ends the process without the interpreter's teardown: what was printed
+    # and the exit code must still arrive whole
+    run = subprocess.run([sys.executable, "-m", "gridctl.cli", "grid", "check", "--model",
+                         "case33bw", "--json"], capture_output=True, text=True, timeout=300)
+    report = json.loads(run.stdout)  # whole
+    assert report["model"] == "case33bw"
+    # the 33-bus feeder's far end sits below 0.93 pu at peak: the check says so with exit 1
+    assert report["ok"] is False and run.returncode == 1, run.stderr
+    bad = subprocess.run([sys.executable, "-m", "gridctl.cli", "grid", "check", "--model",
+                          "no_such_grid"], capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2
+    assert bad.stderr.startswith("gridctl: error: ") and "no_such_grid" in bad.stderr
