@@ -22,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 
 from gridctl.commands.drill_runner import run_drill
 from gridctl.commands.drill_scenario import load_scenario, scenario_path
+from gridctl.planner import warm_up
 from network_models import load_model
 
 
@@ -30,6 +31,7 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--scenario", default="feeder_section_fault")
     args = parser.parse_args()
+    warm_up()  # as gridctl drill does: the planner's fork server imports while the model loads
     model = load_model("jiuke_oasis")
     scenario = load_scenario(scenario_path(args.scenario), model)
     totals, drills = [], []
