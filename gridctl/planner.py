@@ -7,7 +7,9 @@ and a solver that crashes or hangs in native code takes the whole runtime with i
 process of its own the plan is made on another core, the loop stays responsive, and a plan
 that runs past ``timeout_s`` of wall time is stopped by ending the process: the step fails
 (recorded by the runtime, the devices keep their last setpoints through the heartbeat) and the
-next step starts a fresh worker.
+next step starts a fresh worker, handed the last schedule planned without a fallback so that
+its own fallback chain (that schedule shifted) still holds. A worker that had ended before it
+took a request is replaced and asked again, once; one that ends while planning fails the step.
 
 The worker builds its :class:`~controllers.mpc.RecedingHorizonController` once (the problem is
 built once and re-solved, as in a thread) and keeps it, with its last good schedule, between
@@ -15,7 +17,9 @@ steps. Each request carries the snapshot, the forecast and the day plan the MPC 
 the answer is the :class:`~controllers.mpc.MpcDecision`. Workers come from a fork server
 that has imported the controller's libraries already, so a (re)start costs the model's
 transfer and the problem's build, not the imports; where there is no fork server (Windows),
-they are spawned.
+they are spawned. Either way the workers import the main module as multiprocessing does: a
+script that starts a runtime or a drill keeps its top level under
+``if __name__ == "__main__":``.
 """
 
 from __future__ import annotations
@@ -107,6 +111,7 @@ class PlannerProcess:
         self._lock = asyncio.Lock()
         self._starting = threading.RLock()  # a start in a thread, a close in the loop
         self._closes = 0  # a background start asked for before a close does not happen
+        self._shut = False  # closed for good: the runtime has stopped
 
     @property
     def running(self) -> bool:
@@ -118,7 +123,7 @@ class PlannerProcess:
         seconds for the first worker of a process, which starts the fork server): from a
         coroutine, call it in a thread."""
         with self._starting:
-            if self.running:
+            if self.running or self._shut:
                 return
             self._start()
 
@@ -168,40 +173,54 @@ class PlannerProcess:
         snapshot: GridSnapshot,
         forecast: ForecastBundle,
         day_plan: DispatchSchedule | None,
+        last_good: DispatchSchedule | None = None,
     ) -> MpcDecision:
-        """Plan the step in the worker; raises :class:`PlannerError` when it cannot."""
+        """Plan the step in the worker; raises :class:`PlannerError` when it cannot.
+
+        ``last_good`` is the last schedule planned without a fallback: a fresh worker (after
+        a failure) starts from it, so its own fallback can still be that schedule shifted."""
+        if self._shut:
+            raise PlannerError("the planner is shut down: the runtime has stopped")
+        request = ("step", snapshot, forecast, day_plan, last_good)
         async with self._lock:
-            await asyncio.to_thread(self.start)
-            conn = self._conn
-            assert conn is not None
-            try:
-                conn.send(("step", snapshot, forecast, day_plan))
-                kind, payload = await asyncio.to_thread(self._receive, conn)
-            except asyncio.CancelledError:
-                self.close()  # a plan cannot be called back: end it with the worker
-                raise
-            except PlannerError:
-                self.close()
-                raise
-            except (EOFError, OSError) as exc:
-                code = self._process.exitcode if self._process is not None else None
-                self.close()
-                raise PlannerError(f"the planner process ended (exit code {code}): "
-                                   f"{type(exc).__name__}: {exc}") from exc
+            for attempt in (1, 2):
+                await asyncio.to_thread(self.start)
+                conn, process = self._conn, self._process
+                assert conn is not None
+                try:
+                    # sent and answered in a thread, the whole exchange under the deadline: a
+                    # large request waits for a worker still building its problem
+                    kind, payload = await asyncio.wait_for(
+                        asyncio.to_thread(_exchange, conn, request), self.timeout_s)
+                except asyncio.CancelledError:
+                    self.close()  # a plan cannot be called back: end it with the worker
+                    raise
+                except TimeoutError:
+                    await asyncio.to_thread(self.close)
+                    raise PlannerError(f"no plan within {self.timeout_s:g} s of wall time: the "
+                                       "planner process was stopped") from None
+                except _NotDelivered as exc:  # the worker ended before it took the request
+                    await asyncio.to_thread(self.close)
+                    if attempt == 1:
+                        continue  # start a fresh one and ask again, once
+                    raise PlannerError(f"the planner process could not take the request: "
+                                       f"{exc}") from exc
+                except (EOFError, OSError) as exc:
+                    await asyncio.to_thread(self.close)  # joined: its exit code is known
+                    code = process.exitcode if process is not None else None
+                    raise PlannerError(f"the planner process ended (exit code {code}): "
+                                       f"{type(exc).__name__}: {exc}") from exc
+                break
         if kind == "error":
             raise PlannerError(f"the planner failed: {payload}")
         return payload
 
-    def _receive(self, conn: Connection) -> tuple[str, Any]:
-        if not conn.poll(self.timeout_s):
-            raise PlannerError(f"no plan within {self.timeout_s:g} s of wall time: the planner "
-                               "process was stopped")
-        return conn.recv()
-
-    def close(self) -> None:
+    def close(self, *, final: bool = False) -> None:
         """End the worker (at once: a plan in progress is abandoned); a start in progress in the
-        background is waited for first, so no worker outlives the close."""
+        background is waited for first, so no worker outlives the close. The next step starts
+        a fresh worker, unless ``final``: then steps are refused from now on."""
         with self._starting:
+            self._shut = self._shut or final
             self._closes += 1
             process, conn = self._process, self._conn
             self._process = self._conn = None
@@ -214,6 +233,24 @@ class PlannerProcess:
                 process.join(timeout=5.0)
         if conn is not None:
             conn.close()
+
+
+class _NotDelivered(Exception):
+    """The request never reached the worker: it had ended (its pipe is closed)."""
+
+
+def _exchange(conn: Connection, request: tuple[Any, ...]) -> tuple[str, Any]:
+    # an idle worker never writes: anything to read now is the end of a worker that died
+    # between steps (it may still look alive to the fork server for a while)
+    if conn.poll():
+        raise _NotDelivered("the worker's pipe closed while it was idle")
+    try:
+        conn.send(request)
+        taken, _ = conn.recv()  # the worker says it has the request before it plans
+    except (OSError, EOFError) as exc:
+        raise _NotDelivered(f"{type(exc).__name__}: {exc}") from exc
+    assert taken == "taken"
+    return conn.recv()  # EOF when the worker ends mid-plan (or is ended at the deadline)
 
 
 def _serve(conn: Connection, model_bytes: bytes, horizon_steps: int, step_h: float) -> None:
@@ -236,12 +273,15 @@ def _serve(conn: Connection, model_bytes: bytes, horizon_steps: int, step_h: flo
             request = conn.recv()
         except (EOFError, OSError):
             return
-        _, snapshot, forecast, day_plan = request
+        conn.send(("taken", None))
+        _, snapshot, forecast, day_plan, last_good = request
         if controller is None:
             conn.send(("error", broken))
             continue
         try:
             controller.day_plan = day_plan
+            if controller.last_good is None:  # a fresh worker after a failed one
+                controller.last_good = last_good
             decision = controller.step(snapshot, forecast)
         except Exception as exc:  # the controller's own fallbacks failed too
             conn.send(("error", f"{type(exc).__name__}: {exc}"))

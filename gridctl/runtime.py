@@ -149,6 +149,7 @@ class ControllerRuntime:
             timeout_s=config.plan_timeout_s,
         )
         self._day_plan: DispatchSchedule | None = None  # what the MPC's windows end on
+        self._last_good: DispatchSchedule | None = None  # a fresh planner's fallback
         self.stats = RuntimeStats()
         self.responder = responder
         self.microgrids = tuple(microgrids)
@@ -263,7 +264,7 @@ class ControllerRuntime:
             for task in running:
                 task.cancel()
             await asyncio.gather(*running, return_exceptions=True)
-            self.planner.close()
+            self.planner.close(final=True)  # a tick still under way plans no more
             await self._disconnect()
             self.historian.close()
         return self.stats
@@ -311,7 +312,7 @@ class ControllerRuntime:
                 self._next_step = now.floor(f"{self.config.step_minutes}min")
                 if self._last_setpoints:
                     await self._write(now, self._last_setpoints, reason="resume")
-            if now >= self._next_step and self._stepping is None:
+            if now >= self._next_step and self._stepping is None and not self._stop.is_set():
                 step = pd.Timedelta(minutes=self.config.step_minutes)
                 # behind (a long plan, a gap in the connection): plan the step we are in now
                 step_start = max(self._next_step, now.floor(step))
@@ -755,7 +756,9 @@ class ControllerRuntime:
             r.device_id for r in readings if r.point == "connected" and r.good and not r.value
         ]
         forecast = forecast.without(loads=disconnected, chargers=self._held_at_zero())
-        decision = await self.planner.step(snapshot, forecast, self._day_plan)
+        decision = await self.planner.step(snapshot, forecast, self._day_plan, self._last_good)
+        if decision.record.fallback is None:
+            self._last_good = decision.schedule
         self._decision = decision
         async with self._write_lock:
             # under the lock: a curtailment made while the plan was being made holds

@@ -6,9 +6,10 @@ part of a simulator's start-up. The content is the same for every server, so the
 fills it once per process, keeps that fill, and gives every further server a copy of its own
 before asyncua goes on with its init (address space fixes, server nodes, history): new node
 records, new attribute holders (value callbacks and subscriptions are per server), new
-reference lists, and new list values (a list value is the only kind the server changes in
-place, the namespace array for one); node ids, references and scalar values are immutable in
-use and shared. A tenth of the fill's time.
+references (asyncua renames back-references in place when a node's name is written), and new
+list values (a list value is the only kind the server changes in place, the namespace array
+for one); node ids and scalar values are immutable in use and shared. A tenth of the fill's
+time.
 
 Uses asyncua internals (``NodeData``, ``AttributeValue``, ``AddressSpace._nodes`` and
 ``InternalServer.load_standard_address_space``), so asyncua is pinned in ``pyproject.toml``;
@@ -18,6 +19,7 @@ filled one does and that servers do not share state.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import threading
 from pathlib import Path
@@ -61,7 +63,8 @@ def _copy(nodes: dict[ua.NodeId, NodeData]) -> dict[ua.NodeId, NodeData]:
             attribute: AttributeValue(_own_list(held.value))
             for attribute, held in data.attributes.items()
         }
-        node.references = list(data.references)
+        # asyncua renames a node's back-references in place when its name is written
+        node.references = [copy.copy(ref) for ref in data.references]
         node.call = data.call
         out[nodeid] = node
     return out

@@ -117,17 +117,14 @@ def test_a_worker_that_dies_mid_plan_fails_that_step_only(jiuke, bundle):
     planner = PlannerProcess(jiuke, horizon_steps=HORIZON)
 
     async def run():
+        await planner.step(_snapshot(jiuke, bundle, 7), bundle, None)  # built and planning
         step = asyncio.create_task(planner.step(_snapshot(jiuke, bundle, 8), bundle, None))
-        deadline = time.monotonic() + 60.0
-        while not planner.running and time.monotonic() < deadline:
-            await asyncio.sleep(0.01)
-        await asyncio.sleep(0.05)  # the request is in: the worker builds and plans
+        await asyncio.sleep(0.03)  # the request is taken: the worker plans (some 100 ms)
         assert planner._process is not None
         os.kill(planner._process.pid, signal.SIGKILL)
-        with pytest.raises(PlannerError, match="ended"):
+        with pytest.raises(PlannerError, match=r"ended \(exit code -9\)"):
             await step
         assert not planner.running
-        # and one that dies between steps is simply started again
         return await planner.step(_snapshot(jiuke, bundle, 9), bundle, None)
 
     decision = _run(planner, run)
@@ -161,3 +158,34 @@ def test_a_background_start_never_outlives_a_close(jiuke):
         time.sleep(0.3)
         assert not planner.running
         planner.close()
+
+
+def test_a_worker_that_died_between_steps_is_replaced_and_asked_again(jiuke, bundle):
+    planner = PlannerProcess(jiuke, horizon_steps=HORIZON)
+
+    async def run():
+        first = await planner.step(_snapshot(jiuke, bundle, 8), bundle, None)
+        assert planner._process is not None
+        os.kill(planner._process.pid, signal.SIGKILL)  # it may still look alive for a while
+        second = await planner.step(_snapshot(jiuke, bundle, 9), bundle, None, first.schedule)
+        return first, second
+
+    first, second = _run(planner, run)
+    assert first.record.fallback is None and second.record.fallback is None
+    assert second.time == bundle.index[9]
+    assert planner.starts == 2
+
+
+def test_a_planner_closed_for_good_refuses_steps_and_starts_nothing(jiuke, bundle):
+    planner = PlannerProcess(jiuke, horizon_steps=HORIZON)
+    planner.close(final=True)
+
+    async def run():
+        with pytest.raises(PlannerError, match="shut down"):
+            await planner.step(_snapshot(jiuke, bundle, 8), bundle, None)
+        planner.start()
+        planner.start_soon()
+        await asyncio.sleep(0.2)
+
+    _run(planner, run)
+    assert planner.starts == 0 and not planner.running

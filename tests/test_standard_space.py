@@ -66,6 +66,20 @@ async def test_servers_with_copied_address_spaces_share_no_state():
     assert "urn:gridctl:test:one" in names_one and "urn:gridctl:test:one" not in names_two
     three = await _copied()
     assert "urn:gridctl:test:one" not in await three.get_namespace_array()
+    # a node renamed in one (asyncua renames the references to it in place) keeps its name
+    # in the other
+    objects = ua.NodeId(ua.ObjectIds.ObjectsFolder)
+    renamed = ua.LocalizedText("Renamed in one")
+    await one.get_node(objects).write_attribute(
+        ua.AttributeIds.DisplayName, ua.DataValue(ua.Variant(renamed)))
+    root = ua.NodeId(ua.ObjectIds.RootFolder)
+
+    def name_seen_from_root(server):
+        return next(r.DisplayName for r in _nodes(server)[root].references if r.NodeId == objects)
+
+    assert name_seen_from_root(one) == renamed
+    assert name_seen_from_root(two).Text == "Objects"
+    assert name_seen_from_root(await _copied()).Text == "Objects"
     # and a value written in one is not seen in the other
     name = ua.NodeId(ua.ObjectIds.Server_ServerCapabilities_MaxBrowseContinuationPoints)
     await one.get_node(name).write_value(ua.Variant(7, ua.VariantType.UInt16))

@@ -267,7 +267,9 @@ async def _drive(scenario, sim, server, operator, runtime, task, start, end, tim
     fine_until = start
     ticks = 0
     # the drill starts from the grid as gridctl runs it: connected and its first plan written
-    await _barrier(runtime, server, task, timeout_s, first_plan=True)
+    # the first plan includes the planner's start: its own time limit, and then some
+    await _barrier(runtime, server, task, timeout_s + runtime.planner.timeout_s,
+                   first_plan=True)
     wall0 = time.perf_counter()
     tally.base_unsupplied = frozenset(sim.status.unsupplied_loads)
     before = _violations(sim)
