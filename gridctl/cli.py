@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -52,8 +53,10 @@ def console() -> None:
     then, so output and logs are flushed and the process ends."""
     code = main()
     logging.shutdown()
-    sys.stdout.flush()
-    sys.stderr.flush()
+    for stream in (sys.stdout, sys.stderr):
+        # a reader that left the pipe (``| head``) takes no more
+        with contextlib.suppress(OSError):
+            stream.flush()
     os._exit(code)
 
 
