@@ -182,13 +182,15 @@ def _solve(
     u_pu = np.where(energized, node["u_pu"][:, constants.live_nodes], np.nan)
     line = result[ComponentType.line]
     n = constants.n_lines
-    losses = (line["p_from"][:, :n] + line["p_to"][:, :n]).sum(axis=1) / 1e6
+    with np.errstate(all="ignore"):  # a failed scenario's outputs are undefined: NaN below
+        losses = (line["p_from"][:, :n] + line["p_to"][:, :n]).sum(axis=1) / 1e6
     i_ka = np.maximum(line["i_from"][:, :n], line["i_to"][:, :n]) / 1e3
     line_loading = _max_percent(i_ka, constants.line_rating_ka)
     trafo_loading = np.zeros(scenarios)
     if has_trafos:
         gb = result[ComponentType.generic_branch]
-        losses += (gb["p_from"] + gb["p_to"]).sum(axis=1) / 1e6
+        with np.errstate(all="ignore"):
+            losses += (gb["p_from"] + gb["p_to"]).sum(axis=1) / 1e6
         s_mva = np.maximum(
             gb["i_from"] / 1e3 * constants.trafo_vn_hv_kv,
             gb["i_to"] / 1e3 * constants.trafo_vn_lv_kv,
