@@ -135,10 +135,10 @@ class PlannerProcess:
                          name="gridctl-planner-start", daemon=True).start()
 
     def _model_pickled(self) -> bytes:
-        """The model as the worker receives it, pickled once in the caller's thread: the C
-        pickler walks ``sys.modules`` for some objects, which fails ("dictionary changed size
-        during iteration") when another thread imports a module meanwhile; a start in the
-        background then carries bytes only."""
+        """The model as the worker receives it, pickled once in the caller's thread: pickled
+        in the background start while the command line imported in its main thread, it failed
+        once with "dictionary changed size during iteration"; the background start now
+        carries bytes only."""
         if self._model_bytes is None:
             self._model_bytes = bytes(ForkingPickler.dumps(self.model))
         return self._model_bytes
@@ -181,7 +181,7 @@ class PlannerProcess:
         a failure) starts from it, so its own fallback can still be that schedule shifted."""
         if self._shut:
             raise PlannerError("the planner is shut down: the runtime has stopped")
-        request = ("step", snapshot, forecast, day_plan, last_good)
+        request = (snapshot, forecast, day_plan, last_good)
         async with self._lock:
             for attempt in (1, 2):
                 await asyncio.to_thread(self.start)
@@ -274,7 +274,7 @@ def _serve(conn: Connection, model_bytes: bytes, horizon_steps: int, step_h: flo
         except (EOFError, OSError):
             return
         conn.send(("taken", None))
-        _, snapshot, forecast, day_plan, last_good = request
+        snapshot, forecast, day_plan, last_good = request
         if controller is None:
             conn.send(("error", broken))
             continue

@@ -108,6 +108,13 @@ class RuntimeConfig:
             raise ValueError(f"horizon_steps {self.horizon_steps!r}: expected at least 2 steps")
 
 
+def planner_for(model: GridModel, config: RuntimeConfig) -> PlannerProcess:
+    """The runtime's planner: the MPC over the configured horizon, on the control step, within
+    the configured time; a caller that wants it started early builds it here and hands it over."""
+    return PlannerProcess(model, horizon_steps=config.horizon_steps,
+                          step_h=config.step_minutes / 60.0, timeout_s=config.plan_timeout_s)
+
+
 @dataclass
 class RuntimeStats:
     decisions: int = 0
@@ -144,10 +151,7 @@ class ControllerRuntime:
         self.historian.set_meta("model", model.name if builtin else model.source)
         # the MPC plans in a process of its own (see gridctl.planner); started by run()
         # (a caller may start one early and hand it over); the runtime ends it when it stops
-        self.planner = planner or PlannerProcess(
-            model, horizon_steps=config.horizon_steps, step_h=config.step_minutes / 60.0,
-            timeout_s=config.plan_timeout_s,
-        )
+        self.planner = planner or planner_for(model, config)
         self._day_plan: DispatchSchedule | None = None  # what the MPC's windows end on
         self._last_good: DispatchSchedule | None = None  # a fresh planner's fallback
         self.stats = RuntimeStats()

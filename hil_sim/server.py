@@ -145,7 +145,7 @@ class SimServer:
         self._lock = asyncio.Lock()
         self._clock_task: asyncio.Task[None] | None = None
         self._published: dict[PointKey, Any] = {}
-        self._targets: dict[PointKey, tuple[ua.NodeId, str]] | None = None  # node, data type
+        self._targets: dict[PointKey, tuple[ua.NodeId, str]] = {}  # point -> node, data type
         self._stale: set[str] = set()
         self._last_message = ""
         self._events_seen = 0
@@ -184,6 +184,8 @@ class SimServer:
         sim = self.simulator
         self._space = await build_address_space(
             server, sim.contract, {**sim.readings, **self._setpoints()}, handlers)
+        self._targets = {key: (node, self._space.point_of_node[node].dtype)
+                         for key, node in self._space.point_nodes.items()}
         server.iserver.attribute_service = _GuardedAttributeService(
             server.iserver.aspace, self._judge, self._applied)
         self._server = server
@@ -278,9 +280,6 @@ class SimServer:
         now = dt.datetime.now(dt.UTC)
         lost = sim.faults.comm_lost
         published, write = self._published, server.write_attribute_value
-        if self._targets is None:
-            self._targets = {key: (node, space.point_of_node[node].dtype)
-                             for key, node in space.point_nodes.items()}
         targets = self._targets
         # thousands of points a tick, most of them unchanged: the loop is kept lean
         for key, value in sim.readings.items():

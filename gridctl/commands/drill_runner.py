@@ -44,8 +44,7 @@ from gridctl.commands.process import frozen_after_start_up
 from gridctl.field.client import FieldClient
 from gridctl.field.security import loopback_operator
 from gridctl.microgrids import supervisors_of
-from gridctl.planner import PlannerProcess
-from gridctl.runtime import ControllerRuntime, RuntimeConfig
+from gridctl.runtime import ControllerRuntime, RuntimeConfig, planner_for
 from gridctl.self_healing import FaultResponder
 from network_models.ac_checks import AcLimits
 from network_models.model import GridModel
@@ -151,10 +150,24 @@ async def run_drill(
     with contextlib.ExitStack() as stack:
         # everything built from here to started() lives as long as the drill
         started = stack.enter_context(frozen_after_start_up())
+        if db_path is None:
+            db_path = Path(stack.enter_context(tempfile.TemporaryDirectory())) / "drill.sqlite"
+        config = RuntimeConfig(
+            endpoint="",  # known once the simulator listens (below)
+            db_path=db_path,
+            horizon_steps=max(2, round(_HORIZON_H * 60 / scenario.mpc_step_minutes)),
+            step_minutes=scenario.mpc_step_minutes,
+            tick_wall_s=0.002,
+            watch_period_ms=2.0,
+            # a drill lasts minutes: no day-ahead job (the MPC's window ends at its configured
+            # state of charge instead of the day plan's), and the runtime's routine record of
+            # the main measurements every 5 simulated minutes, not every minute (a drill is
+            # judged on the simulator's own state)
+            dayahead_hour=None,
+            poll_s=300.0,
+        )
         # the planner builds the MPC's problem in its own process while the simulator is built
-        step_h = scenario.mpc_step_minutes / 60.0
-        horizon_steps = max(2, round(_HORIZON_H / step_h))
-        planner = PlannerProcess(model, horizon_steps=horizon_steps, step_h=step_h)
+        planner = planner_for(model, config)
         stack.callback(planner.close)  # the runtime ends it too; here also if the start fails
         planner.start_soon()
         server = SimServer(
@@ -171,25 +184,10 @@ async def run_drill(
         responder = FaultResponder(model)
         supervisors = supervisors_of(model)
         stack.enter_context(errors.capture())
-        if db_path is None:
-            db_path = Path(stack.enter_context(tempfile.TemporaryDirectory())) / "drill.sqlite"
         await server.start()
         runtime = ControllerRuntime(
             model,
-            RuntimeConfig(
-                endpoint=server.endpoint,
-                db_path=db_path,
-                horizon_steps=horizon_steps,
-                step_minutes=scenario.mpc_step_minutes,
-                tick_wall_s=0.002,
-                watch_period_ms=2.0,
-                # a drill lasts minutes: no day-ahead job (the MPC's window ends at its
-                # configured state of charge instead of the day plan's), and the runtime's
-                # routine record of the main measurements every 5 simulated minutes, not every
-                # minute (a drill is judged on the simulator's own state)
-                dayahead_hour=None,
-                poll_s=300.0,
-            ),
+            dataclasses.replace(config, endpoint=server.endpoint),
             security=client_security,
             responder=responder,
             microgrids=supervisors,
