@@ -112,6 +112,12 @@ class PlannerProcess:
         self._starting = threading.RLock()  # a start in a thread, a close in the loop
         self._closes = 0  # a background start asked for before a close does not happen
         self._shut = False  # closed for good: the runtime has stopped
+        self._planning = threading.Event()  # the worker has taken a request and not answered
+
+    @property
+    def planning(self) -> bool:
+        """Whether a worker is planning now: it has taken a step's request, not yet answered."""
+        return self._planning.is_set()
 
     @property
     def running(self) -> bool:
@@ -191,7 +197,8 @@ class PlannerProcess:
                     # sent and answered in a thread, the whole exchange under the deadline: a
                     # large request waits for a worker still building its problem
                     kind, payload = await asyncio.wait_for(
-                        asyncio.to_thread(_exchange, conn, request), self.timeout_s)
+                        asyncio.to_thread(_exchange, conn, request, self._planning),
+                        self.timeout_s)
                 except asyncio.CancelledError:
                     self.close()  # a plan cannot be called back: end it with the worker
                     raise
@@ -239,7 +246,8 @@ class _NotDelivered(Exception):
     """The request never reached the worker: it had ended (its pipe is closed)."""
 
 
-def _exchange(conn: Connection, request: tuple[Any, ...]) -> tuple[str, Any]:
+def _exchange(conn: Connection, request: tuple[Any, ...],
+              planning: threading.Event) -> tuple[str, Any]:
     # an idle worker never writes: anything to read now is the end of a worker that died
     # between steps (it may still look alive to the fork server for a while)
     if conn.poll():
@@ -250,7 +258,11 @@ def _exchange(conn: Connection, request: tuple[Any, ...]) -> tuple[str, Any]:
     except (OSError, EOFError) as exc:
         raise _NotDelivered(f"{type(exc).__name__}: {exc}") from exc
     assert taken == "taken"
-    return conn.recv()  # EOF when the worker ends mid-plan (or is ended at the deadline)
+    planning.set()
+    try:
+        return conn.recv()  # EOF when the worker ends mid-plan (or is ended at the deadline)
+    finally:
+        planning.clear()
 
 
 def _serve(conn: Connection, model_bytes: bytes, horizon_steps: int, step_h: float) -> None:

@@ -113,19 +113,26 @@ def test_a_plan_past_its_time_ends_the_worker_and_the_next_step_starts_a_fresh_o
     assert planner.starts == 2
 
 
-def test_a_worker_that_dies_mid_plan_fails_that_step_only(jiuke, bundle):
-    planner = PlannerProcess(jiuke, horizon_steps=HORIZON)
+def test_a_worker_that_dies_mid_plan_fails_that_step_only(jiuke):
+    # a longer window than the other tests: the worker plans for a good part of a second, so
+    # the kill lands while it plans, whatever the machine's load
+    day = build(jiuke, DAY, "12h", seed=5)
+    planner = PlannerProcess(jiuke, horizon_steps=32)
 
     async def run():
-        await planner.step(_snapshot(jiuke, bundle, 7), bundle, None)  # built and planning
-        step = asyncio.create_task(planner.step(_snapshot(jiuke, bundle, 8), bundle, None))
-        await asyncio.sleep(0.03)  # the request is taken: the worker plans (some 100 ms)
+        await planner.step(_snapshot(jiuke, day, 7), day, None)  # built and planning
+        step = asyncio.create_task(planner.step(_snapshot(jiuke, day, 8), day, None))
+        deadline = time.monotonic() + 60.0
+        while not planner.planning:  # the worker has taken the request and plans
+            assert not step.done(), "the step ended before its worker was seen planning"
+            assert time.monotonic() < deadline, "the worker never took the request"
+            await asyncio.sleep(0.001)
         assert planner._process is not None
         os.kill(planner._process.pid, signal.SIGKILL)
         with pytest.raises(PlannerError, match=r"ended \(exit code -9\)"):
             await step
-        assert not planner.running
-        return await planner.step(_snapshot(jiuke, bundle, 9), bundle, None)
+        assert not planner.running and not planner.planning
+        return await planner.step(_snapshot(jiuke, day, 9), day, None)
 
     decision = _run(planner, run)
     assert decision.record.fallback is None
