@@ -83,19 +83,28 @@ def restore(
     operating: OperatingValues,
     limits: AcLimits,
     start: float,
+    *,
+    isolated: tuple[str, ...] = (),
 ) -> RestorationPlan:
     """The plan for ``report`` (see :func:`controllers.flisr.plan_restoration`)."""
     state = ctx.state_from(report.switch_closed)
     study = StudyNet(ctx, operating, limits)
     zones, unlocated = locate(ctx, report, state, study.net)
     study.set_trafos_out(ctx.trafo_index[t] for z in zones for t in z.trafos)
-    run = _Run(ctx, study, state.copy(), {k for z in zones for k in z.bounding}, [], set(), [])
+    # earlier faults still isolated: their switches stay open, their buses dead
+    earlier = [s for s in ctx.sections if s.name in set(isolated)]
+    forbidden = {k for z in zones for k in z.bounding}
+    forbidden |= set(ctx.positions_of(tuple(sw for s in earlier for sw in s.bounding_switches)))
+    run = _Run(ctx, study, state.copy(), forbidden, [], set(), [])
     zone_buses = {_bus(ctx, b) for z in zones for s in z.sections for b in s.buses}
+    earlier_buses = {_bus(ctx, b) for s in earlier for b in s.buses} - zone_buses
     tripped = {k for z in zones for k in z.tripped}
     islanded = _islanded_microgrid_buses(ctx, state, tripped) - zone_buses
     if islanded:
         run.notes.append("microgrid islanded (breaker open): left to the islanding controller")
-    interrupted = _loads_on(ctx, _in_service(run) - study.energised(state) - islanded)
+    # loads of earlier isolated sections were off before this fault: not this fault's
+    interrupted = _loads_on(
+        ctx, _in_service(run) - study.energised(state) - islanded - earlier_buses)
 
     if not zones and not unlocated:
         return _plan(ctx, run, report, zones, interrupted, "no_fault", start, limits, [])
@@ -112,7 +121,7 @@ def restore(
     _isolate_and_reclose(run, zones)
     baseline = study.solve(run.state, [frozenset()])[0]
     preexisting = list(baseline.violations)
-    _restore_dead_parts(run, zone_buses | islanded | unknown, preexisting)
+    _restore_dead_parts(run, zone_buses | earlier_buses | islanded | unknown, preexisting)
     _relieve(run, preexisting)
     final = study.solve(run.state, [frozenset(run.shed)])[0]
     if not zones:

@@ -158,7 +158,7 @@ class ControllerRuntime:
         self.responder = responder
         self.microgrids = tuple(microgrids)
         self._curtailed: dict[str, str] = {}  # EV site -> who holds it at 0 kW
-        self._last_handled: tuple[frozenset[str], tuple[str, ...]] = (frozenset(), ())
+        self._last_handled: tuple[Any, ...] = (frozenset(), (), ())
         self.client: FieldClient | None = None
         self.watch: FieldWatch | None = None
         self._follower: asyncio.Task[None] | None = None
@@ -209,7 +209,8 @@ class ControllerRuntime:
             self._arrivals[s.session_id] = s.arrival
         handled = self.historian.events("flisr_handled")
         if handled and self.responder is not None:
-            self.responder.resume(handled[-1]["trips"], handled[-1].get("shed", ()))
+            self.responder.resume(handled[-1]["trips"], handled[-1].get("shed", ()),
+                                  handled[-1].get("isolated", ()))
         for event in self.historian.events("curtailed"):
             if event["by"]:
                 self._curtailed[event["site"]] = event["by"]
@@ -584,52 +585,80 @@ class ControllerRuntime:
                 self.historian.record_session_end(now, str(sid), float(energy))
 
     async def _write_sequence(
-        self, now: pd.Timestamp, commands: Sequence[SwitchCommand], *, reason: str, holder: str
-    ) -> bool:
+        self, now: pd.Timestamp, commands: Sequence[SwitchCommand], *, reason: str, holder: str,
+        guard: FaultResponder | None = None,
+    ) -> str:
         """Write ``commands`` one after another, in their order, and stop at the first the field
         refuses (the next step may rely on it: never close a tie onto an isolation that did not
-        happen). An EV site shed by ``holder`` is held at 0 kW before its write goes out, so no
-        other write in between can lift it. False when the sequence was cut short."""
+        happen). With ``guard``, the protection points are read again before every close and
+        the guard may refuse it (never close onto a fault). An indicator reset the field
+        refuses is recorded and does not stop the sequence. An EV site shed by ``holder`` is
+        held at 0 kW before its write goes out, so no other write in between can lift it.
+        Returns "done", "refused" (by the field) or "unsafe" (by the guard)."""
         async with self._write_lock:
             for k, command in enumerate(commands):
+                if guard is not None and command.action == "close":
+                    values = {r.key: r.value for r in await self._field().read(guard.points)
+                              if r.good}
+                    why = await asyncio.to_thread(guard.close_refusal, now, command, values,
+                                                  commands[:k])
+                    if why is not None:
+                        self._aborted(now, reason, commands[k:], refused=command,
+                                      status="refused by FLISR's check", why=why)
+                        return "unsafe"
                 if command.point == "p_site_limit_kw":
                     self._curtail(now, command.device, holder if command.action == "shed" else "")
                     self._keep_in_heartbeat(command.device, float(command.value))
                 results = await self._write(now, {command.key: command.value}, reason=reason)
                 if results and not results[0].good:
-                    self.historian.record_event(
-                        now,
-                        f"{reason}_aborted",
-                        refused=f"{command.device}.{command.point}",
-                        status=results[0].status_name,
-                        not_sent=[f"{c.action} {c.device}" for c in commands[k + 1 :]],
-                    )
-                    log.error("%s: %s.%s refused (%s), %d command(s) not sent", reason,
-                              command.device, command.point, results[0].status_name,
-                              len(commands) - k - 1)
-                    return False
-        return True
+                    if command.action == "reset":
+                        continue  # a stale indication is a risk the guard covers; go on
+                    self._aborted(now, reason, commands[k:], refused=command,
+                                  status=results[0].status_name)
+                    return "refused"
+                if guard is not None:
+                    guard.confirm(now, command)
+        return "done"
+
+    def _aborted(self, now: pd.Timestamp, reason: str, rest: Sequence[SwitchCommand], *,
+                 refused: SwitchCommand, status: str, why: str = "") -> None:
+        self.historian.record_event(
+            now, f"{reason}_aborted", refused=f"{refused.device}.{refused.point}",
+            status=status, why=why, not_sent=[f"{c.action} {c.device}" for c in rest[1:]],
+        )
+        log.error("%s: %s.%s refused (%s%s), %d command(s) not sent", reason, refused.device,
+                  refused.point, status, f": {why}" if why else "", len(rest) - 1)
 
     async def _respond_to_faults(self, now: pd.Timestamp) -> None:
         # self-healing first: a trip is answered before (and whatever) the MPC decides
         assert self.watch is not None and self.responder is not None
-        values = self.watch.values(self.responder.points)
-        # restoration planning runs AC studies: off the event loop, so heartbeats keep going
-        response = await asyncio.to_thread(self.responder.respond, now, values)
-        try:
-            await self._write_sequence(now, response.commands, reason="flisr", holder="flisr")
-        except Exception:
-            # cut off (connection lost): answer the trip again from the next image
+        for _attempt in range(3):  # a close the guard refused: plan again from what is now
+            values = self.watch.values(self.responder.points)
+            # restoration planning runs AC studies: off the event loop, so heartbeats keep going
+            response = await asyncio.to_thread(self.responder.respond, now, values)
+            try:
+                end = await self._write_sequence(now, response.commands, reason="flisr",
+                                                 holder="flisr", guard=self.responder)
+            except Exception:
+                # cut off (connection lost): answer the trip again from the next image
+                self.responder.forget(response.trips)
+                raise
+            self._record_flisr(now, response)
+            if end != "unsafe":
+                return  # done, or the field refused a command: planning again changes nothing
             self.responder.forget(response.trips)
-            raise
+
+    def _record_flisr(self, now: pd.Timestamp, response) -> None:
         if response.plan is not None:
             self.historian.record_decision(now, "flisr", response.plan.to_dict())
-        answered = (self.responder.handled, self.responder.shed)
+        answered = (self.responder.handled, self.responder.shed, self.responder.isolated)
         if response.plan is not None or answered != self._last_handled:
-            # what a restarted runtime must not plan for again, and what it must still bring back
+            # what a restarted runtime must not plan for again, what it must still bring back,
+            # and what it must not close onto
             self._last_handled = answered
             self.historian.record_event(
-                now, "flisr_handled", trips=sorted(answered[0]), shed=list(answered[1])
+                now, "flisr_handled", trips=sorted(answered[0]), shed=list(answered[1]),
+                isolated=[f.to_dict() for f in answered[2]],
             )
         for entry in response.timeline:
             self.historian.record_event(

@@ -41,10 +41,17 @@ class SimConfig:
     to any of its setpoints for longer than this falls back to its safe default (BESS 0 MW and
     0 Mvar, PV uncurtailed at 0 Mvar, chargers at ``fallback_kw_per_connector`` within their
     site rating). Devices start in fallback until a controller writes to them.
+
+    ``indicator_reset_s``: a fault passage indicator resets itself once its cable has been
+    energised again, with no fault on it, for this long (reset on restoration of supply, as
+    field indicators do; an assumption within the seconds-to-minutes range they offer); 0
+    turns the automatic reset off, leaving only ``reset_cmd``. An indicator on a cable that
+    stays dead (an isolated fault) keeps its indication for the crew.
     """
 
     tick_s: float = 60.0
     heartbeat_timeout_s: float = 300.0
+    indicator_reset_s: float = 60.0
     seed: int = 0
     weather: str = "clear"
     engine: PowerFlowEngine = PowerFlowEngine.POWER_GRID_MODEL
@@ -58,6 +65,10 @@ class SimConfig:
             raise SimulatorInputError(
                 f"heartbeat timeout of {self.heartbeat_timeout_s} s: expected a positive duration",
                 field="heartbeat_timeout_s")
+        if not self.indicator_reset_s >= 0:
+            raise SimulatorInputError(
+                f"indicator reset after {self.indicator_reset_s} s: expected 0 (off) or a "
+                "positive duration", field="indicator_reset_s")
 
 
 def start_time(start: object, tz: str) -> pd.Timestamp:

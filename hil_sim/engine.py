@@ -90,7 +90,16 @@ class Simulator:
         self._bus = {d.id: model.bus_index(d.bus) for d in registry}
         self.switches = {d.id: d for d in registry.switches}
         self.tripped_switches: set[str] = set()
+        # protection trips per breaker (the breaker's operation counter): every trip counts,
+        # a close onto a fault that trips again within the same tick included
+        self.trip_counts = {d.id: 0 for d in registry.switches
+                            if d.switch_kind == SwitchKind.BREAKER}
         self.indications = {d.id: False for d in registry.fault_indicators}
+        self._indicators = tuple(
+            (d.id, model.line_index(d.line), model.bus_index(d.bus))
+            for d in registry.fault_indicators
+        )
+        self._indication_live_since: dict[str, pd.Timestamp] = {}
         # customer loads whose intake a connect_cmd=False opened (load shedding)
         self.disconnected_loads: set[str] = set()
         self._load_p = np.zeros(len(self.loads))
@@ -136,6 +145,7 @@ class Simulator:
         self._run_commands()
         self._protect()
         self._update_islands()
+        self._reset_indicators_on_restoration()
         self._update_sessions()
         self._dispatch()
         self._solve()
@@ -301,7 +311,7 @@ class Simulator:
             if trafo == trafo_row and self.grid.pmap.breaker.get(sw, False):
                 switch = str(self.grid.net.switch.at[sw, "name"])
                 if self.grid.set_switch(sw, False):
-                    self.tripped_switches.add(switch)
+                    self._tripped(switch)
                     opened.append(switch)
         return opened
 
@@ -318,7 +328,7 @@ class Simulator:
         device = self.model.registry[device_id]
         if isinstance(device, SwitchDevice) and device.switch_kind == SwitchKind.BREAKER:
             self.grid.set_switch(self.grid.switch_row(device_id), False)
-            self.tripped_switches.add(device_id)
+            self._tripped(device_id)
         else:
             self._require(
                 isinstance(device, PvSystem | Bess | EvChargingSite),
@@ -420,7 +430,8 @@ class Simulator:
                     continue
                 self.grid.invalidate()
                 changed = changed or bool(trip.breakers)
-                self.tripped_switches.update(trip.breakers)
+                for breaker in trip.breakers:
+                    self._tripped(breaker)
                 for fi in trip.indicators:
                     self.indications[fi] = True
                 self._event(
@@ -436,6 +447,33 @@ class Simulator:
                 break
         self._protected_version = self.grid.version
 
+    def _tripped(self, breaker: str) -> None:
+        """Protection opened ``breaker`` (it is open already): flag it and count the trip."""
+        self.tripped_switches.add(breaker)
+        if breaker in self.trip_counts:
+            self.trip_counts[breaker] += 1
+
+    def _reset_indicators_on_restoration(self) -> None:
+        """Indicators whose cable has been live again, unfaulted, for ``indicator_reset_s``
+        reset themselves; a dead cable's indicator keeps its indication."""
+        reset_s = self.config.indicator_reset_s
+        if reset_s <= 0 or not any(self.indications.values()):
+            self._indication_live_since.clear()
+            return
+        faulted = {self.model.line_index(line) for line in self.faults.lines}
+        for fi, line, _bus in self._indicators:
+            if not self.indications[fi]:
+                continue
+            energised = line not in faulted and self.grid.line_live(line)
+            if not energised:
+                self._indication_live_since.pop(fi, None)
+                continue
+            since = self._indication_live_since.setdefault(fi, self.time)
+            if (self.time - since).total_seconds() >= reset_s:
+                self.indications[fi] = False
+                del self._indication_live_since[fi]
+                self._event(f"{fi} reset on restoration of supply")
+
     def _update_islands(self) -> None:
         for island in self.grid.islands:
             self._update_island(island)
@@ -450,7 +488,7 @@ class Simulator:
         if self.grid.is_closed(island.pcc_row):
             # loss of mains: the point of common coupling opens before the island forms
             self.grid.set_switch(island.pcc_row, False)
-            self.tripped_switches.add(island.microgrid.breaker)
+            self._tripped(island.microgrid.breaker)
             self._event(f"loss of mains: {island.microgrid.breaker} opened")
         able = (
             not bess.tripped
@@ -624,6 +662,7 @@ class Simulator:
             out[(sw.id, "closed")] = bool(closed[sw.element.index])
             if sw.switch_kind == SwitchKind.BREAKER:
                 out[(sw.id, "tripped")] = sw.id in self.tripped_switches
+                out[(sw.id, "trip_count")] = self.trip_counts[sw.id]
         for fi, on in self.indications.items():
             out[(fi, "fault_detected")] = on
         for device in model.registry:

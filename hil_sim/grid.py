@@ -90,6 +90,19 @@ class SimGrid:
             self._energised = energised_buses(self.net)
         return self._energised
 
+    def line_live(self, line_row: int) -> bool:
+        """Whether cable ``line_row`` is energised: in service and joined through a closed
+        end (or an end without a switch) to a bus with supply."""
+        if not bool(self.net.line.at[line_row, "in_service"]):
+            return False
+        live = self.energised()
+        for end in (int(self.net.line.at[line_row, "from_bus"]),
+                    int(self.net.line.at[line_row, "to_bus"])):
+            switch = self.pmap.line_end_switch.get((line_row, end))
+            if end in live and (switch is None or self.is_closed(switch)):
+                return True
+        return False
+
     def mains_energised(self) -> set[int]:
         """Buses supplied from the external grids alone (islands not counted)."""
         if self._mains_energised is None:

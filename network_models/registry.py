@@ -285,6 +285,9 @@ class SwitchDevice(Device):
         pts = [_read("closed", "", "switch position, True = closed", "bool")]
         if self.switch_kind == SwitchKind.BREAKER:
             pts.append(_read("tripped", "", "opened by protection", "bool"))
+            # each trip is an event of its own: a breaker closed onto a fault trips again
+            # within one publication, and only the counter shows it (IEC 61850 OpCnt)
+            pts.append(_read("trip_count", "", "protection trips since commissioning", "int"))
         if self.remote_controlled:
             pts.append(_write("close_cmd", "", "command: True closes, False opens", dtype="bool"))
         return tuple(pts)

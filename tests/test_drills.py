@@ -59,10 +59,10 @@ def lost_loads(report: DrillReport) -> set[str]:
 # --- the shipped library ---------------------------------------------------------------------
 
 
-def test_the_library_ships_the_five_drills_of_the_issue():
+def test_the_library_ships_the_drills_of_the_issues():
     assert set(shipped_scenarios()) == {
         "backbone_cable_fault", "feeder_section_fault", "transformer_loss", "substation_loss",
-        "campus_upstream_outage"}
+        "campus_upstream_outage", "feeder_repeated_faults", "feeder_fault_failed_indicators"}
 
 
 def test_backbone_cable_fault_interrupts_no_customer_and_needs_no_switching():
@@ -125,7 +125,7 @@ def test_the_runtime_records_the_plan_and_each_step_in_the_historian():
         commands = h.commands()
     assert len(plans) == 1 and plans[0]["status"] == "restored"
     assert [s["step"] for s in steps] == [e["kind"] for e in report.events if e["kind"] in (
-        "detection", "isolation", "restoration_step")]
+        "detection", "isolation", "indicator_reset", "restoration_step")]
     written = commands[commands.point == "close_cmd"]
     assert list(written.device) == ["RS_FD_L2_1_a", "RS_FD_L2_1_b", "FB_FD_L2_0", "NO_FD_L2_3_b"]
     assert set(written.result) == {"Good"}

@@ -117,7 +117,7 @@ def test_a_restarted_responder_does_not_plan_again_for_a_trip_already_answered(j
     first = FaultResponder(jiuke)
     values = {k: sim.readings[k] for k in first.points}
     assert first.respond(sim.time, values).plan is not None
-    assert first.handled == {"FB_FD_L4_0"}
+    assert first.handled == {"FB_FD_L4_0#1"}  # the breaker and its trip counter
     restarted = FaultResponder(jiuke)
     restarted.resume(first.handled)  # what the historian kept of the first run
     again = restarted.respond(sim.time, values)

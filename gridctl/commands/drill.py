@@ -17,7 +17,8 @@ def register(app: typer.Typer) -> None:
 def drill(
     scenario: Annotated[str, typer.Argument(
         help="A drill file (YAML) or a shipped drill: backbone_cable_fault, "
-        "feeder_section_fault, transformer_loss, substation_loss, campus_upstream_outage.")],
+        "feeder_section_fault, feeder_repeated_faults, feeder_fault_failed_indicators, "
+        "transformer_loss, substation_loss, campus_upstream_outage.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as one JSON "
                                           "object.")] = False,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Directory for the JSON and "
@@ -72,6 +73,15 @@ def drill(
         typer.echo(f"  {label:<28}{ours!s:>12}{theirs!s:>12}")
     typer.echo(f"  switching operations: {report.switch_operations}; violations after "
                f"restoration: {len(report.violations_after_restoration)}")
+    off = ", ".join(report.unsupplied_at_end) or "none"
+    typer.echo(f"  status at the end: {report.status} (unsupplied: {off})")
+    for f in report.faults:
+        verdict = {True: "located", False: "MISLOCATED", None: "not planned for"}
+        typer.echo(f"  fault on {f['line']} at {f['at'][11:19]}: "
+                   f"{verdict[f['located_correctly']]} ({', '.join(f['located_lines']) or '-'})")
+    for r in report.reclosed_onto_fault:
+        typer.echo(f"  RECLOSED ONTO A FAULT at {r['time'][11:19]}: {r['breaker']} tripped "
+                   f"{r['after_s']:g} s after FLISR closed {', '.join(r['closed'])}")
     for grid in report.microgrids:
         if grid["islanded_at"]:
             typer.echo(f"  microgrid {grid['name']} islanded at {grid['islanded_at'][11:19]}; "

@@ -64,6 +64,7 @@ _METHOD = {
     "supply_restored": "ClearFault",
     "clear": "ClearFault",
 }
+_SWITCHING = ("open_switch", "close_switch")  # written by the drill's operator, as a dispatcher
 _FAULTS = ("cable_fault", "transformer_loss", "substation_loss", "device_trip")
 _REPAIRS = ("supply_restored", "clear")
 _USER = "drill"
@@ -82,11 +83,18 @@ class DrillReport:
     start: pd.Timestamp
     end: pd.Timestamp
     events: tuple[dict[str, Any], ...]
+    # from what is supplied at the end, not from the plans: restored | partially_restored |
+    # not_restored | no_interruption
+    status: str
     customers_interrupted: int
     customer_minutes_interrupted: float
     energy_not_supplied_kwh: float
     restoration_s: float | None
     switch_operations: int
+    # each cable fault injected: its line and time, the first location FLISR made of it
+    faults: tuple[dict[str, Any], ...]
+    faults_mislocated: int
+    reclosed_onto_fault: tuple[dict[str, Any], ...]  # FLISR closes that met a fault
     violations_after_restoration: tuple[dict[str, Any], ...]
     violations_before_fault: tuple[dict[str, Any], ...]
     unsupplied_at_end: tuple[str, ...]
@@ -196,7 +204,8 @@ async def run_drill(
         started()  # simulator and runtime built: their objects live as long as the drill
         task = asyncio.create_task(runtime.run(), name="drill-runtime")
         try:
-            async with FieldClient(server.endpoint, security=client_security) as operator:
+            async with FieldClient(server.endpoint, runtime.contract,
+                                   security=client_security) as operator:
                 timeline, tally, ticks, before = await _drive(
                     scenario, sim, server, operator, runtime, task, start, end, barrier_timeout_s
                 )
@@ -275,19 +284,17 @@ async def _drive(scenario, sim, server, operator, runtime, task, start, end, tim
         now = sim.time
         while events and events[0][0] <= now:
             _, event = events.pop(0)
-            text = await operator.call_simulator(_METHOD[event.kind], event.target)
-            timeline.append(
-                _entry(
-                    now,
-                    "fault"
-                    if event.kind in _FAULTS
-                    else "repair"
-                    if event.kind in _REPAIRS
-                    else event.kind,
-                    f"{event.kind} {event.target}: {text}",
-                    event.target,
-                )
-            )
+            if event.kind in _SWITCHING:
+                closed = event.kind == "close_switch"
+                [result] = await operator.write({(event.target, "close_cmd"): closed})
+                text = f"{'close' if closed else 'open'} by the dispatcher: {result.status_name}"
+                kind = "dispatcher"
+            else:
+                text = await operator.call_simulator(_METHOD[event.kind], event.target)
+                kind = ("fault" if event.kind in _FAULTS
+                        else "repair" if event.kind in _REPAIRS else event.kind)
+            timeline.append(_entry(now, kind, f"{event.kind} {event.target}: {text}",
+                                   event.target))
             fine_until = now + pd.Timedelta(minutes=scenario.fine_window_min)
         await _barrier(runtime, server, task, timeout_s)
         seen_events = _field_events(sim, seen_events, timeline)
@@ -329,6 +336,8 @@ def _entry(t: pd.Timestamp, kind: str, text: str, device: str | None = None) -> 
 
 
 _FIELD_KINDS = (
+    ("reset on restoration", "indicator"),  # the field's own record of an indicator's reset
+    (" reset", "indicator"),
     ("protection cleared", "protection"),
     ("loss of mains", "protection"),
     ("tripped", "protection"),
@@ -420,13 +429,18 @@ def _report(
     order = {
         "fault": 0,
         "repair": 0,
+        "dispatcher": 0,
         "comm_loss": 0,
         "device_trip": 0,
         "protection": 1,
         "islanding": 2,
         "supply_lost": 3,
+        "reclosed_onto_fault": 4,
+        "isolation_lifted": 4,
         "detection": 4,
         "isolation": 5,
+        "indicator_reset": 6,
+        "indicator": 7,
         "restoration_step": 6,
         "shed": 6,
         "reconnection": 6,
@@ -450,7 +464,7 @@ def _report(
         ]
         if not tally.ever:
             restoration_s = 0.0
-        elif backs:
+        elif backs and not (tally.samples and tally.samples[-1][1] & tally.ever):
             settled = backs[-1]
             restoration_s = (settled - first_fault).total_seconds()
     violations: dict[tuple[str, str], dict[str, Any]] = {}
@@ -460,6 +474,8 @@ def _report(
             for v in found:  # each element once, as first seen
                 violations.setdefault((v["element"], v["kind"]), v | {"time": t.isoformat()})
     baseline = _baseline(scenario, sim, tally, customers, start)
+    off_at_end = tally.samples[-1][1] if tally.samples else frozenset()
+    faults = _fault_locations(scenario, responder, start)
     return DrillReport(
         scenario=scenario.name,
         description=scenario.description,
@@ -467,11 +483,15 @@ def _report(
         start=start,
         end=end,
         events=tuple(timeline),
+        status=_status(tally.ever, off_at_end),
         customers_interrupted=sum(customers[d] for d in tally.ever),
         customer_minutes_interrupted=round(tally.customer_min, 2),
         energy_not_supplied_kwh=round(tally.ens_kwh, 3),
         restoration_s=restoration_s,
         switch_operations=sum(p.switch_operations for p in responder.plans),
+        faults=tuple(faults),
+        faults_mislocated=sum(1 for f in faults if f["located_correctly"] is False),
+        reclosed_onto_fault=tuple(responder.reclosures),
         violations_after_restoration=tuple(violations.values()),
         violations_before_fault=tuple(before),
         unsupplied_at_end=tuple(sorted(tally.samples[-1][1])) if tally.samples else (),
@@ -489,6 +509,35 @@ def _report(
             "customers_off": [sum(customers[d] for d in off) for _, off in tally.samples],
         },
     )
+
+
+def _status(ever: set[str], off_at_end: frozenset[str]) -> str:
+    """What the drill restored, judged on the field at the end."""
+    if not ever:
+        return "no_interruption"
+    still = off_at_end & ever
+    if not still:
+        return "restored"
+    return "partially_restored" if still != ever else "not_restored"
+
+
+def _fault_locations(
+    scenario: DrillScenario, responder: FaultResponder, start: pd.Timestamp
+) -> list[dict[str, Any]]:
+    """Each cable fault with the first plan made at or after it: did it find the cable?"""
+    planned = list(zip(responder.plan_times, responder.plans, strict=True))
+    out = []
+    for event in scenario.events:
+        if event.kind != "cable_fault":
+            continue
+        at = start + pd.Timedelta(minutes=event.at_min)
+        plan = next((p for t, p in planned if t >= at), None)
+        lines = list(plan.location.lines) if plan is not None else []
+        out.append({
+            "line": event.target, "at": at.isoformat(), "located_lines": lines,
+            "located_correctly": (event.target in lines) if plan is not None else None,
+        })
+    return out
 
 
 def _baseline(

@@ -53,6 +53,8 @@ EventKind = Literal[
     "device_trip",
     "supply_restored",
     "clear",
+    "open_switch",  # the dispatcher's own switching (a crew's return to normal after a repair)
+    "close_switch",
 ]
 
 # figures of the report a drill file may expect; list figures are counted
@@ -60,7 +62,12 @@ FIGURES: Mapping[str, str] = {
     "customers_interrupted": "customers that lost supply at any time",
     "customer_minutes_interrupted": "customer-minutes of interruption",
     "energy_not_supplied_kwh": "energy not supplied, kWh",
-    "restoration_s": "simulated seconds from the first fault to the last restoration",
+    "status": "restored | partially_restored | not_restored | no_interruption, from what is "
+              "supplied at the end",
+    "restoration_s": "simulated seconds from the first fault to the last restoration (none "
+                     "when loads that lost supply are still off at the end)",
+    "reclosed_onto_fault": "closes by FLISR that met a fault (protection tripped again)",
+    "faults_mislocated": "cable faults whose first location missed the faulted cable",
     "switch_operations": "switching operations of the restoration plans",
     "violations_after_restoration": "limit violations after restoration (count)",
     "unsupplied_at_end": "loads without supply at the end (count)",
@@ -261,6 +268,9 @@ def _check_targets(scenario: DrillScenario, model: GridModel, path: Path) -> Non
             ok, what = target in substations, f"a substation ({', '.join(sorted(substations))})"
         elif kind in ("comm_loss", "device_trip"):
             ok, what = target in model.registry, "a device id of the registry"
+        elif kind in ("open_switch", "close_switch"):
+            ok = target in {d.id for d in model.registry.switches if d.remote_controlled}
+            what = "a remote-controlled switch of the registry"
         else:
             ok, what = target in injected, "the target of an earlier event"
         if not ok:
