@@ -97,6 +97,9 @@ class RuntimeConfig:
     integrity_wall_s: float = 60.0  # read the watched points behind the subscription this often
     late_after_s: float = 60.0  # a plan landing this much field time after its readings is late
     plan_timeout_s: float = 120.0  # wall time a step's plan may take before the planner is ended
+    # the field's clock moving back at all (beyond a second), or ahead by more than this
+    # between two ticks, is a jump: due work is rescheduled from the new time and recorded
+    clock_jump_s: float = 900.0
 
     def __post_init__(self) -> None:
         # the MPC plans on the control step's grid, and forecasts come on grids that divide a day
@@ -177,6 +180,8 @@ class ControllerRuntime:
         self._scenarios: dict[dt.date, Scenario] = {}
         self._stop = asyncio.Event()
         self._next_poll: pd.Timestamp | None = None
+        self._resend_due = True  # the last setpoints go out at once: at start, on a reconnect
+        self._duplicates_seen: set[tuple[str, ...]] = set()  # session ids given twice, told
         self._next_integrity = time.monotonic() + config.integrity_wall_s
         self._poll_points = _polled_points(self.contract, model)
         self._session_points = _session_points(model)
@@ -300,6 +305,7 @@ class ControllerRuntime:
             now = self._clock()
             if now is None:
                 return  # the subscription has not delivered the field's first image yet
+            self._follow_jumps(now)
             self.now = now
             if self._until is None and self._run_for is not None:
                 self._until = now + self._run_for
@@ -315,8 +321,13 @@ class ControllerRuntime:
                 await self._check_integrity(now)
             if self._next_step is None:
                 self._next_step = now.floor(f"{self.config.step_minutes}min")
+            if self._resend_due:
+                # every setpoint as last written, at once: the devices (or a restarted
+                # simulator) may hold others or none
+                self._resend_due = False
                 if self._last_setpoints:
-                    await self._write(now, self._last_setpoints, reason="resume")
+                    async with self._write_lock:
+                        await self._write(now, self._last_setpoints, reason="resend")
             if now >= self._next_step and self._stepping is None and not self._stop.is_set():
                 step = pd.Timedelta(minutes=self.config.step_minutes)
                 # behind (a long plan, a gap in the connection): plan the step we are in now
@@ -344,6 +355,32 @@ class ControllerRuntime:
         except Exception as exc:
             if not await self._lost_if_connection(exc):
                 raise
+
+    def _follow_jumps(self, now: pd.Timestamp) -> None:
+        """A field clock that jumped (a simulator restarted at another time, a device clock
+        set): every due job is due now, from the new time, and the jump is recorded."""
+        last = self.now
+        if last is None:
+            return
+        jump = now - last
+        if -pd.Timedelta(seconds=1) <= jump <= pd.Timedelta(seconds=self.config.clock_jump_s):
+            return
+        direction = "back" if jump < pd.Timedelta(0) else "ahead"
+        log.warning("the field's clock jumped %s by %s (%s -> %s): due work rescheduled",
+                    direction, abs(jump), last, now)
+        self.historian.record_event(now, "clock_jumped", direction=direction,
+                                    before=last.isoformat(), after=now.isoformat(),
+                                    by_s=jump.total_seconds())
+        self._next_step = now.floor(f"{self.config.step_minutes}min")
+        self._next_heartbeat = now
+        self._next_poll = now
+        self._resend_due = True
+        if self._run_for is not None and self._until is not None:
+            self._until = self._until + jump  # the run still covers run_for of field time
+        if direction == "back":
+            self.ticked_at = None
+            # sessions "arrived" in the time left behind did not arrive yet
+            self._arrivals = {sid: t for sid, t in self._arrivals.items() if t <= now}
 
     async def _run_step(self, step_start: pd.Timestamp) -> None:
         try:
@@ -450,6 +487,10 @@ class ControllerRuntime:
         self.client = client
         self._connected = True
         self._backoff = 0.25
+        # a new session: nothing of its publications answered, no tick done at its time yet
+        self.field_seq = None
+        self.ticked_at = None
+        self._resend_due = True
         self._follower = asyncio.get_running_loop().create_task(
             self._follow_field(self.watch), name="field-events"
         )
@@ -902,11 +943,18 @@ class ControllerRuntime:
             return r.value if r is not None and r.good else default
 
         states, stored = [], []
+        where: dict[str, str] = {}  # session id -> the connector that holds it
         for site in sites:
             for c in site.connector_ids():
                 if not value(site.id, f"{c}.connected", False):
                     continue
                 sid = value(site.id, f"{c}.session_id", "") or f"{site.id}/{c}/unknown"
+                if sid in where:
+                    # two vehicles reported under one id (a charger's bug, a replayed id):
+                    # merged they would share one energy; the second is left out, and said so
+                    self._duplicate_session(now, sid, where[sid], f"{site.id}/{c}")
+                    continue
+                where[sid] = f"{site.id}/{c}"
                 requested = float(value(site.id, f"{c}.energy_requested_kwh", 0.0) or 0.0)
                 delivered = float(value(site.id, f"{c}.energy_delivered_kwh", 0.0) or 0.0)
                 arrival = self._arrivals.setdefault(sid, now)
@@ -949,6 +997,17 @@ class ControllerRuntime:
                     )
                 )
         return states, stored
+
+    def _duplicate_session(self, now: pd.Timestamp, sid: str, first: str, again: str) -> None:
+        """Record (once per pair of connectors) a session id the field gave twice."""
+        key = (sid, first, again)
+        if key in self._duplicates_seen:
+            return
+        self._duplicates_seen.add(key)
+        log.warning("session id %r reported at %s and %s: the second is not planned", sid,
+                    first, again)
+        self.historian.record_event(now, "duplicate_session", session_id=sid, kept=first,
+                                    refused=again)
 
     def _forecast(self, now: pd.Timestamp):
         day = now.date()
