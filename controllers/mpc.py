@@ -202,12 +202,16 @@ def first_step_setpoints(
     reg = model.registry
     out: dict[str, dict[str, float]] = {}
 
-    def clamp(device_id: str, point: str, value: float) -> float:
+    def clamp(device_id: str, point: str, value: float, scale: float = 1.0) -> float:
+        """``value`` (in the schedule's unit) times ``scale`` (to the point's unit), clamped;
+        bounded before it is scaled, so that no finite value overflows on the way."""
         p = reg[device_id].point(point)
         v = float(value) if np.isfinite(value) else 0.0
-        lo = p.min_value if p.min_value is not None else v
-        hi = p.max_value if p.max_value is not None else v
-        return float(min(max(v, lo), hi))
+        lo = p.min_value if p.min_value is not None else -np.inf
+        hi = p.max_value if p.max_value is not None else np.inf
+        v = min(max(v, lo / scale), hi / scale) * scale
+        return float(min(max(v, lo), hi))  # exactly inside, whatever the scaling rounded
+
 
     for pv in reg.pv:
         out[pv.id] = {
@@ -222,7 +226,7 @@ def first_step_setpoints(
     for ev in reg.ev_sites:
         out[ev.id] = {
             "p_site_limit_kw": clamp(
-                ev.id, "p_site_limit_kw", schedule.ev_site_p_mw[ev.id].iloc[0] * 1000.0
+                ev.id, "p_site_limit_kw", schedule.ev_site_p_mw[ev.id].iloc[0], 1000.0
             ),
         }
     return out
