@@ -15,7 +15,8 @@ from network_models.model import GridModel
 @dataclass(frozen=True, kw_only=True)
 class GridSnapshot:
     """What was measured at ``time``: BESS state of charge, EV sessions (with energy delivered so
-    far) and switch positions. Sessions not yet arrived may be included as known or forecast."""
+    far) and switch positions. Sessions not yet arrived may be included as known or forecast.
+    Session ids are unique: two sessions with one id are refused, never merged."""
 
     time: pd.Timestamp
     bess_soc_frac: Mapping[str, float]
@@ -28,6 +29,17 @@ class GridSnapshot:
         for k, soc in self.bess_soc_frac.items():
             if not 0.0 <= soc <= 1.0:
                 raise ValueError(f"BESS {k!r}: soc_frac {soc} outside [0, 1]")
+        seen: dict[str, SessionState] = {}
+        for st in self.ev_sessions:
+            s = st.session
+            if s.id in seen:
+                first = seen[s.id].session
+                raise ValueError(
+                    f"EV session id {s.id!r} is given twice: at {first.charger} connector "
+                    f"{first.connector} and at {s.charger} connector {s.connector}; one id is "
+                    "one vehicle's session, never merged"
+                )
+            seen[s.id] = st
 
     @classmethod
     def initial(
