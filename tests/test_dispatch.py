@@ -280,10 +280,12 @@ def test_a_session_that_cannot_be_served_is_reported_not_a_crash(jiuke):
     assert result.ac.passed
 
 
-def test_a_bess_soc_outside_its_bounds_is_refused_with_a_clear_message(jiuke):
-    with pytest.raises(ValueError, match=r"BESS_1.*outside"):
+def test_a_bess_soc_that_is_not_a_number_is_refused_with_a_clear_message(jiuke):
+    # a SoC outside [0, 1] or NaN is a measurement the controller must handle (see
+    # test_soc_out_of_band.py); something that is not a number at all is a caller's error
+    with pytest.raises(ValueError, match=r"BESS_1.*must be a number"):
         GridSnapshot(
-            time=pd.Timestamp("2026-07-15", tz="Asia/Shanghai"), bess_soc_frac={"BESS_1": 1.3}
+            time=pd.Timestamp("2026-07-15", tz="Asia/Shanghai"), bess_soc_frac={"BESS_1": "full"}
         )
 
 
