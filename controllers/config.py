@@ -23,6 +23,9 @@ class ObjectiveWeights:
     reactive_cny_per_mvarh: float = 10.0  # reactive power for limits, not for pennies of losses
     ev_shortfall_cny_per_mwh: float = 20_000.0  # energy owed to a driver at departure
     bess_terminal_cny_per_mwh: float = 1_500.0  # end-of-horizon SoC below its target
+    # per MWh outside a battery's SoC band, in every step: above any price spread or demand
+    # charge a discharge below the band (or a charge above it) could earn, so it comes back first
+    bess_out_of_band_cny_per_mwh: float = 20_000.0
     voltage_violation_cny_per_pu: float = 2_000_000.0
     loading_violation_cny_per_mva: float = 200_000.0
 

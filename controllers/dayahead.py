@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -106,14 +107,20 @@ def run_dayahead(
     weather: str = "clear",
     config: DispatchConfig | None = None,
     bundle: ForecastBundle | None = None,
+    bess_soc_frac: Mapping[str, float] | None = None,
 ) -> DayAheadResult:
-    """Forecast ``date`` (96 × 15 min), plan it, validate it and compute the unmanaged baseline."""
+    """Forecast ``date`` (96 × 15 min), plan it, validate it and compute the unmanaged baseline.
+
+    ``bess_soc_frac``: each battery's SoC at the day's start as measured (NaN when unknown, see
+    ``bess_soc``); by default each battery's configured initial SoC."""
     t0 = time.perf_counter()
     if bundle is None:
         bundle = build(model, date, "24h", "15min", seed=seed, weather=weather)
     dispatcher = Dispatcher(model, steps=len(bundle.index), step_h=bundle.step_h, config=config)
     states = sessions_at_start(bundle)
     snapshot = GridSnapshot.initial(model, bundle.start, states)
+    if bess_soc_frac is not None:
+        snapshot = replace(snapshot, bess_soc_frac=dict(bess_soc_frac))
     plan = dispatcher.plan(bundle, snapshot)  # starts from the uncontrolled baseline
     baseline, baseline_ac = plan.baseline, plan.baseline_ac
     kpis = schedule_kpis(bundle, plan.schedule, plan.ac, states, solve_s=plan.record.solve_s)

@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
+from controllers.bess_soc import floor_frac, read_fleet, soc_issues
 from controllers.config import DispatchConfig
 from controllers.dispatch_problem import DispatchInputs, DispatchProblem, DispatchSolution
 from controllers.ev_charging import (
@@ -197,6 +198,7 @@ class Dispatcher:
             relinearisations=max(iterations - 1, 0),
             ac_check=ac.summary(),
             ev_shortfall_kwh=shortfall,
+            bess_soc_issues=soc_issues(read_fleet(self.bess, snapshot.bess_soc_frac)),
             notes=tuple(notes),
         )
         return PlanResult(
@@ -284,7 +286,8 @@ class Dispatcher:
         idx = bundle.index
         allocs = {s.id: uncontrolled_site_kw(s, states, idx, bundle.step_h) for s in self.ev_sites}
         pv = bundle.pv_p_mw.reindex(columns=self.pv_ids, fill_value=0.0)
-        soc0 = np.array([snapshot.bess_soc_frac.get(b.id, b.soc_init_frac) for b in self.bess])
+        readings = read_fleet(self.bess, snapshot.bess_soc_frac)
+        soc0 = np.array([readings[b.id].soc_frac for b in self.bess])  # NaN: unknown
         return self._assemble(
             bundle,
             pv.to_numpy().T,
@@ -365,16 +368,23 @@ class Dispatcher:
         q_cap = np.sqrt(np.clip(s_mva**2 - pv_avail**2, 0.0, None)) * (pv_avail > 1e-6)
         env = [site_envelope(s, states, idx, bundle.step_h) for s in self.ev_sites]
         n_ev = len(self.ev_sites)
-        e0, emin, etarget = [], [], []
+        readings = read_fleet(self.bess, snapshot.bess_soc_frac)
+        e0, emin, emax, p_max, etarget = [], [], [], [], []
         for b in self.bess:
-            soc = float(snapshot.bess_soc_frac.get(b.id, b.soc_init_frac))
-            floor = b.soc_min_frac
-            if self.config.use_island_reserve:
-                floor = max(floor, b.island_reserve_frac)
-            e0.append(soc * b.e_mwh)
-            emin.append(min(floor, soc) * b.e_mwh)  # never infeasible at the start
+            r = readings[b.id]
+            floor = floor_frac(b, use_island_reserve=self.config.use_island_reserve)
             target = self.terminal_soc_frac.get(b.id, self.config.bess_terminal_soc_frac)
-            etarget.append((b.soc_init_frac if target is None else target) * b.e_mwh)
+            target = b.soc_init_frac if target is None or not np.isfinite(target) else target
+            target = min(max(target, floor), b.soc_max_frac)
+            # unknown: held at 0 MW where it is assumed to be (inside the band, so no penalty)
+            soc = r.soc_frac if r.dispatchable else target
+            e0.append(soc * b.e_mwh)
+            # the band widened to the measured SoC: never infeasible at the start, never
+            # further out; the way back in is the objective's (out-of-band penalty)
+            emin.append(min(floor, soc) * b.e_mwh)
+            emax.append(max(b.soc_max_frac, soc) * b.e_mwh)
+            p_max.append(b.p_mw if r.dispatchable else 0.0)
+            etarget.append((target if r.dispatchable else soc) * b.e_mwh)
         price = bundle.price_cny_per_kwh.to_numpy() * 1000.0 * self.config.weights.energy
         carbon = bundle.carbon_kg_per_kwh.to_numpy() * self.config.weights.carbon_cny_per_t
         loads = bundle.load_p_mw.reindex(columns=self.load_ids, fill_value=0.0).to_numpy()
@@ -386,6 +396,8 @@ class Dispatcher:
             "ev_hi": np.vstack([e.e_max_mwh for e in env]) if n_ev else np.zeros((0, t)),
             "e0": np.array(e0),
             "emin": np.array(emin),
+            "emax": np.array(emax),
+            "bess_p_max": np.array(p_max),
             "etarget": np.array(etarget),
             "cost": price + carbon,
             "load": loads.sum(axis=1),
@@ -413,6 +425,8 @@ class Dispatcher:
             ev_e_max_mwh=st["ev_hi"],
             bess_e0_mwh=st["e0"],
             bess_e_min_mwh=st["emin"],
+            bess_e_max_mwh=st["emax"],
+            bess_p_max_mw=st["bess_p_max"],
             bess_e_target_mwh=st["etarget"],
             import_cost_cny_per_mwh=st["cost"],
             base_pv_p_mw=base.pv_p_mw.to_numpy().T,
@@ -442,11 +456,16 @@ class Dispatcher:
         }
         e_mwh = np.array([b.e_mwh for b in self.bess])[:, None]
         soc = sol.bess_e_mwh / e_mwh if len(self.bess) else sol.bess_e_mwh
+        readings = read_fleet(self.bess, snapshot.bess_soc_frac)
+        held = np.array([not readings[b.id].dispatchable for b in self.bess], dtype=bool)
+        # a battery of unknown charge: exactly 0 MW (not the solver's 1e-9), its SoC unknown
+        bess_p = np.where(held[:, None], 0.0, sol.bess_p_mw)
+        soc = np.where(held[:, None], np.nan, soc)
         return self._assemble(
             bundle,
             np.clip(sol.pv_p_mw, 0, None),
             sol.pv_q_mvar,
-            sol.bess_p_mw,
+            bess_p,
             sol.bess_q_mvar,
             soc,
             allocs,

@@ -7,6 +7,13 @@ voltage band and thermal limits (soft, with penalised slacks that are reported),
 BESS SoC dynamics with efficiencies, reserve and end-of-horizon target, EV site envelopes with a
 penalised shortfall. Objective: the weighted cost terms of ``ObjectiveWeights``.
 
+A battery measured outside its band (whose floor is the islanding reserve where one is kept) is
+planned from where it is: its hard energy bounds are the band widened to the measured value, so
+the start is never infeasible and the plan never takes it further out; each MWh outside the band
+is penalised in every step it stays out, which brings it back as fast as the rest of the
+objective allows. A battery that may not be dispatched (its SoC unknown) gets a power cap of 0
+(see ``bess_soc``).
+
 Sign conventions: PV and BESS powers are injections (BESS discharge positive), EV site power is
 consumption, import is power drawn from the upstream grid. Units MW, Mvar, MWh, pu, CNY.
 """
@@ -20,6 +27,7 @@ import cvxpy as cp
 import numpy as np
 import scipy.sparse as sp
 
+from controllers.bess_soc import floor_frac
 from controllers.config import DispatchConfig
 from controllers.network_linearisation import NetworkLinearisation
 from controllers.screening import MonitoredLimits
@@ -37,7 +45,9 @@ class DispatchInputs:
     ev_e_min_mwh: np.ndarray
     ev_e_max_mwh: np.ndarray
     bess_e0_mwh: np.ndarray  # (n_bess,)
-    bess_e_min_mwh: np.ndarray  # (n_bess,) lower energy bound incl. any islanding reserve
+    bess_e_min_mwh: np.ndarray  # (n_bess,) hard lower energy bound: floor, or lower if measured
+    bess_e_max_mwh: np.ndarray  # (n_bess,) hard upper energy bound: soc_max, or higher if measured
+    bess_p_max_mw: np.ndarray  # (n_bess,) most charge or discharge power, 0 when not dispatchable
     bess_e_target_mwh: np.ndarray  # (n_bess,)
     import_cost_cny_per_mwh: np.ndarray  # (T,) energy price + carbon price × intensity
     # base point of the linearisation (the AC solution of a schedule)
@@ -137,6 +147,8 @@ class DispatchProblem:
             "ev_hi": par((n_ev, t), nonneg=True, name="ev_e_max_mwh"),
             "e0": par(n_b, nonneg=True, name="bess_e0_mwh"),
             "emin": par(n_b, nonneg=True, name="bess_e_min_mwh"),
+            "emax": par(n_b, nonneg=True, name="bess_e_max_mwh"),
+            "b_pmax": par(n_b, nonneg=True, name="bess_p_max_mw"),
             "etarget": par(n_b, nonneg=True, name="bess_e_target_mwh"),
             "cost": par(t, name="import_cost_cny_per_mwh"),
             "offset": par((lin.n_state, t), name="balance_offset_pu"),
@@ -164,6 +176,8 @@ class DispatchProblem:
             "ev_e": var((n_ev, t), nonneg=True, name="ev_e_mwh"),
             "ev_short": var((n_ev, t), nonneg=True, name="ev_shortfall_mwh"),
             "b_term": var(n_b, nonneg=True, name="bess_terminal_shortfall_mwh"),
+            "b_under": var((n_b, t), nonneg=True, name="bess_below_band_mwh"),
+            "b_over": var((n_b, t), nonneg=True, name="bess_above_band_mwh"),
             "sig_v": var(t, nonneg=True, name="voltage_slack_pu"),
             "sig_s": var(t, nonneg=True, name="loading_slack_mva"),
             "imp": var(t, name="import_mw"),
@@ -225,19 +239,28 @@ class DispatchProblem:
         cons += [v["pv_p"] <= p["pv_avail"], cp.abs(v["pv_q"]) <= p["pv_qcap"]]
         # BESS
         if n_b:
-            p_max = np.array([b.p_mw for b in self.bess]) * self.bess_alive
             q_cap = np.array([np.sqrt(max(b.s_mva**2 - b.p_mw**2, 0.0)) for b in self.bess])
-            e_max = np.array([b.soc_max_frac * b.e_mwh for b in self.bess])
+            # the band the plan keeps to: the islanding reserve, where kept, is its floor
+            floor = [floor_frac(b, use_island_reserve=cfg.use_island_reserve) for b in self.bess]
+            band_lo = (np.array(floor) * [b.e_mwh for b in self.bess])[:, None]
+            band_hi = np.array([b.soc_max_frac * b.e_mwh for b in self.bess])[:, None]
+            over_t = np.ones((1, t))
+
+            def per_step(x: cp.Parameter) -> cp.Expression:
+                return cp.reshape(x, (n_b, 1), order="C") @ over_t
+
             eta_c = np.array([b.eta_charge for b in self.bess])[:, None]
             eta_d = np.array([b.eta_discharge for b in self.bess])[:, None]
             flow_e = cp.multiply(eta_c, v["b_ch"]) - cp.multiply(1.0 / eta_d, v["b_dis"])
             cons += [
-                v["b_ch"] <= p_max[:, None] @ np.ones((1, t)),
-                v["b_dis"] <= p_max[:, None] @ np.ones((1, t)),
-                cp.abs(v["b_q"]) <= (q_cap * self.bess_alive)[:, None] @ np.ones((1, t)),
+                v["b_ch"] <= per_step(p["b_pmax"]),
+                v["b_dis"] <= per_step(p["b_pmax"]),
+                cp.abs(v["b_q"]) <= (q_cap * self.bess_alive)[:, None] @ over_t,
                 v["b_e"][:, 0] == p["e0"] + flow_e[:, 0] * dt,
-                v["b_e"] <= e_max[:, None] @ np.ones((1, t)),
-                v["b_e"] >= cp.reshape(p["emin"], (n_b, 1), order="C") @ np.ones((1, t)),
+                v["b_e"] <= per_step(p["emax"]),
+                v["b_e"] >= per_step(p["emin"]),
+                v["b_e"] + v["b_under"] >= band_lo @ over_t,
+                v["b_e"] - v["b_over"] <= band_hi @ over_t,
                 v["b_e"][:, t - 1] + v["b_term"] >= p["etarget"],
             ]
             if t > 1:
@@ -279,6 +302,10 @@ class DispatchProblem:
             deg = np.array([b.degradation_cny_per_mwh for b in self.bess]) * w.degradation
             terms["degradation"] = dt * cp.sum(deg @ (v["b_ch"] + v["b_dis"]))
             terms["bess_terminal"] = w.bess_terminal_cny_per_mwh * cp.sum(v["b_term"])
+            # each MWh outside the band costs in every step it stays out
+            terms["bess_out_of_band"] = w.bess_out_of_band_cny_per_mwh * (
+                cp.sum(v["b_under"]) + cp.sum(v["b_over"])
+            )
         self.terms = terms
         # the solver sees the cost in thousands of CNY: better scaled against the network rows
         self.problem = cp.Problem(cp.Minimize(sum(terms.values()) / 1000.0), cons)
@@ -301,6 +328,8 @@ class DispatchProblem:
         p["ev_hi"].value = np.clip(x.ev_e_max_mwh, 0, None) * self.ev_alive[:, None]
         p["e0"].value = np.clip(x.bess_e0_mwh, 0, None)
         p["emin"].value = np.clip(x.bess_e_min_mwh, 0, None)
+        p["emax"].value = np.clip(x.bess_e_max_mwh, 0, None)
+        p["b_pmax"].value = np.clip(x.bess_p_max_mw, 0, None) * self.bess_alive
         p["etarget"].value = np.clip(x.bess_e_target_mwh, 0, None)
         p["cost"].value = x.import_cost_cny_per_mwh
         bp_pv, bq_pv, _ = self._maps["pv"]

@@ -10,6 +10,11 @@ Fallback chain, recorded in the decision: when the solver fails or runs past ``d
 the last good schedule shifted to now; when there is none (or it does not cover now), a
 rule-based safe dispatch (batteries idle, PV uncurtailed, every vehicle charged just in time
 within half its site's limit). Setpoints are always clamped to each device's limits.
+
+Whatever was decided, plan or fallback, is checked against the measured SoC before it is sent:
+each battery's power is clipped step by step so that its projected SoC never goes further out
+of its band, a battery of unknown SoC is held at 0 MW (``bess_soc``), and the record names each
+battery whose reading was out of band, faulty or unknown and each power that was clipped.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
+from controllers.bess_soc import guard_schedule, read_fleet, soc_issues
 from controllers.config import DispatchConfig
 from controllers.dispatch import Dispatcher
 from controllers.ev_charging import allocate_site, presence_h
@@ -81,6 +87,7 @@ class RecedingHorizonController:
             self.last_good = None
         self._set_terminal_targets(snapshot.time)
         base = self._shifted_last_good(snapshot.time)  # last step's plan as base point
+        readings = read_fleet(self.model.registry.bess, snapshot.bess_soc_frac)
         notes: list[str] = []
         try:
             result = self.dispatcher.plan(forecast, snapshot, base=base)
@@ -97,9 +104,7 @@ class RecedingHorizonController:
             plan_ok, record, schedule, result = False, None, None, None
             notes.append(f"planning failed: {type(exc).__name__}: {exc}")
         fallback = None
-        if plan_ok:
-            self.last_good = schedule
-        else:
+        if not plan_ok:
             shifted = self._shifted_last_good(snapshot.time)
             if shifted is not None:
                 schedule, fallback = shifted, "last_schedule_shifted"
@@ -109,6 +114,17 @@ class RecedingHorizonController:
                     "rule_based_safe_dispatch",
                 )
             notes.append(f"fallback: {fallback}")
+        # the last check before anything is sent: every path, plan or fallback, from what was
+        # measured (an old schedule knows nothing of the battery's present charge)
+        schedule, clipped = guard_schedule(
+            schedule,
+            self.model.registry.bess,
+            readings,
+            use_island_reserve=self.config.use_island_reserve,
+        )
+        notes.extend(clipped)
+        if plan_ok:
+            self.last_good = schedule
         record = DecisionRecord(
             time=snapshot.time.isoformat(),
             status=record.status if record is not None else "failed",
@@ -120,6 +136,7 @@ class RecedingHorizonController:
             relinearisations=record.relinearisations if record is not None else 0,
             ac_check=record.ac_check if record is not None else {},
             ev_shortfall_kwh=record.ev_shortfall_kwh if record is not None else {},
+            bess_soc_issues=soc_issues(readings),
             notes=(record.notes if record is not None else ()) + tuple(notes),
         )
         return MpcDecision(
@@ -158,7 +175,10 @@ class RecedingHorizonController:
         at = soc.index[soc.index <= end - pd.Timedelta(hours=self.step_h)]
         if len(at):
             row = soc.loc[at[-1]]
-            self.dispatcher.terminal_soc_frac = {k: float(v) for k, v in row.items()}
+            # a day plan made with a battery's SoC unknown has no target for it
+            self.dispatcher.terminal_soc_frac = {
+                k: float(v) for k, v in row.items() if np.isfinite(v)
+            }
 
     def _shifted_last_good(self, now: pd.Timestamp) -> DispatchSchedule | None:
         if self.last_good is None:
@@ -202,12 +222,15 @@ def first_step_setpoints(
     reg = model.registry
     out: dict[str, dict[str, float]] = {}
 
-    def clamp(device_id: str, point: str, value: float) -> float:
+    def clamp(device_id: str, point: str, value: float, scale: float = 1.0) -> float:
+        """``value`` (in the schedule's unit) times ``scale`` (to the point's unit), clamped;
+        bounded before it is scaled, so that no finite value overflows on the way."""
         p = reg[device_id].point(point)
         v = float(value) if np.isfinite(value) else 0.0
-        lo = p.min_value if p.min_value is not None else v
-        hi = p.max_value if p.max_value is not None else v
-        return float(min(max(v, lo), hi))
+        lo = p.min_value if p.min_value is not None else -np.inf
+        hi = p.max_value if p.max_value is not None else np.inf
+        v = min(max(v, lo / scale), hi / scale) * scale
+        return float(min(max(v, lo), hi))  # exactly inside, whatever the scaling rounded
 
     for pv in reg.pv:
         out[pv.id] = {
@@ -222,7 +245,7 @@ def first_step_setpoints(
     for ev in reg.ev_sites:
         out[ev.id] = {
             "p_site_limit_kw": clamp(
-                ev.id, "p_site_limit_kw", schedule.ev_site_p_mw[ev.id].iloc[0] * 1000.0
+                ev.id, "p_site_limit_kw", schedule.ev_site_p_mw[ev.id].iloc[0], 1000.0
             ),
         }
     return out

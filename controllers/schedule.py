@@ -126,12 +126,15 @@ class DecisionRecord:
     relinearisations: int
     ac_check: Mapping[str, Any]
     ev_shortfall_kwh: Mapping[str, float]  # per session id, energy owed at departure
+    # per BESS id whose measured SoC was out of its band, faulty or unknown: what and what was done
+    bess_soc_issues: Mapping[str, str] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["terms_cny"] = dict(self.terms_cny)
         d["ev_shortfall_kwh"] = dict(self.ev_shortfall_kwh)
+        d["bess_soc_issues"] = dict(self.bess_soc_issues)
         d["ac_check"] = dict(self.ac_check)
         d["notes"] = list(self.notes)
         return d

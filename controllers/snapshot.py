@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -15,7 +16,12 @@ from network_models.model import GridModel
 @dataclass(frozen=True, kw_only=True)
 class GridSnapshot:
     """What was measured at ``time``: BESS state of charge, EV sessions (with energy delivered so
-    far) and switch positions. Sessions not yet arrived may be included as known or forecast."""
+    far) and switch positions. Sessions not yet arrived may be included as known or forecast.
+
+    ``bess_soc_frac`` is each battery's SoC as measured: NaN when unknown (not measured, Bad
+    status), possibly outside its band or outside [0, 1] (a faulty BMS reading); the controller
+    plans from it as ``controllers.bess_soc`` says. A battery absent from it was not measured.
+    Session ids are unique: two sessions with one id are refused, never merged."""
 
     time: pd.Timestamp
     bess_soc_frac: Mapping[str, float]
@@ -26,8 +32,20 @@ class GridSnapshot:
         if self.time.tzinfo is None:
             raise ValueError("GridSnapshot.time must be timezone-aware")
         for k, soc in self.bess_soc_frac.items():
-            if not 0.0 <= soc <= 1.0:
-                raise ValueError(f"BESS {k!r}: soc_frac {soc} outside [0, 1]")
+            if isinstance(soc, bool) or not isinstance(soc, numbers.Real):
+                raise ValueError(f"BESS {k!r}: soc_frac must be a number (NaN if unknown), "
+                                 f"got {soc!r}")
+        seen: dict[str, SessionState] = {}
+        for st in self.ev_sessions:
+            s = st.session
+            if s.id in seen:
+                first = seen[s.id].session
+                raise ValueError(
+                    f"EV session id {s.id!r} is given twice: at {first.charger} connector "
+                    f"{first.connector} and at {s.charger} connector {s.connector}; one id is "
+                    "one vehicle's session, never merged"
+                )
+            seen[s.id] = st
 
     @classmethod
     def initial(

@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import math
+import warnings
+from dataclasses import replace
 
 import numpy as np
 import pandapower as pp
@@ -214,6 +216,7 @@ def test_mpc_falls_back_to_the_last_schedule_then_to_a_safe_dispatch(jiuke, mpc_
         )
 
 
+@pytest.mark.filterwarnings("error::RuntimeWarning")  # an overflow on the way is a failure
 @settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
@@ -237,6 +240,18 @@ def test_setpoints_are_inside_device_limits_whatever_the_schedule_says(jiuke, da
     for device_id, setpoints in points.items():
         for point, value in setpoints.items():
             assert jiuke.registry[device_id].point(point).accepts(value), (device_id, point, value)
+
+
+def test_a_huge_site_power_in_a_schedule_is_clamped_without_overflow(jiuke, dayahead):
+    # found by the test above: a finite MW figure overflowed when it was turned into kW first
+    site = jiuke.registry.ev_sites[0]
+    frame = dayahead.plan.schedule.ev_site_p_mw.copy()
+    frame.iloc[0] = 1.7e308
+    sched = replace(dayahead.plan.schedule, ev_site_p_mw=frame)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an overflow is a RuntimeWarning: here a failure
+        points = first_step_setpoints(jiuke, sched)
+    assert points[site.id]["p_site_limit_kw"] == site.point("p_site_limit_kw").max_value
 
 
 def test_a_session_that_cannot_be_served_is_reported_not_a_crash(jiuke):
@@ -265,10 +280,12 @@ def test_a_session_that_cannot_be_served_is_reported_not_a_crash(jiuke):
     assert result.ac.passed
 
 
-def test_a_bess_soc_outside_its_bounds_is_refused_with_a_clear_message(jiuke):
-    with pytest.raises(ValueError, match=r"BESS_1.*outside"):
+def test_a_bess_soc_that_is_not_a_number_is_refused_with_a_clear_message(jiuke):
+    # a SoC outside [0, 1] or NaN is a measurement the controller must handle (see
+    # test_soc_out_of_band.py); something that is not a number at all is a caller's error
+    with pytest.raises(ValueError, match=r"BESS_1.*must be a number"):
         GridSnapshot(
-            time=pd.Timestamp("2026-07-15", tz="Asia/Shanghai"), bess_soc_frac={"BESS_1": 1.3}
+            time=pd.Timestamp("2026-07-15", tz="Asia/Shanghai"), bess_soc_frac={"BESS_1": "full"}
         )
 
 
