@@ -903,10 +903,13 @@ class ControllerRuntime:
             r = by_key.get((device, point))
             return r.value if r is not None and r.good else default
 
+        # as measured: NaN when not read or Bad, never clamped (the controller decides what an
+        # out-of-band or impossible reading means: controllers.bess_soc)
         soc = {}
         for b in reg.of_type(Bess):
             v = value(b.id, "soc_frac")
-            soc[b.id] = min(max(float(v), 0.0), 1.0) if v is not None else b.soc_init_frac
+            soc[b.id] = float(v) if _number(v) is not None and not isinstance(v, bool) else (
+                float("nan"))
         held = self._held_at_zero()
         sites = [site for site in reg.of_type(EvChargingSite) if site.id not in held]
         # the readings were taken a little after the step began (the field does not wait):

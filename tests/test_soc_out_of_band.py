@@ -285,3 +285,39 @@ def test_the_day_ahead_plan_handles_every_kind_of_soc_reading(jiuke):
         assert soc_end[bid].max() <= max(start, b.soc_max_frac) + 1e-6
         # back in its band within the first hour, and there it stays
         assert soc_end[bid].iloc[3:].between(b.soc_min_frac - 1e-6, b.soc_max_frac + 1e-6).all()
+
+
+# --- the runtime's field edge ----------------------------------------------------------------
+
+
+def _runtime_snapshot(jiuke, tmp_path, readings):
+    from gridctl.runtime import ControllerRuntime, RuntimeConfig
+
+    runtime = ControllerRuntime(jiuke, RuntimeConfig(endpoint="opc.tcp://127.0.0.1:4840",
+                                                     db_path=tmp_path / "h.sqlite"))
+    try:
+        now = pd.Timestamp("2026-07-15 19:00", tz="Asia/Shanghai")
+        snapshot, _ = runtime._snapshot(now, readings)
+    finally:
+        runtime.historian.close()
+    return snapshot
+
+
+def test_the_runtime_hands_the_soc_over_as_measured_nan_when_bad_or_not_a_number(jiuke, tmp_path):
+    from asyncua import ua
+
+    from gridctl.field.client import PointReading
+
+    bess = [b.id for b in jiuke.registry.bess]
+    good, bad = ua.StatusCodes.Good, ua.StatusCodes.BadNoCommunication
+    readings = [
+        PointReading(device_id=bess[0], point="soc_frac", value=float("nan"), status=good,
+                     source_time=None),
+        PointReading(device_id=bess[1], point="soc_frac", value=1.2, status=good,
+                     source_time=None),
+        PointReading(device_id=bess[2], point="soc_frac", value=None, status=bad,
+                     source_time=None),
+    ]  # the fourth is not read at all
+    soc = _runtime_snapshot(jiuke, tmp_path, readings).bess_soc_frac
+    assert math.isnan(soc[bess[0]]) and soc[bess[1]] == 1.2  # not clamped: the controller
+    assert math.isnan(soc[bess[2]]) and math.isnan(soc[bess[3]])  # judges it (not soc_init)
