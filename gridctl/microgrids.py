@@ -191,8 +191,13 @@ class MicrogridSupervisor:
             fallback = peak if off else float(measured or 0.0)
             load_p[ld.device] = self._demand_mw.get(ld.device, fallback)
         pv = {d: float(values.get((d, "p_mw")) or 0.0) for d in self.spec.pv}
+        soc = float(soc)
+        if not math.isfinite(soc):
+            # charge unknown: judge the island as if the battery were at its floor (the most
+            # shedding, the shortest hold), never as if it were full
+            soc = self.spec.bess.soc_min_frac
         return MicrogridReading(upstream_energised=healthy, breaker_closed=bool(breaker),
-                                soc_frac=min(max(float(soc), 0.0), 1.0), load_p_mw=load_p,
+                                soc_frac=min(max(soc, 0.0), 1.0), load_p_mw=load_p,
                                 pv_p_mw=pv, time=now.to_pydatetime())
 
     def _action(self, now: pd.Timestamp, kind: IslandActionKind, device: str, reason: str,

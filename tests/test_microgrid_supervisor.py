@@ -155,3 +155,12 @@ def test_an_open_breaker_with_the_campus_dead_is_left_alone(supervisor):
     maintenance = field(v_pu=1.0, closed=False, critical=0.0, general=0.0)
     for s in (0, 60, 600):
         assert supervisor.respond(NIGHT + pd.Timedelta(seconds=s), maintenance)[0] == []
+
+
+def test_an_island_whose_battery_charge_is_unknown_is_judged_as_if_at_its_floor(supervisor):
+    # a NaN state of charge (a BMS that reports garbage) is no reason to stop answering: the
+    # island is held as if the battery were at its floor, so the general load is shed
+    supervisor.respond(NIGHT - pd.Timedelta(minutes=1), field(soc=math.nan))
+    commands, _ = supervisor.respond(NIGHT, field(v_pu=math.nan, closed=False, soc=math.nan))
+    assert supervisor.state.mode is MicrogridMode.ISLANDED
+    assert _writes(commands) == [("LD_CAMPUS_GENERAL", "connect_cmd", False)]
