@@ -312,7 +312,10 @@ class ControllerRuntime:
             if self._until is not None and now >= self._until:
                 self.stop()
                 return
-            self._day_ahead_due(now)
+            if self.stats.decisions + self.stats.steps_failed > 0:
+                # after the first control step: a restarted runtime decides first (the day
+                # plan's seconds of work would hold the interpreter while it starts)
+                self._day_ahead_due(now)
             if self._next_heartbeat is None:  # from the start, not only after a first plan
                 self._next_heartbeat = now + pd.Timedelta(seconds=self.config.heartbeat_s)
                 self._next_poll = now + pd.Timedelta(seconds=self.config.poll_s)

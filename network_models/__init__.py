@@ -27,11 +27,13 @@ def __getattr__(name: str) -> Any:
 
 def load_model(name_or_path: str | Path) -> GridModel:
     """A model by built-in name, or from a gridctl YAML grid file or a pandapower JSON file."""
-    from network_models.builder import load_grid_file, load_jiuke_oasis
+    from network_models.builder import DATA_DIR, load_grid_file
+    from network_models.model_cache import cached_model
 
     key = str(name_or_path)
     if key == "jiuke_oasis":
-        return load_jiuke_oasis()
+        path = DATA_DIR / "jiuke_oasis.yaml"
+        return cached_model(path, lambda: load_grid_file(path))
     if key in BUILTIN_MODELS:
         from network_models import standard
 
@@ -44,7 +46,7 @@ def load_model(name_or_path: str | Path) -> GridModel:
             source=key,
         )
     if path.suffix.lower() in (".yaml", ".yml"):
-        return load_grid_file(path)
+        return cached_model(path, lambda: load_grid_file(path))
     if path.suffix.lower() == ".json":
         from network_models import standard
 
