@@ -56,7 +56,8 @@ async def bench_read_write(model, repeats: int, pki: Path) -> None:
     users = UserStore.of(UserAccount(name="op", role=Role.OPERATOR,
                                      password_hash=hash_password("pw", iterations=10_000)))
     security = ServerSecurity(modes=(SecurityMode.NONE, SecurityMode.SIGN_ENCRYPT),
-                              pki_dir=pki, users=users, anonymous=AnonymousPolicy.REFUSE)
+                              pki_dir=pki, users=users, anonymous=AnonymousPolicy.REFUSE,
+                              allow_insecure_passwords=True)  # the None round, on 127.0.0.1
     t0 = time.perf_counter()
     server = SimServer(model, port=0, step_mode=True, start=START, security=security)
     await server.start()

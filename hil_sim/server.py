@@ -12,6 +12,10 @@
   in step mode, only when ``Step(n)`` is called (or :meth:`SimServer.step` in process).
 - Fault injection is a set of methods of the ``Simulator`` object; a refusal returns
   ``BadInvalidArgument`` and the reason in ``Simulator.Status.last_message``.
+- Security (:mod:`gridctl.field.security`): no session on a channel weaker than configured,
+  passwords only where the channel protects them, failed logins slowed down and locked out.
+  Every login, refused login, refused write and refused call is audited
+  (:mod:`hil_sim.audit`): a line of the ``hil_sim.audit`` log and an OPC UA audit event.
 """
 
 from __future__ import annotations
@@ -39,7 +43,9 @@ from gridctl.field.security import (
     configure_server,
     is_internal,
 )
+from gridctl.field.session_gate import AuditAction, AuditRecord, current_request
 from hil_sim.address_space import FieldAddressSpace, build_address_space, variant
+from hil_sim.audit import FieldAudit
 from hil_sim.config import SimConfig
 from hil_sim.engine import Simulator
 from hil_sim.errors import SimulatorInputError
@@ -65,6 +71,14 @@ _EXPECTED_VARIANT = {
     "str": (ua.VariantType.String,),
 }
 _MAX_STEP = 100_000
+_WRITE_REFUSALS = {
+    ua.StatusCodes.BadUserAccessDenied: "only an operator may write",
+    ua.StatusCodes.BadNotWritable: "a measurement, not a setpoint",
+    ua.StatusCodes.BadTypeMismatch: "a value of the wrong type",
+    ua.StatusCodes.BadOutOfRange: "outside the point's limits",
+    ua.StatusCodes.BadNoCommunication: "the device does not answer",
+    ua.StatusCodes.BadNodeIdUnknown: "no such node",
+}
 
 
 class _GuardedAttributeService(AttributeService):
@@ -77,10 +91,12 @@ class _GuardedAttributeService(AttributeService):
 
     def __init__(self, aspace: AddressSpace,
                  judge: Callable[[ua.WriteValue, User], int | None],
-                 applied: Callable[[ua.WriteValue], None]) -> None:
+                 applied: Callable[[ua.WriteValue], None],
+                 refused: Callable[[ua.WriteValue, int], None]) -> None:
         super().__init__(aspace)
         self._judge = judge
         self._applied = applied
+        self._refused = refused
 
     async def write(self, params: ua.WriteParameters,
                     user: User = User(role=UserRole.Admin)) -> list[ua.StatusCode]:  # noqa: B008
@@ -95,6 +111,7 @@ class _GuardedAttributeService(AttributeService):
                 passed.append(i)
             else:
                 results[i] = ua.StatusCode(code)
+                self._refused(item, code)
         if passed:
             forwarded = await super().write(
                 ua.WriteParameters(NodesToWrite=[items[i] for i in passed]), user)
@@ -102,6 +119,8 @@ class _GuardedAttributeService(AttributeService):
                 results[i] = status
                 if status.is_good():
                     self._applied(items[i])
+                else:
+                    self._refused(items[i], status.value)
         return [r if r is not None else ua.StatusCode(ua.StatusCodes.BadInternalError)
                 for r in results]
 
@@ -139,6 +158,7 @@ class SimServer:
         self._security = security or ServerSecurity(
             modes=(SecurityMode.NONE,), anonymous=AnonymousPolicy.VIEWER)
         self._on_event = on_event
+        self._audit = FieldAudit()
         self._server: Server | None = None
         self._space: FieldAddressSpace | None = None
         self._role_of: RoleOf | None = None
@@ -177,9 +197,10 @@ class SimServer:
         await init_server(server)  # the standard address space: copied after the first
         server.set_server_name(f"gridctl field simulator ({self.simulator.model.name})")
         server.set_endpoint(f"opc.tcp://{self.host}:{self._requested_port}")
+        application_uri = f"urn:{socket.gethostname()}:gridctl-sim:{self.simulator.model.name}"
         self._role_of = await configure_server(
-            server, self._security,
-            application_uri=f"urn:{socket.gethostname()}:gridctl-sim:{self.simulator.model.name}")
+            server, self._security, application_uri=application_uri,
+            audit=self._audit.record, name_of_node=self._name_of_node)
         handlers = {m.name: self._method_handler(m.name) for m in SimulatorNodes.METHODS}
         sim = self.simulator
         self._space = await build_address_space(
@@ -187,10 +208,11 @@ class SimServer:
         self._targets = {key: (node, self._space.point_of_node[node].dtype)
                          for key, node in self._space.point_nodes.items()}
         server.iserver.attribute_service = _GuardedAttributeService(
-            server.iserver.aspace, self._judge, self._applied)
+            server.iserver.aspace, self._judge, self._applied, self._refused_write)
         self._server = server
         await self._publish()
         await server.start()
+        await self._audit.start(server, server_uri=application_uri)
         self.port = int(server.bserver.port) if server.bserver is not None else None
         if not self.step_mode:
             self._clock_task = asyncio.create_task(self._run_clock(), name="sim-clock")
@@ -214,6 +236,7 @@ class SimServer:
                 iserver.time_task = None
             await self._server.stop()
             self._server = None
+        await self._audit.stop()
 
     async def serve_forever(self) -> None:
         """Run until cancelled (Ctrl-C in the command line)."""
@@ -356,6 +379,29 @@ class SimServer:
         verdict = self.simulator.check_write(point.key, value_variant.Value)
         return None if verdict == WriteCheck.OK else _REFUSAL[verdict]
 
+    def _refused_write(self, item: ua.WriteValue, code: int) -> None:
+        request = current_request()
+        if request is None:
+            return  # the server's own write
+        value = item.Value.Value.Value if item.Value is not None and item.Value.Value else None
+        self._audit.record(AuditRecord(
+            action=AuditAction.WRITE_REFUSED, user=request.user, peer=request.peer,
+            channel=request.channel, what=self._name_of_node(item.NodeId),
+            why=f"{ua.StatusCode(code).name}: {_WRITE_REFUSALS.get(code, 'refused')} "
+            f"(value {value!r})",
+            status=code, session_id=request.session_id, node=item.NodeId, value=value))
+
+    def _name_of_node(self, node: ua.NodeId) -> str:
+        """A node as the operator knows it: ``device.point``, ``Simulator.FaultLine``."""
+        space = self._space
+        point = space.point_of_node.get(node) if space is not None else None
+        if point is not None:
+            return f"{point.key[0]}.{point.key[1]}"
+        if (space is not None and node.NamespaceIndex == space.namespace_index
+                and isinstance(node.Identifier, str)):
+            return node.Identifier
+        return node.to_string()
+
     def _applied(self, item: ua.WriteValue) -> None:
         assert self._space is not None
         point = self._space.point_of_node.get(item.NodeId)
@@ -371,6 +417,7 @@ class SimServer:
                 result = await self._call(name, values)
             except SimulatorInputError as exc:
                 self._last_message = f"{name}: {exc}"
+                self._refused_call(name, values, str(exc))
                 await self._publish()
                 return ua.StatusCode(ua.StatusCodes.BadInvalidArgument)
             self._last_message = f"{name}: {result}"
@@ -380,6 +427,19 @@ class SimServer:
             return [ua.Variant(str(result), ua.VariantType.String)]
 
         return handler
+
+    def _refused_call(self, name: str, values: list[Any], reason: str) -> None:
+        request = current_request()
+        if request is None:
+            return
+        space = self._space
+        node = (ua.NodeId(SimulatorNodes.method(name), space.namespace_index)
+                if space is not None else None)
+        self._audit.record(AuditRecord(
+            action=AuditAction.CALL_REFUSED, user=request.user, peer=request.peer,
+            channel=request.channel, what=SimulatorNodes.method(name),
+            why=f"BadInvalidArgument: {reason}", status=ua.StatusCodes.BadInvalidArgument,
+            session_id=request.session_id, node=node, value=values))
 
     async def _call(self, name: str, values: list[Any]) -> Any:
         sim = self.simulator

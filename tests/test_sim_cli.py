@@ -33,7 +33,8 @@ def running_sim(tmp_path_factory) -> Iterator[SimServer]:
     server = SimServer(load_model("case33bw"), port=0, step_mode=True, start="2026-07-15 18:00",
                        security=ServerSecurity(modes=(SecurityMode.NONE,),
                                                pki_dir=tmp_path_factory.mktemp("pki"),
-                                               users=users, anonymous=AnonymousPolicy.VIEWER))
+                                               users=users, anonymous=AnonymousPolicy.VIEWER,
+                                               allow_insecure_passwords=True))
     loop = asyncio.new_event_loop()
     started = threading.Event()
     stopping = asyncio.Event()

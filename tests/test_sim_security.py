@@ -12,6 +12,8 @@ from gridctl.field.security import (
     Role,
     SecurityConfigError,
     SecurityMode,
+    UserAccount,
+    UserStore,
     add_user,
     hash_password,
     load_users,
@@ -101,3 +103,27 @@ def test_security_modes_are_read_from_a_comma_list():
     assert parse_modes("none") == (SecurityMode.NONE,)
     with pytest.raises(SecurityConfigError, match="unknown security mode 'rsa'"):
         parse_modes("sign,rsa")
+
+
+def test_a_users_file_with_a_key_given_twice_is_refused(tmp_path):
+    path = tmp_path / "users.yaml"
+    path.write_text("users:\n  - {name: a, role: viewer, role: operator,\n"
+                    "     password_hash: 'pbkdf2_sha256$1$AA==$AA=='}\n")
+    with pytest.raises(SecurityConfigError, match="role") as info:
+        load_users(path)
+    assert str(path) in str(info.value)
+
+
+def test_an_unknown_user_costs_the_same_hash_as_a_known_one(monkeypatch):
+    import gridctl.field.security as security
+
+    store = UserStore.of(UserAccount(name="op", role=Role.OPERATOR,
+                                     password_hash=hash_password("pw", iterations=1234)))
+    checked: list[str] = []
+    verify = security.verify_password
+    monkeypatch.setattr(security, "verify_password",
+                        lambda password, encoded: checked.append(encoded) or verify(password,
+                                                                                    encoded))
+    assert store.authenticate("nobody", "pw") is None
+    assert store.authenticate("op", "wrong") is None
+    assert [c.split("$")[1] for c in checked] == ["1234", "1234"]

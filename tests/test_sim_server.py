@@ -51,9 +51,10 @@ def _users() -> UserStore:
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def field(jiuke, tmp_path_factory):
     pki = tmp_path_factory.mktemp("server-pki")
+    # operators log in on the None endpoint too: a loopback test server allows it explicitly
     security = ServerSecurity(
         modes=(SecurityMode.NONE, SecurityMode.SIGN, SecurityMode.SIGN_ENCRYPT), pki_dir=pki,
-        users=_users(), anonymous=AnonymousPolicy.VIEWER)
+        users=_users(), anonymous=AnonymousPolicy.VIEWER, allow_insecure_passwords=True)
     server = SimServer(jiuke, host="127.0.0.1", port=0, step_mode=True,
                        start="2026-07-15 12:00", security=security)
     await server.start()
@@ -281,7 +282,8 @@ async def running_field(tmp_path_factory):
     from network_models import load_model
 
     security = ServerSecurity(modes=(SecurityMode.NONE,), pki_dir=tmp_path_factory.mktemp("p"),
-                              users=_users(), anonymous=AnonymousPolicy.REFUSE)
+                              users=_users(), anonymous=AnonymousPolicy.REFUSE,
+                              allow_insecure_passwords=True)
     server = SimServer(load_model("case33bw"), port=0, speed=0.0, start="2026-07-15 08:00",
                        security=security)
     await server.start()

@@ -37,10 +37,12 @@ def register(app: typer.Typer) -> None:
 
 
 @sim_app.callback()
-def _quiet_library_logs() -> None:
-    # asyncua warns on stderr about things the operator cannot change (revised session
-    # timeouts, ...); gridctl reports what matters itself
-    logging.getLogger("asyncua").setLevel(logging.CRITICAL)
+def _library_logs() -> None:
+    # asyncua's warnings reach stderr, its security warnings first; only messages that are
+    # noise here (revised session timeouts, refusals gridctl reports itself) are silenced
+    from gridctl.field.asyncua_logs import show_asyncua_warnings
+
+    show_asyncua_warnings()
 
 
 @sim_app.command("serve")
@@ -79,6 +81,13 @@ def serve(
     = None,
     anonymous: Annotated[str, typer.Option("--anonymous", help="Anonymous sessions: viewer "
                                            "(read only) or refuse.")] = "viewer",
+    allow_insecure_passwords: Annotated[bool, typer.Option(
+        "--allow-insecure-passwords", help="Accept user passwords on a None channel (anyone on "
+        "the path can read them and use the session): for tests on 127.0.0.1 only.")] = False,
+    lockout_after: Annotated[int, typer.Option(
+        "--lockout-after", min=1, help="Consecutive failed logins that lock an account.")] = 5,
+    lockout_minutes: Annotated[float, typer.Option(
+        "--lockout-minutes", min=0.0, help="How long a locked account stays locked.")] = 15.0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Do not print events.")] = False,
 ) -> None:
     """Start the simulated field and run until Ctrl-C.
@@ -89,6 +98,7 @@ def serve(
     from gridctl.field.security import (
         DEFAULT_PKI_DIR,
         AnonymousPolicy,
+        LoginPolicy,
         Pki,
         SecurityMode,
         ServerSecurity,
@@ -121,9 +131,12 @@ def serve(
     server = SimServer(
         grid, host=host, port=port, speed=speed, step_mode=step_mode, start=begin,
         config=config, on_event=None if quiet else typer.echo,
-        security=ServerSecurity(modes=modes, pki_dir=pki_dir, users=user_store,
-                                anonymous=anonymous_policy),
+        security=ServerSecurity(
+            modes=modes, pki_dir=pki_dir, users=user_store, anonymous=anonymous_policy,
+            allow_insecure_passwords=allow_insecure_passwords,
+            login=LoginPolicy(lockout_after=lockout_after, lockout_s=lockout_minutes * 60.0)),
     )
+    _show_audit_log()
 
     async def run() -> None:
         with frozen_after_start_up() as started:
@@ -145,9 +158,13 @@ def serve(
         if any(m != SecurityMode.NONE for m in modes):
             typer.echo(f"certificate {Pki(pki_dir).certificate_path('gridctl-sim')}  "
                        f"trust list {Pki(pki_dir).trusted_dir}")
-        if SecurityMode.NONE in modes and host not in ("127.0.0.1", "localhost", "::1"):
+        loopback = host in ("127.0.0.1", "localhost", "::1")
+        if SecurityMode.NONE in modes and not loopback:
             typer.echo("warning: an unsecured endpoint is offered on a non-loopback address",
                        err=True)
+        if allow_insecure_passwords:
+            typer.echo("warning: passwords are accepted on unencrypted channels"
+                       + ("" if loopback else ", on a non-loopback address"), err=True)
         clock = "held (step mode)" if step_mode else (
             "as fast as possible" if speed == 0 else f"{speed:g}x real time")
         typer.echo(f"clock {sim.time.isoformat()}, tick {tick:g} s, {clock}; Ctrl-C stops")
@@ -267,14 +284,27 @@ def trust(
 ) -> None:
     """Add a peer's certificate to the trust list.
 
-    A client's certificate for a server, a server's for a client."""
+    A client's certificate for a server, a server's for a client. It is stored under its
+    SHA-256 thumbprint; nothing already trusted is overwritten."""
     from gridctl.field.security import DEFAULT_PKI_DIR, trust_certificate
 
-    target = trust_certificate(pki or DEFAULT_PKI_DIR, certificate)
-    typer.echo(f"trusted: {target}")
+    typer.echo(trust_certificate(pki or DEFAULT_PKI_DIR, certificate).describe())
 
 
 # ---------------------------------------------------------------------------------------------
+
+
+def _show_audit_log() -> None:
+    """The simulator's audit lines (logins and refusals) on stderr, stamped."""
+    from hil_sim.audit import AUDIT_LOGGER
+
+    audit = logging.getLogger(AUDIT_LOGGER)
+    if not audit.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s audit %(message)s"))
+        audit.addHandler(handler)
+        audit.setLevel(logging.INFO)
+        audit.propagate = False
 
 
 def _start_of(date: str | None, start: str | None) -> object:

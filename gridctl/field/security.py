@@ -5,14 +5,21 @@
 
       own/<name>.der        this application's certificate (self-signed, RSA 2048, SHA-256)
       private/<name>.pem    its private key (mode 0600)
-      trusted/              certificates of peers this application accepts (.der or .pem)
-      rejected/             certificates that were refused, for an administrator to move to
-                            trusted/ if they are to be accepted
+      trusted/              certificates of peers this application accepts (.der or .pem),
+                            stored by ``gridctl sim trust`` as <sha256 thumbprint>.der
+      rejected/             certificates that were refused (<thumbprint>.der), for an
+                            administrator to review and trust if they are to be accepted
 
   A new own certificate is also copied to ``trusted/``: a simulator and a controller sharing one
   PKI directory on one machine trust each other at once; a peer elsewhere needs its certificate
-  copied into ``trusted/`` (``gridctl sim trust``).
-- **Endpoints**: Basic256Sha256 with Sign and with SignAndEncrypt; None only if configured.
+  in ``trusted/`` (``gridctl sim trust``). The directory is read as it is at each new secure
+  channel: a certificate removed from it is refused at the peer's next connection
+  (:mod:`gridctl.field.trust_list`).
+- **Endpoints**: Basic256Sha256 with Sign and with SignAndEncrypt; None only if configured. A
+  session is never activated, and no service passes, on a channel weaker than the configured
+  ones; a password is accepted only where the channel protects it (SignAndEncrypt, or encrypted
+  for the server on Sign) unless ``allow_insecure_passwords``; failed logins are slowed down and
+  lock the account (:mod:`gridctl.field.session_gate`, :mod:`gridctl.field.login_guard`).
 - **Users** come from a YAML file of names, roles and PBKDF2-SHA256 password hashes::
 
       users:
@@ -26,15 +33,14 @@
 from __future__ import annotations
 
 import base64
-import contextlib
 import datetime as dt
+import functools
 import hashlib
 import hmac
 import ipaddress
 import os
 import secrets
 import socket
-import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -51,24 +57,35 @@ from asyncua.crypto.cert_gen import (
     generate_self_signed_app_certificate,
 )
 from asyncua.crypto.permission_rules import USER_TYPES, PermissionRuleset, User, UserRole
-from asyncua.crypto.truststore import TrustStore
-from asyncua.crypto.validator import CertificateValidator, CertificateValidatorOptions
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from gridctl.field.contract import FieldInputError
+from gridctl.field.files import write_atomic
+from gridctl.field.login_guard import LoginGuard, LoginPolicy
+from gridctl.field.session_gate import AuditSink, SessionGate, install_gate
+from gridctl.field.trust_list import (
+    CertificateCheck,
+    TrustList,
+    certificate_from_bytes,
+    describe_certificate,
+    thumbprint,
+)
+from network_models.yaml_file import read_yaml
 
 __all__ = [
     "DEFAULT_PKI_DIR",
     "PASSWORD_ITERATIONS",
     "AnonymousPolicy",
     "ClientSecurity",
+    "LoginPolicy",
     "Pki",
     "Role",
     "SecurityConfigError",
     "SecurityMode",
     "ServerSecurity",
+    "TrustedCertificate",
     "UserAccount",
     "UserStore",
     "add_user",
@@ -188,6 +205,14 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
+def _iterations(encoded: str) -> int:
+    parts = encoded.split("$")
+    try:
+        return max(1, int(parts[1]))
+    except (IndexError, ValueError):
+        return PASSWORD_ITERATIONS
+
+
 @dataclass(frozen=True, kw_only=True)
 class UserAccount:
     name: str
@@ -207,27 +232,28 @@ class UserStore:
         return cls(MappingProxyType({a.name: a for a in accounts}), source="<code>")
 
     def authenticate(self, name: str, password: str) -> UserAccount | None:
+        """The account if ``password`` is its password; an unknown name costs the same hash, so
+        the time taken does not tell which names exist (seconds of CPU: call it off the event
+        loop)."""
         account = self.users.get(name)
-        if account is None or not verify_password(password, account.password_hash):
+        if account is None:
+            verify_password(password, self._stand_in_hash)
             return None
-        return account
+        return account if verify_password(password, account.password_hash) else None
+
+    @functools.cached_property
+    def _stand_in_hash(self) -> str:
+        iterations = max((_iterations(a.password_hash) for a in self.users.values()),
+                         default=PASSWORD_ITERATIONS)
+        return hash_password(secrets.token_urlsafe(16), iterations=iterations)
 
 
 def load_users(path: str | Path) -> UserStore:
     """The users of a users file (see the module docstring); errors name the file, row and field."""
     path = Path(path)
-    source = str(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise SecurityConfigError(
-            "no such users file: expected a YAML file with a 'users' "
-            "list (create one with `gridctl sim user-add`)",
-            source=source,
-        ) from None
-    except (OSError, yaml.YAMLError) as exc:
-        raise SecurityConfigError(f"cannot read the users file: {exc}", source=source) from None
-    return _users_from_data(data, source)
+    data = read_yaml(path, expected="a users file: YAML with a 'users' list (create one with "
+                     "`gridctl sim user-add`)", error=SecurityConfigError)
+    return _users_from_data(data, str(path))
 
 
 def _users_from_data(data: Any, source: str) -> UserStore:
@@ -320,7 +346,7 @@ def add_user(
             sort_keys=False,
         )
     )
-    _write_atomic(path, text.encode(), mode=0o600)
+    write_atomic(path, text.encode(), mode=0o600)
     return account
 
 
@@ -384,9 +410,9 @@ class Pki:
             days=_CERT_DAYS,
         )
         der = cert.public_bytes(Encoding.DER)
-        _write_atomic(key_path, dump_private_key_as_pem(key), mode=0o600)
-        _write_atomic(cert_path, der, mode=0o644)
-        _write_atomic(self.trusted_dir / f"{name}.der", der, mode=0o644)
+        write_atomic(key_path, dump_private_key_as_pem(key), mode=0o600)
+        write_atomic(cert_path, der, mode=0o644)
+        write_atomic(self.trusted_dir / f"{name}.der", der, mode=0o644)
         return cert_path, key_path
 
 
@@ -404,96 +430,54 @@ def _usable(cert_path: Path, key_path: Path, application_uri: str) -> bool:
     return application_uri in uris and cert.not_valid_after_utc - _RENEW_BEFORE > now
 
 
-def trust_certificate(pki_root: str | Path, certificate: str | Path) -> Path:
-    """Copy a peer's certificate (.der or .pem) into the trust list; returns the new path."""
+@dataclass(frozen=True, kw_only=True)
+class TrustedCertificate:
+    """A certificate in the trust list: where it is stored and whose it is."""
+
+    path: Path
+    thumbprint: str  # SHA-256 of the DER bytes, hex
+    who: str  # common name and application URI
+    added: bool  # False: it was already trusted (``path`` is where)
+
+    def describe(self) -> str:
+        verb = "trusted" if self.added else "already trusted"
+        return f"{verb}: {self.who}, sha256 {self.thumbprint}, stored as {self.path}"
+
+
+def trust_certificate(pki_root: str | Path, certificate: str | Path) -> TrustedCertificate:
+    """Add a peer's certificate (.der or .pem) to the trust list as ``<thumbprint>.der``.
+
+    Nothing is overwritten: two peers whose tools name their certificate files alike are both
+    trusted, and a certificate already in the list (under any name) is left where it is.
+    """
     source = Path(certificate)
     try:
         data = source.read_bytes()
     except OSError as exc:
         raise SecurityConfigError(
-            f"cannot read the certificate: {exc}", source=str(source)
+            f"cannot read the certificate ({exc.strerror or exc}): expected a .der or .pem file",
+            source=str(source),
         ) from None
     try:
-        cert = (
-            x509.load_pem_x509_certificate(data)
-            if data.lstrip().startswith(b"-----")
-            else x509.load_der_x509_certificate(data)
-        )
+        cert = certificate_from_bytes(data)
     except ValueError:
         raise SecurityConfigError(
             "not an X.509 certificate: expected a .der or .pem file", source=str(source)
         ) from None
-    target_dir = Pki(Path(pki_root)).trusted_dir
-    target_dir.mkdir(parents=True, exist_ok=True)
-    target = target_dir / f"{source.stem}.der"
-    _write_atomic(target, cert.public_bytes(Encoding.DER), mode=0o644)
-    return target
-
-
-def _write_atomic(path: Path, data: bytes, *, mode: int) -> None:
-    """Write through a temporary file in the same directory, so a failure leaves nothing half
-    written."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    der = cert.public_bytes(Encoding.DER)
+    digest, who = thumbprint(der), describe_certificate(cert)
+    trusted_dir = Pki(Path(pki_root)).trusted_dir
+    present = TrustList(trusted_dir).files_of(der)
+    if present:
+        return TrustedCertificate(path=present[0], thumbprint=digest, who=who, added=False)
     try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-class _TrustListValidator:
-    """Validates a peer certificate against ``trusted/``; a refused one is saved to ``rejected/``.
-
-    The trust list is re-read before refusing, so a certificate an administrator has just moved
-    to ``trusted/`` is accepted without a restart.
-    """
-
-    def __init__(self, pki: Pki, *, peer_is_server: bool) -> None:
-        self._pki = pki
-        self._store = TrustStore([pki.trusted_dir], [])
-        peer = (
-            CertificateValidatorOptions.PEER_SERVER
-            if peer_is_server
-            else CertificateValidatorOptions.PEER_CLIENT
-        )
-        self._validator = CertificateValidator(
-            CertificateValidatorOptions.TRUSTED_VALIDATION | peer, self._store
-        )
-        self._loaded = False
-
-    async def __call__(self, cert: x509.Certificate, app: ua.ApplicationDescription) -> None:
-        if not self._loaded:
-            await self._store.load()
-            self._loaded = True
-        try:
-            await self._validator.validate(cert, app)
-        except Exception:
-            await self._store.load()
-            try:
-                await self._validator.validate(cert, app)
-            except Exception:
-                self._reject(cert)
-                raise
-
-    def _reject(self, cert: x509.Certificate) -> None:
-        fingerprint = cert.fingerprint(cert.signature_hash_algorithm or _sha256()).hex()[:16]
-        # refusing matters; keeping a copy for the administrator is a courtesy
-        with contextlib.suppress(OSError):
-            _write_atomic(
-                self._pki.rejected_dir / f"{fingerprint}.der",
-                cert.public_bytes(Encoding.DER),
-                mode=0o644,
-            )
-
-
-def _sha256() -> Any:
-    from cryptography.hazmat.primitives import hashes
-
-    return hashes.SHA256()
+        write_atomic(trusted_dir / f"{digest}.der", der, mode=0o644)
+    except OSError as exc:
+        raise SecurityConfigError(
+            f"cannot write to the trust list ({exc.strerror or exc})", source=str(trusted_dir)
+        ) from None
+    return TrustedCertificate(path=trusted_dir / f"{digest}.der", thumbprint=digest, who=who,
+                              added=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -511,45 +495,26 @@ def is_internal(user: User | None) -> bool:
 
 @dataclass(frozen=True, kw_only=True)
 class ServerSecurity:
-    """How the server secures its endpoints and whom it lets in."""
+    """How the server secures its endpoints and whom it lets in.
+
+    ``allow_insecure_passwords`` accepts a user name and password on a None channel (and in
+    clear on a Sign channel), where anyone on the path can read it and use the session: only
+    for drills and tests on 127.0.0.1. ``login`` paces failed logins and locks accounts.
+    """
 
     modes: tuple[SecurityMode, ...] = (SecurityMode.SIGN, SecurityMode.SIGN_ENCRYPT)
     pki_dir: Path = DEFAULT_PKI_DIR
     users: UserStore = field(default_factory=UserStore)
     anonymous: AnonymousPolicy = AnonymousPolicy.VIEWER
     certificate_name: str = "gridctl-sim"
+    allow_insecure_passwords: bool = False
+    login: LoginPolicy = field(default_factory=LoginPolicy)
 
     def __post_init__(self) -> None:
         if not self.modes:
             raise SecurityConfigError(
                 "no security mode: expected at least one endpoint", field="modes"
             )
-
-
-class _UserManager:
-    """asyncua user manager over a :class:`UserStore`; every external user has role ``User``."""
-
-    def __init__(self, users: UserStore, anonymous: AnonymousPolicy) -> None:
-        self._users = users
-        self._anonymous = anonymous
-
-    def get_user(
-        self,
-        iserver: Any,
-        username: str | None = None,
-        password: str | None = None,
-        certificate: Any = None,
-    ) -> User | None:
-        # only anonymous and user-name tokens are offered, so no user name means anonymous
-        # (``certificate`` is then the secure channel's, not an identity)
-        if username is None:
-            if self._anonymous == AnonymousPolicy.REFUSE:
-                return None
-            return User(role=UserRole.User, name=None)
-        if password is None:
-            return None
-        account = self._users.authenticate(username, password)
-        return None if account is None else User(role=UserRole.User, name=account.name)
 
 
 class _FieldRuleset(PermissionRuleset):
@@ -582,8 +547,12 @@ async def configure_server(
     config: ServerSecurity,
     *,
     application_uri: str,
+    audit: AuditSink | None = None,
+    name_of_node: Callable[[ua.NodeId], str] | None = None,
 ) -> RoleOf:
-    """Endpoints, certificate, trust list and users of ``server``; call before ``start()``.
+    """Endpoints, certificate, trust list, users and the session gate of ``server``; call before
+    ``start()``. ``audit`` receives a record of every login and refusal (``name_of_node`` names
+    the nodes in them).
 
     Returns the role of a session's user, for checks the server makes per write.
     """
@@ -595,8 +564,13 @@ async def configure_server(
         account = users.users.get(user.name)
         return account.role if account is not None else None
 
+    def authenticate(name: str, password: str) -> str | None:
+        account = users.authenticate(name, password)
+        return account.name if account is not None else None
+
     await server.set_application_uri(application_uri)
     secured = [m for m in config.modes if m != SecurityMode.NONE]
+    certificates = None
     if secured:
         pki = Pki(Path(config.pki_dir))
         cert, key = pki.ensure_own_certificate(
@@ -604,15 +578,30 @@ async def configure_server(
         )
         await server.load_certificate(str(cert))
         await server.load_private_key(str(key))
-        server.set_certificate_validator(_TrustListValidator(pki, peer_is_server=False))
+        certificates = CertificateCheck(pki.trusted_dir, pki.rejected_dir, peer_is_server=False)
+        server.set_certificate_validator(certificates)
     server.set_security_policy(
         [m.policy_type for m in config.modes], permission_ruleset=_FieldRuleset(role_of)
     )
-    tokens: list[type] = [ua.UserNameIdentityToken]
+    tokens: list[type] = []
     if anonymous == AnonymousPolicy.VIEWER:
-        tokens.insert(0, ua.AnonymousIdentityToken)
+        tokens.append(ua.AnonymousIdentityToken)
+    if users.users:  # without users a user name can only be refused: it is not offered
+        tokens.append(ua.UserNameIdentityToken)
     server.set_identity_tokens(tokens)
-    server.iserver.set_user_manager(_UserManager(users, anonymous))
+    install_gate(server, SessionGate(
+        channels=frozenset(
+            (security_policies.SECURITY_POLICY_TYPE_MAP[m.policy_type][0].URI, m.message_mode)
+            for m in config.modes),
+        authenticate=authenticate,
+        is_operator=lambda user: is_internal(user) or role_of(user) == Role.OPERATOR,
+        anonymous_allowed=anonymous == AnonymousPolicy.VIEWER,
+        guard=LoginGuard(config.login),
+        certificates=certificates,
+        allow_insecure_passwords=config.allow_insecure_passwords,
+        audit=audit,
+        name_of_node=name_of_node,
+    ))
     return role_of
 
 
@@ -646,6 +635,7 @@ def loopback_operator(name: str, password: str) -> tuple[ServerSecurity, ClientS
     server = ServerSecurity(
         modes=(SecurityMode.NONE,),
         anonymous=AnonymousPolicy.VIEWER,
+        allow_insecure_passwords=True,  # on 127.0.0.1 only: nobody else is on the path
         users=UserStore.of(
             UserAccount(
                 name=name,
@@ -672,7 +662,8 @@ async def configure_client(client: Client, config: ClientSecurity) -> None:
             str(key),
             mode=config.mode.message_mode,
         )
-        client.certificate_validator = _TrustListValidator(pki, peer_is_server=True)
+        client.certificate_validator = CertificateCheck(
+            pki.trusted_dir, pki.rejected_dir, peer_is_server=True)
     if config.username is not None:
         client.set_user(config.username)
         client.set_password(config.password or "")
