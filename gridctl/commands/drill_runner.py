@@ -147,10 +147,11 @@ async def run_drill(
     barrier_timeout_s: float = 60.0,
 ) -> DrillReport:
     """Run ``scenario`` on ``model`` against the simulator with the runtime in the loop."""
+    from gridctl.field.asyncua_logs import show_asyncua_warnings
     from hil_sim.config import SimConfig
     from hil_sim.server import SimServer
 
-    logging.getLogger("asyncua").setLevel(logging.CRITICAL)
+    show_asyncua_warnings(controller=True)
     wall0 = time.perf_counter()
     password = secrets.token_urlsafe(12)
     server_security, client_security = loopback_operator(_USER, password)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from pathlib import Path
 from typing import Annotated
 
@@ -53,7 +52,9 @@ def run(
 
     if not endpoint.startswith("opc.tcp://"):
         raise UserInputError(f"{endpoint!r}: expected opc.tcp://HOST:PORT", source="--endpoint")
-    logging.getLogger("asyncua").setLevel(logging.CRITICAL)
+    from gridctl.field.asyncua_logs import show_asyncua_warnings
+
+    show_asyncua_warnings(controller=True)  # security warnings visible, reconnect noise not
     grid = load_model(model)
     client_security = None if security == "none" and user is None else client_security_of(
         security, pki, user)

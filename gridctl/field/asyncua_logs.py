@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 
-__all__ = ["NOISE", "show_asyncua_warnings"]
+__all__ = ["CONNECTION_NOISE", "NOISE", "show_asyncua_warnings"]
 
 NOISE: dict[str, frozenset[str]] = {
     # the server revises what the client asked for; nothing to act on
@@ -22,6 +22,19 @@ NOISE: dict[str, frozenset[str]] = {
 }
 
 
+# a controller that lost its field records the loss itself (an event, one warning line) and
+# reconnects; asyncua's own account of it is a traceback a second and warnings on the way out
+CONNECTION_NOISE: dict[str, frozenset[str]] = {
+    "asyncua.client.ua_session.UaSession": frozenset({
+        "Publish iteration crashed; retrying in 1s",
+        "close_session was called but connection is closed",
+    }),
+    "asyncua.client.ua_client.UaClient": frozenset({
+        "close_secure_channel was called but connection is closed",
+    }),
+}
+
+
 class _Noise(logging.Filter):
     def __init__(self, templates: frozenset[str]) -> None:
         super().__init__()
@@ -31,10 +44,19 @@ class _Noise(logging.Filter):
         return record.msg not in self.templates
 
 
-def show_asyncua_warnings() -> None:
-    """Let asyncua's warnings through (its logger at WARNING) but the noise above; idempotent."""
+def show_asyncua_warnings(*, controller: bool = False) -> None:
+    """Let asyncua's warnings through (its logger at WARNING) but the noise above (and, for a
+    ``controller`` that reports its own lost connections, ``CONNECTION_NOISE``); idempotent."""
     logging.getLogger("asyncua").setLevel(logging.WARNING)
-    for name, templates in NOISE.items():
+    noise = dict(NOISE)
+    if controller:
+        for name, templates in CONNECTION_NOISE.items():
+            noise[name] = noise.get(name, frozenset()) | templates
+    for name, templates in noise.items():
         logger = logging.getLogger(name)
-        if not any(isinstance(f, _Noise) for f in logger.filters):
-            logger.addFilter(_Noise(templates))
+        old = [f for f in logger.filters if isinstance(f, _Noise)]
+        if old and old[0].templates >= templates:
+            continue
+        for f in old:
+            logger.removeFilter(f)
+        logger.addFilter(_Noise(templates))
