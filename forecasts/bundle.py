@@ -19,7 +19,7 @@ import pandas as pd
 from forecasts.carbon import DEFAULT_CARBON_KG_PER_KWH, carbon_intensity
 from forecasts.errors import ForecastInputError
 from forecasts.ev import EvSession, sessions_overlapping, uncontrolled_charging_kw
-from forecasts.ev_csv import read_ev_sessions_csv
+from forecasts.ev_csv import read_ev_sessions_csv, sessions_of_window
 from forecasts.ev_generator import generate_sessions
 from forecasts.load import (
     measured_load_at,
@@ -273,7 +273,8 @@ def _sessions(
     if ev_sessions is None:
         return generate_sessions(sites, start, end, seed)
     if isinstance(ev_sessions, str | Path):
-        return sessions_overlapping(read_ev_sessions_csv(ev_sessions, sites), start, end)
+        return sessions_of_window(read_ev_sessions_csv(ev_sessions, sites), start, end,
+                                  source=str(ev_sessions))
     return sessions_overlapping(ev_sessions, start, end)
 
 

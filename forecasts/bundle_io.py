@@ -38,6 +38,8 @@ SERIES_FILE = "series.csv"
 SESSIONS_FILE = "ev_sessions.csv"
 HEADER_FILE = "bundle.json"
 PLOT_FILE = "forecast.png"
+BUNDLE_FILES = (PV_FILE, LOAD_P_FILE, LOAD_Q_FILE, SERIES_FILE, SESSIONS_FILE, HEADER_FILE,
+                PLOT_FILE)
 
 
 def write_bundle(

@@ -43,7 +43,15 @@ def carbon_intensity(
     return pd.Series(values, index=index, name=CARBON_COLUMN)
 
 
+# The most carbon-intensive plants (lignite) emit about 1.2 kgCO2/kWh, so no grid's mix comes
+# near 2; a larger figure is a unit mix-up (g/kWh given as kg/kWh).
+MAX_CARBON_KG_PER_KWH = 2.0
+
+
 def read_carbon_csv(path: str | Path) -> pd.Series:
-    """A carbon intensity series from a CSV with columns ``time`` and ``carbon_kg_per_kwh``."""
-    frame = read_timeseries_csv(path, columns=[CARBON_COLUMN], min_value=0.0, unit="kg/kWh")
+    """A carbon intensity series from a CSV with columns ``time`` and ``carbon_kg_per_kwh``
+    (0 to :data:`MAX_CARBON_KG_PER_KWH`)."""
+    frame = read_timeseries_csv(
+        path, columns=[CARBON_COLUMN], min_value=0.0, max_value=MAX_CARBON_KG_PER_KWH,
+        unit="kg/kWh", why="lignite plants emit about 1.2 kg/kWh; g/kWh given as kg/kWh?")
     return frame[CARBON_COLUMN]

@@ -6,8 +6,9 @@ an offset are read as Asia/Shanghai local time; times with one are converted to 
 
 from __future__ import annotations
 
+import io
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,9 @@ from forecasts.errors import ForecastInputError
 from network_models.model import TIMEZONE
 
 HEADER_ROW = 1
+# longest time between two measurements that is bridged by a straight line: an hour, the
+# resolution of hourly data, which is what weather services and meters give at the coarsest
+MAX_GAP = pd.Timedelta(hours=1)
 
 
 def sheet_row(position: int) -> int:
@@ -25,14 +29,17 @@ def sheet_row(position: int) -> int:
 
 
 def read_table(path: str | Path, *, required: Sequence[str]) -> pd.DataFrame:
-    """All cells of a CSV file as text, after checking that the ``required`` columns exist."""
+    """All cells of a CSV file as text, after checking that the ``required`` columns exist.
+
+    The file must be UTF-8 text (a byte-order mark, as spreadsheets write, is allowed)."""
     p = Path(path)
-    if not p.is_file():
-        raise ForecastInputError("no such file: expected a readable CSV file", source=str(p))
+    text = _read_text(p)
     try:
-        table = pd.read_csv(p, dtype=str, keep_default_na=False, skipinitialspace=True)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise ForecastInputError(f"not a readable CSV file ({exc})", source=str(p)) from exc
+        table = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False,
+                            skipinitialspace=True)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise ForecastInputError(f"not a readable CSV file ({' '.join(str(exc).split())})",
+                                 source=str(p)) from None
     table.columns = [str(c).strip() for c in table.columns]
     for column in required:
         if column not in table.columns:
@@ -46,6 +53,28 @@ def read_table(path: str | Path, *, required: Sequence[str]) -> pd.DataFrame:
     if table.empty:
         raise ForecastInputError("no data rows: expected at least one", source=str(p))
     return table
+
+
+def _read_text(path: Path) -> str:
+    expected = "expected a CSV file (UTF-8 text)"
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ForecastInputError(f"no such file: {expected}", source=str(path)) from None
+    except IsADirectoryError:
+        raise ForecastInputError(f"is a folder: {expected}", source=str(path)) from None
+    except OSError as exc:
+        raise ForecastInputError(f"cannot read it ({exc.strerror}): {expected}",
+                                 source=str(path)) from None
+    if b"\0" in data:
+        raise ForecastInputError(f"not a text file (it holds NUL bytes): {expected}",
+                                 source=str(path))
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ForecastInputError(
+            f"not UTF-8 text (byte {exc.start} cannot be decoded; save it as CSV UTF-8): "
+            f"{expected}", source=str(path)) from None
 
 
 def parse_times(table: pd.DataFrame, column: str, *, source: str) -> pd.DatetimeIndex:
@@ -79,9 +108,12 @@ def parse_numbers(
     *,
     source: str,
     min_value: float | None = None,
+    max_value: float | None = None,
     unit: str = "",
+    why: str = "",
 ) -> np.ndarray:
-    """The ``column`` as finite floats; blank, NaN, non-numeric or < ``min_value`` is refused."""
+    """The ``column`` as finite floats; blank, NaN, non-numeric, < ``min_value`` or
+    > ``max_value`` is refused (``why`` says where a bound comes from)."""
     text = table[column].str.strip()
     _refuse_blank(text, column, source=source, expected="a number")
     values = pd.to_numeric(text, errors="coerce").to_numpy(dtype=float)
@@ -94,17 +126,22 @@ def parse_numbers(
             row=sheet_row(pos),
             field=column,
         )
-    if min_value is not None:
-        low = values < min_value
-        if low.any():
-            pos = int(np.flatnonzero(low)[0])
-            raise ForecastInputError(
-                f"expected a value ≥ {min_value:g} {unit}".rstrip()
-                + f", got {values[pos]:g}",
-                source=source,
-                row=sheet_row(pos),
-                field=column,
-            )
+    low = values < min_value if min_value is not None else np.zeros(len(values), bool)
+    high = values > max_value if max_value is not None else np.zeros(len(values), bool)
+    if low.any() or high.any():
+        pos = int(np.flatnonzero(low | high)[0])
+        if max_value is None:
+            bound = f"≥ {min_value:g} {unit}".rstrip()
+        elif min_value is None:
+            bound = f"≤ {max_value:g} {unit}".rstrip()
+        else:
+            bound = f"from {min_value:g} to {max_value:g} {unit}".rstrip()
+        raise ForecastInputError(
+            f"expected a value {bound}{f' ({why})' if why else ''}, got {values[pos]:g}",
+            source=source,
+            row=sheet_row(pos),
+            field=column,
+        )
     return values
 
 
@@ -132,12 +169,14 @@ def read_timeseries_csv(
     columns: Sequence[str] | None = None,
     time_column: str = "time",
     min_value: float | None = 0.0,
+    max_value: float | None = None,
     unit: str = "",
+    why: str = "",
 ) -> pd.DataFrame:
     """A validated time series: a ``time`` column plus numeric ``columns`` (default: all others).
 
-    Times must be strictly increasing; values finite and ≥ ``min_value``. Returns a frame indexed
-    by Asia/Shanghai time.
+    Times must be strictly increasing; values finite and within ``min_value``..``max_value``
+    (``why`` says where the bounds come from). Returns a frame indexed by Asia/Shanghai time.
     """
     source = str(path)
     table = read_table(path, required=[time_column, *(columns or ())])
@@ -149,16 +188,33 @@ def read_timeseries_csv(
     times = parse_times(table, time_column, source=source)
     refuse_unordered_times(times, time_column, source=source)
     data = {
-        c: parse_numbers(table, c, source=source, min_value=min_value, unit=unit)
+        c: parse_numbers(table, c, source=source, min_value=min_value, max_value=max_value,
+                         unit=unit, why=why)
         for c in value_columns
     }
     return pd.DataFrame(data, index=times.rename("time"))
 
 
+def refuse_above(
+    frame: pd.DataFrame, limits: Mapping[str, float], *, source: str, unit: str, why: str
+) -> None:
+    """Refuse the first cell of ``frame`` (as read by :func:`read_timeseries_csv`) above its
+    column's limit, naming the file, row and column."""
+    for column, limit in limits.items():
+        values = frame[column].to_numpy(dtype=float)
+        high = values > limit
+        if high.any():
+            pos = int(np.flatnonzero(high)[0])
+            raise ForecastInputError(
+                f"expected at most {limit:g} {unit} ({why}), got {values[pos]:g}",
+                source=source, row=sheet_row(pos), field=column)
+
+
 def align_to_times(
     frame: pd.DataFrame, times: pd.DatetimeIndex, *, source: str
 ) -> pd.DataFrame:
-    """``frame`` interpolated linearly in time at ``times``, which it must cover."""
+    """``frame`` interpolated linearly in time at ``times``, which it must cover without a gap
+    longer than :data:`MAX_GAP` (or than the step of ``times``, if longer)."""
     if len(frame) == 0 or times[0] < frame.index[0] or times[-1] > frame.index[-1]:
         have = (f"{frame.index[0].isoformat()} to {frame.index[-1].isoformat()}"
                 if len(frame) else "none")
@@ -167,10 +223,31 @@ def align_to_times(
             f"{times[-1].isoformat()}, file has {have}",
             source=source,
         )
+    _refuse_gaps(frame.index, times, source=source)
     x = frame.index.asi8.astype(float)
     xq = times.asi8.astype(float)
     out = {c: np.interp(xq, x, frame[c].to_numpy(dtype=float)) for c in frame.columns}
     return pd.DataFrame(out, index=times)
+
+
+def _refuse_gaps(have: pd.DatetimeIndex, times: pd.DatetimeIndex, *, source: str) -> None:
+    """Refuse two consecutive samples further apart than the gap allowed, where the gap
+    touches the horizon (a logger that stopped for hours would be bridged by a straight line)."""
+    step = pd.Timedelta(times[1] - times[0]) if len(times) > 1 else pd.Timedelta(0)
+    allowed = max(MAX_GAP, step)
+    ns = have.asi8
+    gaps = np.diff(ns)
+    touching = (ns[1:] > times.asi8[0]) & (ns[:-1] < times.asi8[-1])
+    bad = touching & (gaps > allowed.value)
+    if bad.any():
+        pos = int(np.flatnonzero(bad)[0])
+        hours = gaps[pos] / 3.6e12
+        raise ForecastInputError(
+            f"no data from {have[pos].isoformat()} to {have[pos + 1].isoformat()} "
+            f"({hours:.4g} h) within the horizon: expected samples at most "
+            f"{allowed / pd.Timedelta(hours=1):g} h apart",
+            source=source, row=sheet_row(pos + 1),
+        )
 
 
 def _refuse_blank(text: pd.Series, column: str, *, source: str, expected: str) -> None:

@@ -7,3 +7,7 @@ from network_models.errors import InputError
 
 class ForecastInputError(InputError):
     """A forecast input that cannot be used; the message names the file, row and column."""
+
+
+class ForecastInputWarning(UserWarning):
+    """Forecast input that is used in part; the message names the file and what was left out."""

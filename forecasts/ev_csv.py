@@ -13,6 +13,13 @@ Columns (ACN-Data name, or gridctl's own name in brackets):
 
 Every session must be feasible on its own (energy ≤ max power × dwell) and sessions on one
 connector must not overlap. The first bad row is refused naming the file, row and column.
+
+For a plan (:func:`sessions_of_window`), a session counts if its vehicle is plugged in at some
+time of the planned window: one that arrives the evening before and leaves in the morning is
+planned for. A file none of whose sessions falls in the window is refused (it is another day's
+file), naming the dates it holds and the window; sessions entirely outside the window next to
+some inside are left out with a warning that counts them (a file of a week planned one day at
+a time is used as it is).
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from __future__ import annotations
 import csv
 import os
 import tempfile
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -27,8 +35,8 @@ import numpy as np
 import pandas as pd
 
 from forecasts.csv_io import parse_numbers, parse_times, read_table, sheet_row
-from forecasts.errors import ForecastInputError
-from forecasts.ev import EvSession
+from forecasts.errors import ForecastInputError, ForecastInputWarning
+from forecasts.ev import EvSession, sessions_overlapping
 from network_models.registry import EvChargingSite
 
 # canonical ACN-like name -> accepted alias
@@ -75,6 +83,39 @@ def read_ev_sessions_csv(
     ]
     sessions.sort(key=lambda s: (s.arrival.value, s.id))
     return tuple(sessions)
+
+
+def sessions_of_window(
+    sessions: Sequence[EvSession], start: pd.Timestamp, end: pd.Timestamp, *, source: str
+) -> tuple[EvSession, ...]:
+    """The sessions of a file plugged in at some time in [start, end), the planned window.
+
+    None of them in it (and the file not empty) is refused, naming the file, the dates its
+    sessions arrive on and the window; some outside are left out with a
+    :class:`ForecastInputWarning` that counts them.
+    """
+    kept = sessions_overlapping(sessions, start, end)
+    outside = [s for s in sessions if not s.overlaps(start, end)]
+    if not outside:
+        return kept
+    window = f"{start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} ({start.tz})"
+    if not kept:
+        raise ForecastInputError(
+            f"no session is plugged in during the planned {window}: the file's "
+            f"{len(sessions)} session{'s' if len(sessions) != 1 else ''} arrive on "
+            f"{_dates(sessions)}; expected sessions of the planned day",
+            source=source, field="connectionTime")
+    warnings.warn(ForecastInputWarning(
+        f"{source}: {len(outside)} of {len(sessions)} sessions are not plugged in during the "
+        f"planned {window} (they arrive on {_dates(outside)}) and are left out"), stacklevel=2)
+    return kept
+
+
+def _dates(sessions: Sequence[EvSession]) -> str:
+    days = sorted({s.arrival.date() for s in sessions})
+    if len(days) <= 3:
+        return ", ".join(d.isoformat() for d in days)
+    return f"{len(days)} days from {days[0].isoformat()} to {days[-1].isoformat()}"
 
 
 def sessions_frame(sessions: Sequence[EvSession]) -> pd.DataFrame:

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from forecasts._random import ar1, stream
-from forecasts.csv_io import align_to_times, read_timeseries_csv
+from forecasts.csv_io import align_to_times, read_timeseries_csv, refuse_above
 from network_models.registry import CustomerClass, Load
 
 COOLING_START_C = 22.0
@@ -160,10 +160,20 @@ def reactive_mvar(loads: Sequence[Load], p_mw: pd.DataFrame) -> pd.DataFrame:
                         columns=[ld.id for ld in loads])
 
 
+# a measured load this many times its design peak is a unit mix-up, not a load: its service
+# cable and protection are sized for a small multiple of the peak
+MAX_LOAD_PER_PEAK = 10.0
+
+
 def read_load_csv(path: str | Path, loads: Sequence[Load]) -> pd.DataFrame:
-    """Measured load, MW: column ``time`` and one column per load id (≥ 0)."""
+    """Measured load, MW: column ``time`` and one column per load id, each from 0 to
+    :data:`MAX_LOAD_PER_PEAK` times its ``p_peak_mw``."""
     ids = [ld.id for ld in loads]
-    return read_timeseries_csv(path, columns=ids, min_value=0.0, unit="MW")[ids]
+    frame = read_timeseries_csv(path, columns=ids, min_value=0.0, unit="MW")[ids]
+    refuse_above(frame, {ld.id: MAX_LOAD_PER_PEAK * ld.p_peak_mw for ld in loads},
+                 source=str(path), unit="MW",
+                 why=f"{MAX_LOAD_PER_PEAK:g} times the load's peak in the model; kW given as MW?")
+    return frame
 
 
 def measured_load_at(frame: pd.DataFrame, index: pd.DatetimeIndex, *, source: str) -> pd.DataFrame:

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import pvlib
 
-from forecasts.csv_io import align_to_times, read_timeseries_csv
+from forecasts.csv_io import align_to_times, read_timeseries_csv, refuse_above
 from forecasts.errors import ForecastInputError
 from network_models.model import Site
 from network_models.registry import PvSystem
@@ -75,10 +75,20 @@ def pv_available_mw(
     return pd.DataFrame(columns, index=times, columns=[pv.id for pv in systems], dtype=float)
 
 
+# a meter reads a little above the inverter's rating at most (its accuracy class, a few %)
+METER_TOLERANCE_FRAC = 0.05
+
+
 def read_pv_power_csv(path: str | Path, systems: Sequence[PvSystem]) -> pd.DataFrame:
-    """Measured PV power, MW: column ``time`` and one column per PV system id (≥ 0)."""
+    """Measured PV power, MW: column ``time`` and one column per PV system id, each from 0 to
+    its inverter's rating ``s_mva`` (plus :data:`METER_TOLERANCE_FRAC`): an inverter delivers
+    no more."""
     ids = [pv.id for pv in systems]
-    return read_timeseries_csv(path, columns=ids, min_value=0.0, unit="MW")[ids]
+    frame = read_timeseries_csv(path, columns=ids, min_value=0.0, unit="MW")[ids]
+    refuse_above(frame, {pv.id: pv.s_mva * (1 + METER_TOLERANCE_FRAC) for pv in systems},
+                 source=str(path), unit="MW",
+                 why="the inverter's rating in the model, which its AC output cannot exceed")
+    return frame
 
 
 def measured_pv_at(frame: pd.DataFrame, index: pd.DatetimeIndex, *, source: str) -> pd.DataFrame:

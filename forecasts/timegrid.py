@@ -10,22 +10,41 @@ from forecasts.errors import ForecastInputError
 from network_models.model import TIMEZONE
 
 DAY = pd.Timedelta(days=1)
+# Times gridctl plans and simulates. Every day must have 24 hours (China last kept daylight
+# saving time in 1991, and the day-wise models assume 96 quarter-hours a day), and pandas holds
+# times only up to 2262 (nanoseconds in 64 bits); the tariff and climate are present-day ones.
+EARLIEST = dt.date(1992, 1, 1)
+LATEST = dt.date(2199, 12, 31)
+# the longest horizon: a year of steps (a leap year), what year-long studies need
+MAX_HORIZON = pd.Timedelta(days=366)
 
 
 def to_local(value: object, *, what: str = "start", tz: str = TIMEZONE) -> pd.Timestamp:
-    """A timestamp in ``tz``; naive values are read as local time in ``tz``."""
+    """A timestamp in ``tz``; naive values are read as local time in ``tz``. Times before
+    :data:`EARLIEST` or after :data:`LATEST` are refused."""
     if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
         value = dt.datetime.combine(value, dt.time())
+    if isinstance(value, dt.datetime) and not EARLIEST <= value.date() <= LATEST:
+        raise _out_of_range(value, what)
     try:
         ts = pd.Timestamp(value)  # type: ignore[arg-type]
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, OverflowError) as exc:  # OutOfBoundsDatetime is a ValueError
         raise ForecastInputError(
             f"expected a date or time such as 2026-07-15 or 2026-07-15T08:00+08:00, got {value!r}",
             field=what,
         ) from exc
     if ts is pd.NaT:
         raise ForecastInputError(f"expected a date or time, got {value!r}", field=what)
+    if not EARLIEST <= ts.date() <= LATEST:
+        raise _out_of_range(value, what)
     return ts.tz_localize(tz) if ts.tzinfo is None else ts.tz_convert(tz)
+
+
+def _out_of_range(value: object, what: str) -> ForecastInputError:
+    return ForecastInputError(
+        f"{value}: expected a date from {EARLIEST.isoformat()} to {LATEST.isoformat()}",
+        field=what,
+    )
 
 
 def to_duration(value: object, *, what: str) -> pd.Timedelta:
@@ -55,6 +74,13 @@ def make_index(start: object, horizon: object, step: object) -> pd.DatetimeIndex
         raise ForecastInputError(
             f"expected a start on a {td_step} boundary, got {t0.isoformat()}", field="start"
         )
+    if td_horizon > MAX_HORIZON:
+        raise ForecastInputError(
+            f"expected a horizon of at most {MAX_HORIZON.days} days, got {horizon!r}",
+            field="horizon",
+        )
+    if not (t0 + td_horizon).date() <= LATEST + dt.timedelta(days=1):
+        raise _out_of_range(t0 + td_horizon, "horizon")
     if td_horizon % td_step != pd.Timedelta(0):
         raise ForecastInputError(
             f"expected a horizon that is a whole number of {td_step} steps, got {horizon!r}",

@@ -26,11 +26,30 @@ import numpy as np
 import pandas as pd
 
 from forecasts._random import ar1, stream
-from forecasts.csv_io import align_to_times, read_timeseries_csv
+from forecasts.csv_io import (
+    align_to_times,
+    parse_numbers,
+    parse_times,
+    read_table,
+    refuse_unordered_times,
+)
 from forecasts.errors import ForecastInputError
 
+TIME_COLUMN = "time"
 GHI_COLUMN = "ghi_w_per_m2"
 TEMPERATURE_COLUMN = "temp_air_c"
+
+# Physical bounds of measured weather. Sunlight at the top of the atmosphere is the solar
+# constant, 1,361 W/m² (Kopp & Lean 2011); on the ground the clear-sky GHI stays below it, and
+# clouds that reflect sunlight onto a sensor lift a minute's reading by up to about 10 %.
+MAX_GHI_W_PER_M2 = 1500.0
+GHI_BOUND_WHY = ("the solar constant 1,361 W/m² plus cloud enhancement; check the unit and "
+                 "that this is irradiance, not energy per interval")
+# Just beyond the records of air temperature where people live: −67.8 °C (Verkhoyansk, 1892)
+# and +56.7 °C (Death Valley, 1913).
+MIN_AIR_TEMPERATURE_C = -70.0
+MAX_AIR_TEMPERATURE_C = 60.0
+TEMPERATURE_BOUND_WHY = "air temperature on Earth, in °C, not K or °F"
 
 
 class WeatherScenario(StrEnum):
@@ -189,15 +208,23 @@ def read_weather_csv(path: str | Path) -> MeasuredWeather:
     """Measured weather: columns ``time``, ``ghi_w_per_m2`` and optional ``temp_air_c``.
 
     Values are instantaneous or interval means at each time; they are interpolated to the
-    forecast's mid-steps. GHI must be ≥ 0; temperature may be negative.
+    forecast's mid-steps. GHI must be within 0..:data:`MAX_GHI_W_PER_M2`, temperature within
+    :data:`MIN_AIR_TEMPERATURE_C`..:data:`MAX_AIR_TEMPERATURE_C`; a cell outside is refused
+    naming the file, row and column.
     """
-    ghi = read_timeseries_csv(path, columns=[GHI_COLUMN], min_value=0.0, unit="W/m²")
-    frame = ghi
-    header = pd.read_csv(path, nrows=0).columns.str.strip()
-    if TEMPERATURE_COLUMN in header:
-        temp = read_timeseries_csv(path, columns=[TEMPERATURE_COLUMN], min_value=-60.0, unit="°C")
-        frame = ghi.join(temp)
-    return MeasuredWeather(frame=frame, source=str(path))
+    source = str(path)
+    table = read_table(path, required=[TIME_COLUMN, GHI_COLUMN])
+    times = parse_times(table, TIME_COLUMN, source=source)
+    refuse_unordered_times(times, TIME_COLUMN, source=source)
+    data = {GHI_COLUMN: parse_numbers(
+        table, GHI_COLUMN, source=source, min_value=0.0, max_value=MAX_GHI_W_PER_M2,
+        unit="W/m²", why=GHI_BOUND_WHY)}
+    if TEMPERATURE_COLUMN in table.columns:
+        data[TEMPERATURE_COLUMN] = parse_numbers(
+            table, TEMPERATURE_COLUMN, source=source, min_value=MIN_AIR_TEMPERATURE_C,
+            max_value=MAX_AIR_TEMPERATURE_C, unit="°C", why=TEMPERATURE_BOUND_WHY)
+    frame = pd.DataFrame(data, index=times.rename(TIME_COLUMN))
+    return MeasuredWeather(frame=frame, source=source)
 
 
 def measured_weather_at(

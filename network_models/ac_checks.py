@@ -8,8 +8,10 @@ For models without a named backbone (standard feeders) every line that is not a 
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable
+import math
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import numpy as np
 import pandapower as pp
@@ -110,8 +112,22 @@ class GridCheckReport:
         )
 
     def to_dict(self) -> dict:
-        """The JSON shape of ``gridctl grid check --json``."""
-        cases = {c.case: {k: v for k, v in asdict(c).items() if k != "case"} for c in self.cases}
+        """The JSON shape of ``gridctl grid check --json``. A figure no power flow gave (a case
+        that did not converge, an N-1 screen with no outage solved) is None, never NaN: the
+        reason is beside it (``converged``, ``n1.outages`` and ``n1.solved``)."""
+        cases = {c.case: {k: _finite(v) for k, v in asdict(c).items() if k != "case"}
+                 for c in self.cases}
+        for data in cases.values():
+            data["violations"] = [{k: _finite(x) for k, x in v.items()}
+                                  for v in data["violations"]]
+        solved = [c for c in self.cases if c.converged]
+
+        def over_cases(pick: Callable[[Iterable[float]], float], figure: str,
+                       digits: int) -> float | None:
+            values = [getattr(c, figure) for c in solved]
+            return round(pick(values), digits) if values else None
+
+        n1_solved = math.isfinite(self.n1_worst_v_min_pu)
         return {
             "model": self.model,
             "buses": self.buses,
@@ -120,21 +136,29 @@ class GridCheckReport:
             "switches": self.switches,
             "devices": self.devices,
             "converged": self.converged,
-            "v_min_pu": round(min(c.v_min_pu for c in self.cases), 5),
-            "v_max_pu": round(max(c.v_max_pu for c in self.cases), 5),
-            "max_line_loading_pct": round(max(c.max_line_loading_pct for c in self.cases), 3),
-            "max_trafo_loading_pct": round(max(c.max_trafo_loading_pct for c in self.cases), 3),
+            "v_min_pu": over_cases(min, "v_min_pu", 5),
+            "v_max_pu": over_cases(max, "v_max_pu", 5),
+            "max_line_loading_pct": over_cases(max, "max_line_loading_pct", 3),
+            "max_trafo_loading_pct": over_cases(max, "max_trafo_loading_pct", 3),
             "cases": cases,
             "n1": {
                 "outages": self.n1_outages,
+                "solved": n1_solved,
                 "customers_interrupted": self.n1_customers_interrupted,
-                "violations": [asdict(v) for v in self.n1_violations],
-                "worst_line_loading_pct": round(self.n1_worst_line_loading_pct, 3),
-                "worst_v_min_pu": round(self.n1_worst_v_min_pu, 5),
+                "violations": [{k: _finite(x) for k, x in asdict(v).items()}
+                               for v in self.n1_violations],
+                "worst_line_loading_pct": round(self.n1_worst_line_loading_pct, 3)
+                if n1_solved else None,
+                "worst_v_min_pu": round(self.n1_worst_v_min_pu, 5) if n1_solved else None,
             },
             "limits": asdict(self.limits),
             "ok": self.ok,
         }
+
+
+def _finite(value: Any) -> Any:
+    """``value``, or None where it is a float that is not a finite number (nothing solved)."""
+    return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
 def apply_operating_point(model: GridModel, net: pp.pandapowerNet, op: OperatingPoint) -> None:

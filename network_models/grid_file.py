@@ -8,25 +8,42 @@ the validated spec; ``network_models.builder`` turns it into a pandapower net an
 
 from __future__ import annotations
 
+import math
+import zoneinfo
 from collections.abc import Iterable
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from network_models.errors import ModelError
 from network_models.registry import CustomerClass, EvSiteType, SwitchKind, SwitchRole
+from network_models.yaml_file import read_yaml
 
 Positive = Annotated[float, Field(gt=0)]
 NonNegative = Annotated[float, Field(ge=0)]
+# What a cable or line can physically be, generously (from LV service cables to HV overhead
+# lines): a value outside is a typing mistake (a unit, a decimal point), and at the extremes the
+# power flow's arithmetic overflows or underflows.
+OhmPerKm = Annotated[float, Field(ge=1e-4, le=100)]  # 1,000 mm² copper 0.018, 1.5 mm² 12
+Kilometres = Annotated[float, Field(ge=1e-3, le=1000)]  # 1 m to 1,000 km
+Kilovolts = Annotated[float, Field(gt=0, le=1200)]  # up to the highest lines in service, 1,100 kV
 Fraction = Annotated[float, Field(ge=0, le=1)]
 Name = Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_\-]+$")]
 
 
 class _Spec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # every number of a grid is a finite one: .inf or .nan in a rating or an impedance would
+    # pass "> 0" and come out of the power flow as NaN
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class BusKind(StrEnum):
@@ -49,8 +66,19 @@ class SiteSpec(_Spec):
     name: str
     latitude_deg: Annotated[float, Field(ge=-90, le=90)]
     longitude_deg: Annotated[float, Field(ge=-180, le=180)]
-    altitude_m: float = 0.0
+    # from the Dead Sea shore to the highest towns: what pvlib's clear-sky model is for
+    altitude_m: Annotated[float, Field(ge=-450, le=6000)] = 0.0
     timezone: str = "Asia/Shanghai"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, name: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(name)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {name!r}: expected an IANA name such as "
+                             "Asia/Shanghai") from None
+        return name
 
 
 class AssumptionSpec(_Spec):
@@ -58,23 +86,30 @@ class AssumptionSpec(_Spec):
     unit: str = ""
     note: str = ""
 
+    @field_validator("value")
+    @classmethod
+    def _finite(cls, value: Any) -> Any:
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"{value}: expected a finite number")
+        return value
+
 
 class LineTypeSpec(_Spec):
-    r_ohm_per_km: Positive
-    x_ohm_per_km: Positive
-    c_nf_per_km: NonNegative
-    max_i_ka: Positive
+    r_ohm_per_km: OhmPerKm
+    x_ohm_per_km: OhmPerKm
+    c_nf_per_km: Annotated[float, Field(ge=0, le=10_000)]  # cables 150-1,000 nF/km
+    max_i_ka: Annotated[float, Field(gt=0, le=10)]  # the largest cables carry about 3 kA
     note: str = ""
 
 
 class TransformerTypeSpec(_Spec):
     sn_mva: Positive
-    vn_hv_kv: Positive
-    vn_lv_kv: Positive
-    vk_percent: Positive
+    vn_hv_kv: Kilovolts
+    vn_lv_kv: Kilovolts
+    vk_percent: Annotated[float, Field(gt=0, lt=100)]  # percent of the rated voltage
     vkr_percent: NonNegative
     pfe_kw: NonNegative
-    i0_percent: NonNegative
+    i0_percent: Annotated[float, Field(ge=0, lt=100)]  # percent of the rated current
     tap_side: Literal["hv", "lv"] = "hv"
     tap_neutral: int = 0
     tap_min: int = 0
@@ -102,7 +137,7 @@ class GridConnectionSpec(_Spec):
 
 class BusSpec(_Spec):
     name: Name
-    vn_kv: Positive
+    vn_kv: Kilovolts
     x_km: float
     y_km: float
     kind: BusKind = BusKind.OTHER
@@ -123,7 +158,7 @@ class LineSpec(_Spec):
     type: str
     from_bus: Name
     to_bus: Name
-    length_km: Positive
+    length_km: Kilometres
     role: LineRole
     protection: Literal["line_differential", "feeder_overcurrent"]
 
@@ -271,14 +306,7 @@ def load_grid_spec(path: str | Path) -> GridSpec:
     """Read and validate a grid file; a problem raises ``ModelError`` naming where it is."""
     path = Path(path)
     source = str(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ModelError("file not found", source=source) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ModelError(f"cannot read the file: {exc}", source=source) from None
-    except yaml.YAMLError as exc:
-        raise ModelError(f"not valid YAML: {exc}", source=source) from None
+    raw = read_yaml(path, expected="a gridctl grid file (YAML)", error=ModelError)
     if not isinstance(raw, dict):
         raise ModelError("expected a mapping of sections at the top level", source=source)
     try:
@@ -358,6 +386,9 @@ def check_references(spec: GridSpec, source: str) -> None:
     def bus_ref(table: str, name: str, field: str, bus: str) -> None:
         need(bus in buses, table, name, field, f"unknown bus {bus!r}")
 
+    if not spec.lines and not spec.transformers:
+        raise ModelError("no line or transformer: expected a grid with at least one branch",
+                         source=source, field="lines")
     vn = {b.name: b.vn_kv for b in spec.buses}
     for g in spec.grid_connections:
         bus_ref("grid_connections", g.name, "bus", g.bus)

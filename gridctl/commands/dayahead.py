@@ -2,28 +2,20 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 from pathlib import Path
 from typing import Annotated
 
 import numpy as np
 import typer
 
-from gridctl.errors import UserInputError
+from gridctl.commands.arguments import parse_day
+from gridctl.commands.outputs import FOLDER_HELP, dumps_json, output_folder
+
+OUTPUT_FILES = ("schedule.csv", "sessions.csv", "decision.json", "report.html")
 
 
 def register(app: typer.Typer) -> None:
     app.command("dayahead")(dayahead)
-
-
-def _parse_date(text: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise UserInputError(
-            f"expected a date as YYYY-MM-DD, got {text!r}", source="--date", field="date"
-        ) from None
 
 
 def dayahead(
@@ -33,13 +25,14 @@ def dayahead(
     date: Annotated[
         str, typer.Option("--date", help="Day to plan, YYYY-MM-DD (Asia/Shanghai).")
     ] = "2026-07-15",
-    out: Annotated[Path, typer.Option("--out", "-o", help="Directory for the outputs.")] = Path(
-        "out/dayahead"
-    ),
+    out: Annotated[Path, typer.Option(
+        "--out", "-o", help=f"{FOLDER_HELP} Writes {', '.join(OUTPUT_FILES)}.")
+    ] = Path("out/dayahead"),
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the forecast scenario.")] = 0,
     weather: Annotated[
-        str, typer.Option("--weather", help="clear, partly_cloudy, overcast.")
+        str, typer.Option("--weather", help="clear, partly_cloudy, overcast, mixed, or a CSV of "
+                          "measured irradiance.")
     ] = "clear",
 ) -> None:
     """Forecast the day, solve the 96-step dispatch, check every step in AC power flow, and write
@@ -47,11 +40,12 @@ def dayahead(
     from controllers.dayahead import run_dayahead
     from network_models import load_model
 
-    day = _parse_date(date)
-    if out.exists() and not out.is_dir():
-        raise UserInputError("expected a directory", source="--out", field="out")
+    day = parse_day(date)
+    target = output_folder(out, writes=OUTPUT_FILES)
     result = run_dayahead(load_model(model), day, seed=seed, weather=weather)
-    paths = write_dayahead_outputs(result, out, model_name=model)
+    with target.writing() as folder:
+        written = write_dayahead_outputs(result, folder, model_name=model)
+    paths = [out / p.name for p in written]
     summary = {
         "model": model,
         "date": day.isoformat(),
@@ -61,7 +55,7 @@ def dayahead(
         "outputs": [str(p) for p in paths],
     }
     if as_json:
-        typer.echo(json.dumps(summary, indent=2))
+        typer.echo(dumps_json(summary))
     else:
         _print_summary(summary)
     if not result.kpis["ac_validated"]:
@@ -69,25 +63,23 @@ def dayahead(
 
 
 def write_dayahead_outputs(result, out: Path, *, model_name: str) -> list[Path]:
-    """schedule.csv, sessions.csv, decision.json and report.html, each written atomically."""
+    """schedule.csv, sessions.csv, decision.json and report.html into the folder ``out``
+    (which exists; :mod:`gridctl.commands.outputs` puts it in place when it is complete)."""
     from controllers.dayahead import session_table, sessions_at_start
     from gridctl.report import Panel, Series, write_html_report
 
-    out.mkdir(parents=True, exist_ok=True)
     plan, bundle = result.plan, result.bundle
     written = []
 
-    def atomic(name: str, text: str) -> Path:
+    def write(name: str, text: str) -> Path:
         path = out / name
-        tmp = out / (name + ".tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
+        path.write_text(text, encoding="utf-8")
         written.append(path)
         return path
 
-    atomic("schedule.csv", plan.schedule.setpoint_table().to_csv(float_format="%.5f"))
+    write("schedule.csv", plan.schedule.setpoint_table().to_csv(float_format="%.5f"))
     states = sessions_at_start(bundle)
-    atomic("sessions.csv", session_table(bundle, states, plan.schedule).to_csv(index=False))
+    write("sessions.csv", session_table(bundle, states, plan.schedule).to_csv(index=False))
     decision = {
         "model": model_name,
         "date": result.date.isoformat(),
@@ -96,7 +88,7 @@ def write_dayahead_outputs(result, out: Path, *, model_name: str) -> list[Path]:
         "record": plan.record.to_dict(),
         "forecast_provenance": dict(bundle.provenance),
     }
-    atomic("decision.json", json.dumps(decision, indent=1, default=str))
+    write("decision.json", dumps_json(decision, indent=1))
 
     idx = bundle.index
     ac, base_ac = plan.ac.result, result.baseline_ac.result
@@ -151,18 +143,19 @@ def write_dayahead_outputs(result, out: Path, *, model_name: str) -> list[Path]:
         Panel(
             title="Highest loading",
             ylabel="%",
-            series=[
-                Series(label="lines", values=np.nanmax(ac.line_loading_pct, axis=1)),
-                Series(label="transformers", values=np.nanmax(ac.trafo_loading_pct, axis=1)),
-                Series(
-                    label="transformers, no control",
-                    values=np.nanmax(base_ac.trafo_loading_pct, axis=1),
-                    style="--",
-                ),
+            series=[  # a grid without transformers (IEEE 33-bus) draws lines only
+                Series(label=label, values=np.nanmax(values, axis=1), style=style)
+                for label, values, style in (
+                    ("lines", ac.line_loading_pct, "-"),
+                    ("transformers", ac.trafo_loading_pct, "-"),
+                    ("transformers, no control", base_ac.trafo_loading_pct, "--"),
+                )
+                if values.shape[1]
             ],
             hlines=[(100.0, "100 %")],
         ),
     ]
+    panels = [p for p in panels if p.series]  # a grid without batteries has no SoC to draw
     report = write_html_report(
         out / "report.html",
         title=f"gridctl day-ahead dispatch: {model_name}, {result.date.isoformat()}",

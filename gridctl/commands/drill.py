@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import json
+import math
 from pathlib import Path
 from typing import Annotated
 
 import typer
+
+from gridctl.commands.outputs import FOLDER_HELP, dumps_json, output_folder
 
 
 def register(app: typer.Typer) -> None:
@@ -21,8 +23,9 @@ def drill(
         "transformer_loss, substation_loss, campus_upstream_outage.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as one JSON "
                                           "object.")] = False,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Directory for the JSON and "
-                                             "HTML reports.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help=f"{FOLDER_HELP} Writes the "
+                                             "drill's NAME.json and NAME.html reports (one "
+                                             "folder per drill).")] = None,
     manual_min: Annotated[float | None, typer.Option(
         "--manual-restoration-min", help="Baseline: minutes until supply is restored by hand "
         "(default: the scenario's, 60).")] = None,
@@ -35,26 +38,39 @@ def drill(
 
     warm_up()  # the planner's fork server imports while this command loads its model
     from gridctl.commands.drill_runner import run_drill, write_outputs
-    from gridctl.commands.drill_scenario import load_scenario, scenario_path
+    from gridctl.commands.drill_scenario import (
+        MAX_MANUAL_RESTORATION_MIN,
+        DrillInputError,
+        load_scenario,
+        scenario_path,
+    )
     from gridctl.errors import UserInputError
     from network_models import load_model
+    from network_models.errors import InputError
 
-    if out is not None and out.exists() and not out.is_dir():
-        raise UserInputError(f"{out} exists and is not a directory: expected a directory",
-                             source="--out", field="out")
-    if manual_min is not None and not manual_min > 0:
-        raise UserInputError(f"{manual_min}: expected a positive number of minutes",
+    if manual_min is not None and not (
+            math.isfinite(manual_min) and 0 < manual_min <= MAX_MANUAL_RESTORATION_MIN):
+        raise UserInputError(f"{manual_min}: expected a number of minutes above 0 and at most "
+                             f"{MAX_MANUAL_RESTORATION_MIN:g} (a week)",
                              source="--manual-restoration-min", field="manual_restoration_min")
     path = scenario_path(scenario)
     spec = load_scenario(path)
-    model = load_model(spec.model)
+    target = None if out is None else output_folder(
+        out, writes=(f"{spec.name}.json", f"{spec.name}.html"))
+    try:
+        model = load_model(spec.model)
+    except InputError as exc:  # the file named it: say so
+        raise DrillInputError(str(exc), source=str(path), field="model") from None
     spec = load_scenario(path, model)
     if manual_min is not None:
         spec = spec.model_copy(update={"manual_restoration_min": manual_min})
     report = asyncio.run(run_drill(spec, model))
-    written = write_outputs(report, out) if out is not None else ()
+    written: tuple[Path, ...] = ()
+    if target is not None:
+        with target.writing() as folder:
+            written = tuple(out / p.name for p in write_outputs(report, folder))
     if as_json:
-        typer.echo(json.dumps(report.to_dict(), indent=1, default=str))
+        typer.echo(dumps_json(report.to_dict(), indent=1))
         raise typer.Exit(0 if report.expectations_met else 1)
     base = report.baseline
     typer.echo(f"drill {report.scenario} on {report.model}: {report.start:%Y-%m-%d %H:%M} to "

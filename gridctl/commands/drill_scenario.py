@@ -12,12 +12,11 @@ expectation, and the field.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-import pandas as pd
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -28,8 +27,11 @@ from pydantic import (
 )
 
 import hil_sim
+from forecasts.errors import ForecastInputError
+from forecasts.timegrid import to_local
 from network_models.errors import InputError
 from network_models.model import GridModel
+from network_models.yaml_file import read_yaml
 
 __all__ = [
     "FIGURES",
@@ -83,6 +85,13 @@ MICROGRID_FIGURES: Mapping[str, str] = {
 }
 
 
+# the manual baseline: a week is longer than any restoration by hand a drill compares against
+MAX_MANUAL_RESTORATION_MIN = 7 * 24 * 60.0
+# a drill's name names its report files, so it is a plain file name
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_\-.]*$"
+_STRICT = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
 class DrillInputError(InputError):
     """A drill scenario that cannot be run; names the file, the event and the field."""
 
@@ -90,7 +99,7 @@ class DrillInputError(InputError):
 class DrillEvent(BaseModel):
     """One timed event; ``at_min`` is simulated minutes after the drill's start."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = _STRICT
 
     at_min: float = Field(ge=0)
     kind: EventKind
@@ -100,20 +109,28 @@ class DrillEvent(BaseModel):
 class DrillScenario(BaseModel):
     """A drill file (YAML). Times are simulated; ``start`` naive means the model's time zone."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = _STRICT
 
-    name: str = Field(min_length=1)
+    name: str = Field(min_length=1, max_length=100)
     description: str = ""
-    model: str = "jiuke_oasis"
+    model: str = Field(default="jiuke_oasis", min_length=1)
     start: str = "2026-07-15T19:00"
     duration_min: float = Field(default=20.0, gt=0, le=24 * 60)
-    manual_restoration_min: float = Field(default=60.0, gt=0)
+    manual_restoration_min: float = Field(default=60.0, gt=0, le=MAX_MANUAL_RESTORATION_MIN)
     fine_tick_s: float = Field(default=5.0, gt=0, le=60)
     coarse_tick_s: float = Field(default=60.0, gt=0, le=900)
     fine_window_min: float = Field(default=2.0, ge=0)
     mpc_step_minutes: int = Field(default=15, ge=1, le=60)
     events: tuple[DrillEvent, ...] = Field(min_length=1)
     expect: dict[str, Expectation] = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _a_file_name(cls, name: str) -> str:
+        if not re.fullmatch(NAME_PATTERN, name):
+            raise ValueError(f"{name!r}: expected a plain name of letters, digits, _, - and . "
+                             "(it names the drill's report files)")
+        return name
 
     @field_validator("mpc_step_minutes")
     @classmethod
@@ -128,7 +145,7 @@ class Expectation(BaseModel):
     """A bound on one figure of the drill's report: ``min``/``max`` (numbers, or counts of
     list figures) or ``equals``."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = _STRICT
 
     min: float | None = None
     max: float | None = None
@@ -191,14 +208,7 @@ def scenario_path(name_or_path: str | Path) -> Path:
 def load_scenario(path: str | Path, model: GridModel | None = None) -> DrillScenario:
     """Read and check a drill file; with ``model``, every target must exist in it."""
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise DrillInputError(
-            f"cannot read it ({exc.strerror}): expected a drill YAML file", source=str(path)
-        ) from None
-    except yaml.YAMLError as exc:
-        raise DrillInputError(f"not valid YAML ({exc})", source=str(path)) from None
+    raw = read_yaml(path, expected="a drill YAML file", error=DrillInputError)
     if not isinstance(raw, dict):
         raise DrillInputError("expected a mapping with name, events, ...", source=str(path))
     try:
@@ -221,11 +231,10 @@ def load_scenario(path: str | Path, model: GridModel | None = None) -> DrillScen
         ) from None
     _check_times(scenario, path)
     try:
-        pd.Timestamp(scenario.start)
-    except (TypeError, ValueError):
-        raise DrillInputError(
-            f"start {scenario.start!r}: expected an ISO 8601 time", source=str(path), field="start"
-        ) from None
+        to_local(scenario.start)
+    except ForecastInputError as exc:
+        raise DrillInputError(f"start {scenario.start!r}: {exc.detail}", source=str(path),
+                              field="start") from None
     if model is not None:
         _check_targets(scenario, model, path)
     _check_expectations(scenario, model, path)

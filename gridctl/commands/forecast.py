@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-import datetime as dt
+import math
+import warnings
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from gridctl.commands.arguments import parse_day
+from gridctl.commands.outputs import FOLDER_HELP, output_folder
 from gridctl.errors import UserInputError
 
 
@@ -18,7 +21,8 @@ def register(app: typer.Typer) -> None:
 def forecast(
     date: Annotated[str, typer.Option("--date", "-d", help="Day to forecast, YYYY-MM-DD "
                                       "(Asia/Shanghai); the horizon starts at its midnight.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (created if needed).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help=f"{FOLDER_HELP} Writes the bundle's "
+                                      "CSV files, bundle.json and forecast.png.")],
     model: Annotated[str, typer.Option("--model", "-m", help="Built-in model (jiuke_oasis, "
                                        "case33bw, cigre_mv, mv_oberrhein) or a model file.")]
     = "jiuke_oasis",
@@ -41,26 +45,32 @@ def forecast(
     """PV, load, EV sessions, TOU prices and carbon intensity for a day: CSV files, a PNG plot
     and a short summary."""
     from forecasts import Tariff, build, write_bundle
+    from forecasts.bundle_io import BUNDLE_FILES
+    from forecasts.errors import ForecastInputWarning
     from network_models import load_model
 
-    day = _parse_date(date)
+    day = parse_day(date)
+    if not math.isfinite(flat_price):
+        raise UserInputError(f"{flat_price}: expected a finite price in CNY/kWh, e.g. 0.65",
+                             source="--flat-price")
+    target = output_folder(out, writes=BUNDLE_FILES)
     grid = load_model(model)
-    bundle = build(
-        grid, day, horizon, step, seed=seed, weather=weather, load_source=load_source,
-        ev_sessions=ev_sessions, tariff=Tariff(flat_price_cny_per_kwh=flat_price),
-    )
-    written = write_bundle(bundle, out, plot=plot, title=f"{grid.name}: {day.isoformat()}, "
-                           f"weather {weather}, seed {seed}")
-    _print_summary(bundle, grid.name, written)
-
-
-def _parse_date(text: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(text.strip())
-    except ValueError:
-        raise UserInputError(
-            f"expected a date as YYYY-MM-DD (e.g. 2026-07-15), got {text!r}", source="--date"
-        ) from None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ForecastInputWarning)
+        bundle = build(
+            grid, day, horizon, step, seed=seed, weather=weather, load_source=load_source,
+            ev_sessions=ev_sessions, tariff=Tariff(flat_price_cny_per_kwh=flat_price),
+        )
+    for w in caught:
+        if issubclass(w.category, ForecastInputWarning):
+            typer.echo(f"gridctl: warning: {w.message}", err=True)
+        else:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+    with target.writing() as folder:
+        names = [p.name for p in write_bundle(
+            bundle, folder, plot=plot,
+            title=f"{grid.name}: {day.isoformat()}, weather {weather}, seed {seed}")]
+    _print_summary(bundle, grid.name, tuple(out / n for n in names))
 
 
 def _print_summary(bundle: object, model_name: str, written: tuple[Path, ...]) -> None:

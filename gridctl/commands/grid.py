@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from gridctl.commands.outputs import dumps_json, output_file
 from gridctl.errors import UserInputError
 
 grid_app = typer.Typer(help="Grid models: AC checks and one-line diagrams.", no_args_is_help=True)
@@ -30,7 +30,9 @@ def register(app: typer.Typer) -> None:
 @grid_app.command("check")
 def check(
     model: ModelOption = "jiuke_oasis",
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object (figures a "
+                                          "case could not give, e.g. a power flow that did not "
+                                          "converge, are null).")] = False,
     n1: Annotated[bool, typer.Option("--n1/--no-n1", help="Run the N-1 screen.")] = True,
 ) -> None:
     """Power flow at peak and at light load, and the N-1 screen of backbone cables and
@@ -41,7 +43,7 @@ def check(
     report = check_grid(load_model(model), n1=n1)
     data = report.to_dict()
     if as_json:
-        typer.echo(json.dumps(data, indent=2))
+        typer.echo(dumps_json(data))
     else:
         _print_table(data)
     if not report.ok:
@@ -76,12 +78,12 @@ def _print_table(data: dict) -> None:
         table.add_row(
             name,
             str(c["converged"]),
-            f"{c['v_min_pu']:.4f}",
-            f"{c['v_max_pu']:.4f}",
-            f"{c['max_line_loading_pct']:.1f}",
-            f"{c['max_trafo_loading_pct']:.1f}",
-            f"{c['import_mw']:.2f}",
-            f"{c['losses_mw']:.3f}",
+            _fixed(c["v_min_pu"], 4),
+            _fixed(c["v_max_pu"], 4),
+            _fixed(c["max_line_loading_pct"], 1),
+            _fixed(c["max_trafo_loading_pct"], 1),
+            _fixed(c["import_mw"], 2),
+            _fixed(c["losses_mw"], 3),
             str(len(c["violations"])),
         )
     console.print(table)
@@ -90,11 +92,12 @@ def _print_table(data: dict) -> None:
         f"N-1: {n1['outages']} single outages studied, "
         f"{n1['customers_interrupted']} customers interrupted, "
         f"{len(n1['violations'])} limit violations; worst line loading "
-        f"{n1['worst_line_loading_pct']:.1f} %, lowest voltage {n1['worst_v_min_pu']:.4f} pu"
+        f"{_fixed(n1['worst_line_loading_pct'], 1)} %, lowest voltage "
+        f"{_fixed(n1['worst_v_min_pu'], 4)} pu"
     )
     for v in n1["violations"][:20]:
         console.print(
-            f"  [red]{v['case']}[/]: {v['kind']} at {v['element']} = {v['value']:.3f} "
+            f"  [red]{v['case']}[/]: {v['kind']} at {v['element']} = {_fixed(v['value'], 3)} "
             f"(limit {v['limit']})"
         )
     verdict = "[green]OK[/]" if data["ok"] else "[red]NOT OK[/]"
@@ -104,19 +107,26 @@ def _print_table(data: dict) -> None:
     )
 
 
+def _fixed(value: float | None, digits: int) -> str:
+    """A figure with ``digits`` decimals, or a dash where no power flow gave one."""
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
 @grid_app.command("plot")
 def plot(
-    out: Annotated[Path, typer.Option("--out", "-o", help="PNG file to write.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="PNG file to write (replaced if it "
+                                      "exists, once the new one is complete).")],
     model: ModelOption = "jiuke_oasis",
 ) -> None:
     """Draw the one-line diagram with switch states (open switches hollow)."""
     from network_models import load_model
     from network_models.plot import plot_one_line
 
-    if out.suffix.lower() != ".png":
-        raise UserInputError("expected a .png file name", source="--out", field="out")
-    path = plot_one_line(load_model(model), out)
-    typer.echo(f"wrote {path}")
+    target = output_file(out, suffix=".png")
+    grid = load_model(model)
+    with target.writing() as path:
+        plot_one_line(grid, path)
+    typer.echo(f"wrote {out}")
 
 
 @grid_app.command("reconfigure")
@@ -149,7 +159,7 @@ def reconfigure(
         )
     result = find_configuration(load_model(model), operating_point=cases[case], method=method)
     if as_json:
-        typer.echo(json.dumps(result.to_dict(), indent=2))
+        typer.echo(dumps_json(result.to_dict()))
     else:
         _print_reconfiguration(result)
     if not result.after.within_limits:
