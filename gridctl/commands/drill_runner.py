@@ -621,16 +621,15 @@ def _microgrids(model: GridModel, sim, timeline: Sequence[dict[str, Any]]) -> li
 
 def write_outputs(report: DrillReport, out_dir: Path) -> tuple[Path, Path]:
     """Write ``<scenario>.json`` and ``<scenario>.html`` into ``out_dir`` (each atomically)."""
-    import json
-
     import numpy as np
 
+    from gridctl.commands.outputs import dumps_json
     from gridctl.report import Panel, Series, write_html_report
 
     out_dir.mkdir(parents=True, exist_ok=True)
     json_path = out_dir / f"{report.scenario}.json"
     tmp = json_path.with_name(json_path.name + ".tmp")
-    tmp.write_text(json.dumps(report.to_dict(), indent=1, default=str), encoding="utf-8")
+    tmp.write_text(dumps_json(report.to_dict(), indent=1), encoding="utf-8")
     tmp.replace(json_path)
     figures = (
         "customers_interrupted",
