@@ -96,7 +96,7 @@ class HistorianSettings:
     raw_days: float | None = 7.0
     means_days: float | None = 400.0
     commands_days: float | None = 90.0
-    max_rows_per_pass: int = 2000
+    max_rows_per_pass: int = 500
     max_vacuum_pages: int = 4096
 
     def __post_init__(self) -> None:

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gridctl.historian_frames import pack_ids, pack_values, unpack_ids
+from gridctl.historian_frames import ids_bytes, pack_values, unpack_ids
 from network_models.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -284,6 +284,7 @@ class PointCatalog:
         self._keys: dict[int, tuple[str, str]] = {}
         self._sets: dict[tuple[tuple[str, str], ...], int] = {}
         self._set_ids: dict[int, np.ndarray] = {}
+        self._digests: dict[str, int] = {}
         self._loaded = False
 
     def _load(self) -> None:
@@ -316,15 +317,18 @@ class PointCatalog:
         return found
 
     def set_of_ids(self, ids: Sequence[int] | np.ndarray) -> int:
-        blob = pack_ids(ids)
-        digest = hashlib.sha1(blob).hexdigest()
-        row = self._db.execute("SELECT id FROM point_sets WHERE digest=?", (digest,)).fetchone()
-        if row is not None:
-            return row[0]
-        return self._db.execute(
-            "INSERT INTO point_sets (digest, size, point_ids) VALUES (?,?,?)",
-            (digest, len(ids), blob),
-        ).lastrowid
+        raw = ids_bytes(ids)
+        digest = hashlib.sha1(raw).hexdigest()
+        found = self._digests.get(digest)
+        if found is None:
+            row = self._db.execute("SELECT id FROM point_sets WHERE digest=?",
+                                   (digest,)).fetchone()
+            found = row[0] if row is not None else self._db.execute(
+                "INSERT INTO point_sets (digest, size, point_ids) VALUES (?,?,?)",
+                (digest, len(ids), zlib.compress(raw)),
+            ).lastrowid
+            self._digests[digest] = found
+        return found
 
     def ids_of_set(self, set_id: int) -> np.ndarray:
         found = self._set_ids.get(set_id)
