@@ -12,6 +12,22 @@ import typer
 
 from gridctl.commands.sim import PkiOption, SecurityOption, UserOption, client_security_of
 from gridctl.errors import UserInputError
+from gridctl.historian import HistorianError, HistorianSettings
+from gridctl.historian_schema import check_path
+
+_SETTING_FLAGS = {"raw_days": "--keep-raw-days", "means_days": "--keep-means-days",
+                  "commands_days": "--keep-commands-days"}
+
+
+def historian_settings_of(raw_days: float, means_days: float,
+                          commands_days: float) -> HistorianSettings:
+    """The retention settings from the command line's flags (errors name the flag)."""
+    try:
+        return HistorianSettings(raw_days=raw_days, means_days=means_days,
+                                 commands_days=commands_days)
+    except HistorianError as exc:
+        raise UserInputError(exc.detail, source=_SETTING_FLAGS.get(exc.field or "", exc.field)
+                             ) from None
 
 
 def register(app: typer.Typer) -> None:
@@ -40,9 +56,23 @@ def run(
     self_healing: Annotated[bool, typer.Option(
         "--self-healing/--no-self-healing",
         help="Answer protection trips with FLISR and supervise the model's microgrids.")] = True,
+    keep_raw_days: Annotated[float, typer.Option(
+        "--keep-raw-days", min=0.0,
+        help="Days of field time raw measurements are kept; older ones become 15-min means.")]
+    = HistorianSettings.raw_days,
+    keep_means_days: Annotated[float, typer.Option(
+        "--keep-means-days", min=0.0,
+        help="Days the 15-min means (mean, min, max) of measurements are kept.")]
+    = HistorianSettings.means_days,
+    keep_commands_days: Annotated[float, typer.Option(
+        "--keep-commands-days", min=0.0,
+        help="Days commands and write batches are kept (events, decisions, schedules and EV "
+             "sessions are kept for ever).")] = HistorianSettings.commands_days,
 ) -> None:
     """Run the control loop: MPC every 15 min, self-healing on events, heartbeat, reconnects,
     historian."""
+    settings = historian_settings_of(keep_raw_days, keep_means_days, keep_commands_days)
+    check_path(db, create=True)  # a bad --db is refused before anything loads
     from gridctl.planner import warm_up
 
     warm_up()  # the planner's fork server imports while this command loads its model
@@ -65,6 +95,7 @@ def run(
         security=client_security,
         responder=FaultResponder(grid) if self_healing else None,
         microgrids=supervisors_of(grid) if self_healing else (),
+        historian_settings=settings,
     )
 
     async def main() -> None:
@@ -83,13 +114,22 @@ def report(
     db: Annotated[Path, typer.Option("--db", help="Historian (SQLite) file written by run.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="HTML file to write.")]
     = Path("out/run_report.html"),
+    run: Annotated[int | None, typer.Option(
+        "--run", min=1, help="Run to report (default: the last that made control steps); the "
+        "runs the historian holds are listed.")] = None,
 ) -> None:
-    """Turn a historian into the day-ahead style HTML report: measured against planned."""
-    from gridctl.run_report import write_run_report
+    """Turn a historian into the day-ahead style HTML report of one run: measured against
+    planned."""
+    from gridctl.historian import Historian
+    from gridctl.report import check_output_path
+    from gridctl.run_report import describe_run, write_run_report
 
-    if not db.is_file():
-        raise UserInputError("no such historian file", source=str(db), field="--db")
-    path, kpis = write_run_report(db, out)
+    check_output_path(out)  # a bad --out is refused before the historian is read
+    with Historian(db, create=False) as h:
+        runs = h.runs()
+    path, kpis = write_run_report(db, out, run=run)
+    for r in runs:
+        typer.echo(("* " if r.id == kpis["run"] else "  ") + describe_run(r))
     for k, v in kpis.items():
         typer.echo(f"{k}: {v}")
     typer.echo(f"wrote {path}")
