@@ -6,6 +6,7 @@ A historian holds runs (a start of the runtime, a field clock that jumped back: 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -50,11 +51,24 @@ def _substation_transformers(model_name: str | None) -> list[str]:
     return [t.id for t in load_model(model_name).registry.substation_transformers]
 
 
+@dataclass(frozen=True, kw_only=True)
+class RunReport:
+    path: Path  # the HTML page written
+    kpis: dict[str, Any]  # the figures shown; ``run`` is the run reported
+    runs: list[HistorianRun]  # every run the historian holds
+
+
 def write_run_report(
     db: Path, out: Path, *, run: int | None = None
 ) -> tuple[Path, dict[str, Any]]:
     """Write the HTML report of one run in ``db`` (by default the last run that made control
     steps); return its path and the KPIs shown."""
+    report = report_run(db, out, run=run)
+    return report.path, report.kpis
+
+
+def report_run(db: Path, out: Path, *, run: int | None = None) -> RunReport:
+    """:func:`write_run_report`, with the runs the historian holds."""
     check_output_path(out)  # before the historian is read and the figures drawn
     with Historian(db, create=False) as h:
         runs = h.runs()
@@ -150,4 +164,4 @@ def write_run_report(
         kpis=kpis,
         notes=notes,
     )
-    return path, kpis
+    return RunReport(path=path, kpis=kpis, runs=runs)

@@ -1,4 +1,4 @@
-"""Retention: raw measurements become 15-minute statistics, old rows go, and the file stops growing."""
+"""Retention: raw measurements become 15-minute statistics, old rows go, the file stops growing."""
 
 from __future__ import annotations
 
@@ -182,5 +182,19 @@ def test_a_retention_setting_out_of_range_is_refused_naming_it(field, value):
 
 
 def test_statistics_kept_shorter_than_raw_measurements_are_refused():
-    with pytest.raises(HistorianError, match="means_days.*at least"):
+    with pytest.raises(HistorianError, match=r"means_days.*at least"):
         HistorianSettings(raw_days=30, means_days=7)
+
+
+def test_the_runtime_keeps_its_historian_by_the_settings_it_is_given(jiuke, tmp_path):
+    from gridctl.runtime import ControllerRuntime, RuntimeConfig
+
+    settings = HistorianSettings(raw_days=2, means_days=30, commands_days=10)
+    runtime = ControllerRuntime(
+        jiuke, RuntimeConfig(endpoint="opc.tcp://127.0.0.1:4840", db_path=tmp_path / "h.sqlite"),
+        historian_settings=settings)
+    try:
+        assert runtime.historian.settings == settings
+    finally:
+        runtime.planner.close(final=True)
+        runtime.historian.close()

@@ -120,16 +120,11 @@ def report(
 ) -> None:
     """Turn a historian into the day-ahead style HTML report of one run: measured against
     planned."""
-    from gridctl.historian import Historian
-    from gridctl.report import check_output_path
-    from gridctl.run_report import describe_run, write_run_report
+    from gridctl.run_report import describe_run, report_run
 
-    check_output_path(out)  # a bad --out is refused before the historian is read
-    with Historian(db, create=False) as h:
-        runs = h.runs()
-    path, kpis = write_run_report(db, out, run=run)
-    for r in runs:
-        typer.echo(("* " if r.id == kpis["run"] else "  ") + describe_run(r))
-    for k, v in kpis.items():
+    done = report_run(db, out, run=run)  # a bad --out is refused before the historian is read
+    for r in done.runs:
+        typer.echo(("* " if r.id == done.kpis["run"] else "  ") + describe_run(r))
+    for k, v in done.kpis.items():
         typer.echo(f"{k}: {v}")
-    typer.echo(f"wrote {path}")
+    typer.echo(f"wrote {done.path}")
