@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import html
 import io
 import json
+import os
+import tempfile
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +17,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from gridctl.errors import UserInputError
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -78,6 +84,7 @@ def write_html_report(
     notes: Sequence[str] = (),
 ) -> Path:
     """Write a self-contained HTML page (figures embedded) atomically."""
+    check_output_path(path)  # before the figures are drawn
     figures = "".join(
         f'<figure><img alt="{html.escape(p.title)}" src="data:image/png;base64,'
         f'{_figure(index, p)}"/></figure>'
@@ -98,8 +105,50 @@ td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}pre{{font-size:11
 background:#f6f6f6;padding:8px;overflow:auto;max-height:400px}}</style></head><body>
 <h1>{html.escape(title)}</h1>{_kpi_table(kpis, baseline_kpis)}<ul>{note_html}</ul>
 {figures}{rec}</body></html>"""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(page, encoding="utf-8")
-    tmp.replace(path)
+    write_atomically(path, page)
     return path
+
+
+def check_output_path(path: Path, *, what: str = "an HTML report") -> None:
+    """Refuse a path a file cannot be written at (a folder, a path under a file, a folder that
+    cannot be written) before any work is done; nothing is created."""
+    source = str(path)
+    if path.is_dir():
+        raise UserInputError(f"is a folder; expected the path of {what} to write", source=source)
+    if path.exists() and not path.is_file():
+        raise UserInputError(f"is not a regular file; expected the path of {what} to write",
+                             source=source)
+    folder = next(p for p in path.parents if p.exists())
+    if not folder.is_dir():
+        raise UserInputError(f"{folder} is a file, not a folder; expected the path of {what} "
+                             "in a folder", source=source)
+    try:  # permissions alone do not say (root, a read-only mount): a probe file says
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".gridctl-probe-")
+    except OSError as exc:
+        raise UserInputError(f"its folder {folder} cannot be written ({exc.strerror or exc}); "
+                             f"expected a folder {what} can be written in",
+                             source=source) from None
+    os.close(fd)
+    os.unlink(probe)
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write ``text`` to a temporary file beside ``path`` and rename it into place: a reader
+    (or a crash) sees the old file or the new one, never half of one."""
+    check_output_path(path, what="a file")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:  # made like any new file (the umask applies), not private as mkstemp's are
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise UserInputError(f"cannot be written ({exc.strerror or exc})",
+                             source=str(path)) from None
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise

@@ -1,26 +1,46 @@
-"""The report of a controller run, from its historian: measured against planned."""
+"""The report of a controller run, from its historian: measured against planned.
+
+A historian holds runs (a start of the runtime, a field clock that jumped back: see
+``gridctl.historian``); a report is of one run, never a merge of two runs' series.
+"""
 
 from __future__ import annotations
 
-import sqlite3
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from gridctl.historian import Historian
-from gridctl.report import Panel, Series, write_html_report
+from gridctl.errors import UserInputError
+from gridctl.historian import Historian, HistorianRun
+from gridctl.report import Panel, Series, check_output_path, write_html_report
 from network_models.model import TIMEZONE
 
 
-def _pivot(h: Historian) -> pd.DataFrame:
-    m = h.measurements()
-    if m.empty:
-        return pd.DataFrame()
-    m["t"] = pd.to_datetime(m["t"], utc=True).dt.tz_convert(TIMEZONE)
-    m["key"] = m["device"] + "." + m["point"]
-    return m.pivot_table(index="t", columns="key", values="value", aggfunc="last")
+def describe_run(r: HistorianRun) -> str:
+    """One line an operator reads a run by."""
+    span = (f"field time {r.first_t.isoformat()} to {r.last_t.isoformat()}"
+            if r.first_t is not None and r.last_t is not None else "no field time yet")
+    wall = ("wall time unknown" if r.wall_start is None
+            else f"started {r.wall_start.isoformat()}")
+    return (f"run {r.id} ({r.reason}, {wall}): {span}; {r.rows.get('decisions', 0)} decisions, "
+            f"{r.rows.get('measurement_frames', 0)} readings, {r.rows.get('events', 0)} events")
+
+
+def _reported_run(h: Historian, runs: list[HistorianRun], run: int | None, db: Path) -> int:
+    """``run``, or the last run that made control steps."""
+    if run is not None:
+        if run not in {r.id for r in runs}:
+            held = ", ".join(str(r.id) for r in runs) or "none"
+            raise UserInputError(f"{run}: no such run; the historian holds runs {held}",
+                                 source=str(db), field="--run")
+        return run
+    stepped = [r.id for r in runs if r.rows.get("decisions") and h.decisions("mpc", run=r.id)]
+    if not stepped:
+        raise UserInputError("the historian holds no control steps yet", source=str(db))
+    return stepped[-1]
 
 
 def _substation_transformers(model_name: str | None) -> list[str]:
@@ -31,24 +51,36 @@ def _substation_transformers(model_name: str | None) -> list[str]:
     return [t.id for t in load_model(model_name).registry.substation_transformers]
 
 
-def write_run_report(db: Path, out: Path) -> tuple[Path, dict[str, Any]]:
-    """Write the HTML report of the run in ``db``; return its path and the KPIs shown."""
-    try:
-        h = Historian(db)
-    except sqlite3.DatabaseError as exc:
-        from gridctl.errors import UserInputError
+@dataclass(frozen=True, kw_only=True)
+class RunReport:
+    path: Path  # the HTML page written
+    kpis: dict[str, Any]  # the figures shown; ``run`` is the run reported
+    runs: list[HistorianRun]  # every run the historian holds
 
-        raise UserInputError(f"not a historian: {exc}", source=str(db)) from None
-    with h:
-        table = _pivot(h)
-        decisions = h.decisions("mpc")
-        events = h.events()
-        sessions = h.sessions()
+
+def write_run_report(
+    db: Path, out: Path, *, run: int | None = None
+) -> tuple[Path, dict[str, Any]]:
+    """Write the HTML report of one run in ``db`` (by default the last run that made control
+    steps); return its path and the KPIs shown."""
+    report = report_run(db, out, run=run)
+    return report.path, report.kpis
+
+
+def report_run(db: Path, out: Path, *, run: int | None = None) -> RunReport:
+    """:func:`write_run_report`, with the runs the historian holds."""
+    check_output_path(out)  # before the historian is read and the figures drawn
+    with Historian(db, create=False) as h:
+        runs = h.runs()
+        chosen = _reported_run(h, runs, run, db)
+        table = h.measurement_table(run=chosen)
+        decisions = h.decisions("mpc", run=chosen)
+        events = h.events(run=chosen)
+        sessions = h.sessions(run=chosen)
         model_name = h.meta("model")
     if table.empty or not decisions:
-        from gridctl.errors import UserInputError
-
-        raise UserInputError("the historian holds no control steps yet", source=str(db))
+        raise UserInputError(f"run {chosen} holds no control steps yet", source=str(db),
+                             field="--run")
     idx = pd.DatetimeIndex(table.index)
     trafo_cols = [f"{t}.p_mw" for t in _substation_transformers(model_name)]
     trafo_cols = [c for c in trafo_cols if c in table.columns]
@@ -57,6 +89,7 @@ def write_run_report(db: Path, out: Path) -> tuple[Path, dict[str, Any]]:
         {pd.Timestamp(d["t"]): d.get("planned_import_mw", np.nan) for d in decisions}
     )
     planned.index = pd.to_datetime(planned.index, utc=True).tz_convert(TIMEZONE)
+    planned = planned[~planned.index.duplicated(keep="last")].sort_index()
     planned = planned.reindex(idx, method="ffill").to_numpy(dtype=float)
     hours = np.diff(idx.asi8) / 3.6e12
     hours = np.append(hours, np.median(hours) if len(hours) else 0.25)
@@ -70,6 +103,8 @@ def write_run_report(db: Path, out: Path) -> tuple[Path, dict[str, Any]]:
     unreported = [s for s in sessions if s.ended is None and s.departure <= last_t]
     owed = sum(max(0.0, s.energy_requested_kwh - s.energy_delivered_kwh) for s in ended)
     kpis = {
+        "run": chosen,
+        "runs_in_historian": len(runs),
         "steps": len(decisions),
         "from": idx[0].isoformat(),
         "to": last_t.isoformat(),
@@ -119,12 +154,14 @@ def write_run_report(db: Path, out: Path) -> tuple[Path, dict[str, Any]]:
             hlines=[(0.93, "0.93 pu"), (1.07, "1.07 pu")],
         ),
     ]
+    notes = [("reported: " if r.id == chosen else "") + describe_run(r) for r in runs]
+    notes += [f"{e['t'] or 'wall ' + str(e['wall_t'])}: {e['kind']}" for e in events][:50]
     path = write_html_report(
         out,
-        title=f"gridctl run report: {db.name}",
+        title=f"gridctl run report: {db.name}, run {chosen}",
         index=idx,
         panels=panels,
         kpis=kpis,
-        notes=[f"{e['t']}: {e['kind']}" for e in events][:50],
+        notes=notes,
     )
-    return path, kpis
+    return RunReport(path=path, kpis=kpis, runs=runs)

@@ -62,7 +62,7 @@ from forecasts.scenario import Scenario
 from gridctl.field.client import FieldClient, PointReading, WriteResult
 from gridctl.field.contract import FieldContract
 from gridctl.field.watch import FieldUpdate, FieldWatch
-from gridctl.historian import Historian, StoredSession
+from gridctl.historian import Historian, HistorianSettings, StoredSession
 from gridctl.microgrids import MicrogridSupervisor
 from gridctl.planner import PlannerProcess
 from gridctl.self_healing import FaultResponder, SwitchCommand
@@ -144,12 +144,13 @@ class ControllerRuntime:
         planner: PlannerProcess | None = None,
         responder: FaultResponder | None = None,
         microgrids: Sequence[MicrogridSupervisor] = (),
+        historian_settings: HistorianSettings | None = None,
     ) -> None:
         self.model = model
         self.config = config
         self.contract = FieldContract.from_model(model)
         self.security = security
-        self.historian = Historian(config.db_path)
+        self.historian = Historian(config.db_path, settings=historian_settings)
         builtin = model.name in BUILTIN_MODELS
         self.historian.set_meta("model", model.name if builtin else model.source)
         # the MPC plans in a process of its own (see gridctl.planner); started by run()

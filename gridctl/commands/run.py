@@ -11,6 +11,22 @@ import typer
 
 from gridctl.commands.sim import PkiOption, SecurityOption, UserOption, client_security_of
 from gridctl.errors import UserInputError
+from gridctl.historian import HistorianError, HistorianSettings
+from gridctl.historian_schema import check_path
+
+_SETTING_FLAGS = {"raw_days": "--keep-raw-days", "means_days": "--keep-means-days",
+                  "commands_days": "--keep-commands-days"}
+
+
+def historian_settings_of(raw_days: float, means_days: float,
+                          commands_days: float) -> HistorianSettings:
+    """The retention settings from the command line's flags (errors name the flag)."""
+    try:
+        return HistorianSettings(raw_days=raw_days, means_days=means_days,
+                                 commands_days=commands_days)
+    except HistorianError as exc:
+        raise UserInputError(exc.detail, source=_SETTING_FLAGS.get(exc.field or "", exc.field)
+                             ) from None
 
 
 def register(app: typer.Typer) -> None:
@@ -39,9 +55,23 @@ def run(
     self_healing: Annotated[bool, typer.Option(
         "--self-healing/--no-self-healing",
         help="Answer protection trips with FLISR and supervise the model's microgrids.")] = True,
+    keep_raw_days: Annotated[float, typer.Option(
+        "--keep-raw-days", min=0.0,
+        help="Days of field time raw measurements are kept; older ones become 15-min means.")]
+    = HistorianSettings.raw_days,
+    keep_means_days: Annotated[float, typer.Option(
+        "--keep-means-days", min=0.0,
+        help="Days the 15-min means (mean, min, max) of measurements are kept.")]
+    = HistorianSettings.means_days,
+    keep_commands_days: Annotated[float, typer.Option(
+        "--keep-commands-days", min=0.0,
+        help="Days commands and write batches are kept (events, decisions, schedules and EV "
+             "sessions are kept for ever).")] = HistorianSettings.commands_days,
 ) -> None:
     """Run the control loop: MPC every 15 min, self-healing on events, heartbeat, reconnects,
     historian."""
+    settings = historian_settings_of(keep_raw_days, keep_means_days, keep_commands_days)
+    check_path(db, create=True)  # a bad --db is refused before anything loads
     from gridctl.planner import warm_up
 
     warm_up()  # the planner's fork server imports while this command loads its model
@@ -66,6 +96,7 @@ def run(
         security=client_security,
         responder=FaultResponder(grid) if self_healing else None,
         microgrids=supervisors_of(grid) if self_healing else (),
+        historian_settings=settings,
     )
 
     async def main() -> None:
@@ -84,13 +115,17 @@ def report(
     db: Annotated[Path, typer.Option("--db", help="Historian (SQLite) file written by run.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="HTML file to write.")]
     = Path("out/run_report.html"),
+    run: Annotated[int | None, typer.Option(
+        "--run", min=1, help="Run to report (default: the last that made control steps); the "
+        "runs the historian holds are listed.")] = None,
 ) -> None:
-    """Turn a historian into the day-ahead style HTML report: measured against planned."""
-    from gridctl.run_report import write_run_report
+    """Turn a historian into the day-ahead style HTML report of one run: measured against
+    planned."""
+    from gridctl.run_report import describe_run, report_run
 
-    if not db.is_file():
-        raise UserInputError("no such historian file", source=str(db), field="--db")
-    path, kpis = write_run_report(db, out)
-    for k, v in kpis.items():
+    done = report_run(db, out, run=run)  # a bad --out is refused before the historian is read
+    for r in done.runs:
+        typer.echo(("* " if r.id == done.kpis["run"] else "  ") + describe_run(r))
+    for k, v in done.kpis.items():
         typer.echo(f"{k}: {v}")
-    typer.echo(f"wrote {path}")
+    typer.echo(f"wrote {done.path}")
