@@ -41,7 +41,8 @@ import pandas as pd
 GRIDCTL = [sys.executable, "-m", "gridctl.cli"]
 PASSWORD = "soak-s3cret"
 V_BAND = (0.93, 1.07)
-TABLES = ("measurements", "schedules", "decisions", "commands", "events", "ev_sessions")
+TABLES = ("measurement_frames", "schedules", "decisions", "write_batches", "commands", "events",
+          "ev_sessions")
 
 
 @dataclass
@@ -289,7 +290,7 @@ class Soak:
         while time.monotonic() < deadline and (self.tally.kill_to_command_s is None
                                                or self.tally.kill_to_decision_s is None):
             if (self.tally.kill_to_command_s is None
-                    and _count(self.db, "commands") > after_kill["commands"]):
+                    and _count(self.db, "write_batches") > after_kill["write_batches"]):
                 self.tally.kill_to_command_s = time.perf_counter() - t0
             if (self.tally.kill_to_decision_s is None
                     and _count(self.db, "decisions") > after_kill["decisions"]):

@@ -650,6 +650,31 @@ class Historian:
             "JOIN points p ON p.id=c.point_id", args, column="b.run_id")
         return pd.read_sql_query(sql + " ORDER BY c.batch_id, c.seq", self._db, params=args)
 
+    def last_field_time(self) -> pd.Timestamp | None:
+        """The field time of the last write batch of the file's last run (None: none yet)."""
+        row = self._db.execute(
+            "SELECT max(t_unix) FROM write_batches WHERE run_id=(SELECT max(id) FROM runs)"
+        ).fetchone()
+        return None if row is None or row[0] is None else self._stamp(row[0])
+
+    def last_written(self, *, max_batches: int = 2000) -> dict[tuple[str, str], float]:
+        """The value last written, and accepted, to each point: what the field holds if it
+        kept what it was sent (a restarted runtime sends these again). Read from the newest
+        write batch back (heartbeats store only their refused points and are passed over),
+        looking at ``max_batches`` batches at most."""
+        found: dict[tuple[str, str], float] = {}
+        batches = self._db.execute(
+            "SELECT id FROM write_batches WHERE reason IS NOT 'heartbeat' "
+            "ORDER BY id DESC LIMIT ?", (max_batches,)).fetchall()
+        for (batch,) in batches:
+            for point_id, value, result in self._db.execute(
+                    "SELECT point_id, value, result FROM commands WHERE batch_id=?", (batch,)):
+                key = self._catalog.key(point_id)
+                # a refused write left the device with what it had: an older accepted value
+                if key not in found and value is not None and result.startswith("Good"):
+                    found[key] = float(value)
+        return found
+
     def _unpack(self, frame_id: int, blob: bytes, n: int) -> np.ndarray:
         try:
             return unpack_values(blob, n)

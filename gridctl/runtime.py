@@ -68,7 +68,7 @@ from gridctl.planner import PlannerProcess
 from gridctl.self_healing import FaultResponder, SwitchCommand
 from network_models import BUILTIN_MODELS
 from network_models.model import GridModel
-from network_models.registry import Bess, EvChargingSite, SwitchDevice
+from network_models.registry import Bess, DeviceKind, EvChargingSite, SwitchDevice
 
 log = logging.getLogger("gridctl.runtime")
 # a tick that is still running when the next is due is skipped on purpose; not worth a warning
@@ -76,6 +76,8 @@ logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)
 logging.getLogger("apscheduler.executors.default").setLevel(logging.ERROR)
 
 PointKey = tuple[str, str]
+_MAINTAIN_EVERY = pd.Timedelta(hours=1)
+_SETPOINT_DEVICES = frozenset({DeviceKind.BESS, DeviceKind.PV, DeviceKind.EV_SITE})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -182,6 +184,8 @@ class ControllerRuntime:
         self._stop = asyncio.Event()
         self._next_poll: pd.Timestamp | None = None
         self._resend_due = True  # the last setpoints go out at once: at start, on a reconnect
+        self._resumed_at: pd.Timestamp | None = None  # the historian's last field time
+        self._next_maintain: pd.Timestamp | None = None  # historian retention, hourly
         self._duplicates_seen: set[tuple[str, ...]] = set()  # session ids given twice, told
         self._next_integrity = time.monotonic() + config.integrity_wall_s
         self._poll_points = _polled_points(self.contract, model)
@@ -222,21 +226,21 @@ class ControllerRuntime:
                 self._curtailed[event["site"]] = event["by"]
             else:
                 self._curtailed.pop(event["site"], None)
-        last = self.historian.last_schedule("mpc")
-        if last is not None:
-            _, table = last
-            row = table.iloc[0]
-            for col, value in row.items():
-                device, point = str(col).split(".", 1)
+        # the setpoints as last written and accepted (connectors and site limits among them),
+        # not a schedule's first row: sent again at once, then with every heartbeat
+        setpoints = {p.key for p in self.contract.setpoints()
+                     if self.model.registry[p.key[0]].kind in _SETPOINT_DEVICES}
+        for key, value in self.historian.last_written().items():
+            if key in setpoints:
+                device, point = key
                 # the setpoints resent at start keep a curtailed site curtailed
                 held = device in self._curtailed and point.endswith("_kw")
-                self._last_setpoints[(device, point)] = 0.0 if held else float(value)
-            self.historian.record_event(
-                pd.Timestamp.now(tz=self.model.site.timezone),
-                "resumed",
-                setpoints=len(self._last_setpoints),
-                sessions=len(self._arrivals),
-            )
+                self._last_setpoints[key] = 0.0 if held else value
+        self._resumed_at = self.historian.last_field_time()
+        if self._last_setpoints or self._arrivals:
+            self.historian.record_event(  # no field time yet: the historian stamps wall time
+                None, "resumed", setpoints=len(self._last_setpoints),
+                sessions=len(self._arrivals))
 
     async def run(
         self,
@@ -355,6 +359,11 @@ class ControllerRuntime:
                 async with self._write_lock:
                     await self._write(now, self._last_setpoints, reason="heartbeat")
                 self.stats.heartbeats += 1
+            if self._next_maintain is None:
+                self._next_maintain = now + _MAINTAIN_EVERY
+            elif now >= self._next_maintain:
+                self._next_maintain = now + _MAINTAIN_EVERY
+                self.historian.maintain(now)  # bounded work: a few ms, ~0.1 s catching up
             self.ticked_at = now
         except Exception as exc:
             if not await self._lost_if_connection(exc):
@@ -362,9 +371,18 @@ class ControllerRuntime:
 
     def _follow_jumps(self, now: pd.Timestamp) -> None:
         """A field clock that jumped (a simulator restarted at another time, a device clock
-        set): every due job is due now, from the new time, and the jump is recorded."""
+        set): every due job is due now, from the new time, and the jump is recorded; a jump
+        back begins a new run of the historian (its records would mix with the earlier ones).
+        The first reading after a start is compared with the historian's last record."""
         last = self.now
         if last is None:
+            resumed, self._resumed_at = self._resumed_at, None
+            if resumed is not None and now < resumed - pd.Timedelta(seconds=1):
+                self.historian.begin_run("clock_jumped_back", before=resumed.isoformat(),
+                                         after=now.isoformat())
+                self.historian.record_event(now, "clock_jumped", direction="back",
+                                            before=resumed.isoformat(), after=now.isoformat(),
+                                            by_s=(now - resumed).total_seconds())
             return
         jump = now - last
         if -pd.Timedelta(seconds=1) <= jump <= pd.Timedelta(seconds=self.config.clock_jump_s):
@@ -372,6 +390,11 @@ class ControllerRuntime:
         direction = "back" if jump < pd.Timedelta(0) else "ahead"
         log.warning("the field's clock jumped %s by %s (%s -> %s): due work rescheduled",
                     direction, abs(jump), last, now)
+        if direction == "back":
+            self.historian.begin_run("clock_jumped_back", before=last.isoformat(),
+                                     after=now.isoformat())
+        # retention runs on field time: trust a new clock only once it has run an hour
+        self._next_maintain = now + _MAINTAIN_EVERY
         self.historian.record_event(now, "clock_jumped", direction=direction,
                                     before=last.isoformat(), after=now.isoformat(),
                                     by_s=jump.total_seconds())
@@ -498,16 +521,16 @@ class ControllerRuntime:
         self._follower = asyncio.get_running_loop().create_task(
             self._follow_field(self.watch), name="field-events"
         )
-        stamp = pd.Timestamp.now(tz=self.model.site.timezone)
+        # the new session's field time is not known until its first image: wall time only
         if self._lost_at is not None:
             gap = wall - self._lost_at
             self.stats.reconnects += 1
             self.historian.record_event(
-                stamp, "reconnected", endpoint=self.config.endpoint, gap_wall_s=round(gap, 3)
+                None, "reconnected", endpoint=self.config.endpoint, gap_wall_s=round(gap, 3)
             )
             self._lost_at = None
         else:
-            self.historian.record_event(stamp, "connected", endpoint=self.config.endpoint)
+            self.historian.record_event(None, "connected", endpoint=self.config.endpoint)
         return True
 
     async def _lost(self, exc: BaseException) -> None:
@@ -517,12 +540,8 @@ class ControllerRuntime:
         self._connected = False
         self._lost_at = time.monotonic()
         self._next_attempt = self._lost_at + self._backoff
-        self.historian.record_event(
-            pd.Timestamp.now(tz=self.model.site.timezone),
-            "connection_lost",
-            error=f"{type(exc).__name__}: {exc}",
-            sim_time=str(self.now),
-        )
+        self.historian.record_event(  # the field time last seen
+            self.now, "connection_lost", error=f"{type(exc).__name__}: {exc}")
         await self._disconnect()
 
     async def _lost_if_connection(self, exc: BaseException) -> bool:
@@ -1064,10 +1083,10 @@ class ControllerRuntime:
         results = await self._field().write(values)
         bad = [r for r in results if not r.good]
         self.stats.write_errors += len(bad)
-        if reason != "heartbeat" or bad:
-            self.historian.record_commands(
-                now, [(r.device_id, r.point, values[r.key], r.status_name) for r in results]
-            )
+        # every batch counted; a heartbeat's points stored only where refused
+        self.historian.record_commands(
+            now, [(r.device_id, r.point, values[r.key], r.status_name) for r in results],
+            reason=reason)
         if bad:
             self.historian.record_event(
                 now,

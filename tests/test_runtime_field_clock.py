@@ -145,3 +145,32 @@ async def test_a_field_clock_set_hours_ahead_is_followed_and_recorded(jiuke, tmp
         decided = [pd.Timestamp(d["t"]) for d in h.decisions("mpc")]
     assert [j["direction"] for j in jumps] == ["ahead", "back"]
     assert any(t >= START + pd.Timedelta(hours=5) for t in decided)
+
+
+def test_a_restarted_runtime_sends_again_every_setpoint_as_last_written(jiuke, tmp_path):
+    from gridctl.field.contract import FieldContract
+    from network_models.registry import DeviceKind
+
+    kinds = {DeviceKind.BESS, DeviceKind.PV, DeviceKind.EV_SITE}
+    setpoints = [p.key for p in FieldContract.from_model(jiuke).setpoints()
+                 if jiuke.registry[p.key[0]].kind in kinds]
+    t = START
+    with Historian(tmp_path / "h.sqlite") as h:
+        h.record_commands(t, [(d, p, 1.0, "Good") for d, p in setpoints], reason="mpc")
+        site = next(s for s in jiuke.registry.ev_sites)
+        h.record_commands(t + pd.Timedelta(minutes=3), [
+            (site.id, "c1.p_set_kw", 2.5, "Good"),
+            (site.id, "p_site_limit_kw", 9.0, "BadNoCommunication"),  # kept what it had
+            ("FB_FD_L2_0", "close_cmd", True, "Good"),  # a command, not a setpoint
+        ], reason="ev_resplit")
+        h.record_commands(t + pd.Timedelta(minutes=4),
+                          [(d, p, 7.0, "Good") for d, p in setpoints], reason="heartbeat")
+    runtime = _runtime(jiuke, "opc.tcp://127.0.0.1:4840", tmp_path / "h.sqlite")
+    try:
+        resent = runtime._last_setpoints
+    finally:
+        runtime.historian.close()
+    assert set(resent) == set(setpoints)  # every one of them, connectors and site limits too
+    assert resent[(site.id, "c1.p_set_kw")] == 2.5
+    assert resent[(site.id, "p_site_limit_kw")] == 1.0
+    assert all(v in (1.0, 2.5) for v in resent.values())
