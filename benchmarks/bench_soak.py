@@ -112,7 +112,8 @@ class Soak:
     def start_sim(self, at: pd.Timestamp) -> None:
         self.sim = self._spawn(["sim", "serve", "--port", str(self.port), "--speed",
                                 str(self.args.speed), "--start", at.isoformat(),
-                                "--users", str(self.users), "--security", "none"], "sim.log")
+                                "--users", str(self.users), "--security", "none",
+                                "--allow-insecure-passwords"], "sim.log")
 
     def start_run(self) -> None:
         self.run = self._spawn(["run", "--endpoint", self.endpoint, "--user", "ctl", "--db",

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from forecasts.errors import ForecastInputError
-from network_models.model import TIMEZONE
+from network_models import TIMEZONE
 
 HEADER_ROW = 1
 # longest time between two measurements that is bridged by a straight line: an hour, the

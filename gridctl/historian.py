@@ -54,7 +54,7 @@ from gridctl.historian_schema import (
     PointCatalog,
     open_db,
 )
-from network_models.model import TIMEZONE
+from network_models import TIMEZONE
 
 __all__ = ["Historian", "HistorianError", "HistorianRun", "HistorianSettings", "Maintenance",
            "StoredSession"]

@@ -16,7 +16,7 @@ import pandas as pd
 from gridctl.errors import UserInputError
 from gridctl.historian import Historian, HistorianRun
 from gridctl.report import Panel, Series, check_output_path, write_html_report
-from network_models.model import TIMEZONE
+from network_models import TIMEZONE
 
 
 def describe_run(r: HistorianRun) -> str:

@@ -184,6 +184,7 @@ class ControllerRuntime:
         self._stop = asyncio.Event()
         self._next_poll: pd.Timestamp | None = None
         self._resend_due = True  # the last setpoints go out at once: at start, on a reconnect
+        self._connect_refused = ""  # the reason the field last refused a connection, once told
         self._resumed_at: pd.Timestamp | None = None  # the historian's last field time
         self._next_maintain: pd.Timestamp | None = None  # historian retention, hourly
         self._duplicates_seen: set[tuple[str, ...]] = set()  # session ids given twice, told
@@ -490,12 +491,19 @@ class ControllerRuntime:
         except Exception as exc:  # refused, timed out, not yet up: try again later
             self._next_attempt = wall + self._backoff
             self._backoff = min(self._backoff * 2, self.config.max_backoff_s)
-            log.info(
-                "connect to %s failed (%s); next try in %.1f s",
-                self.config.endpoint,
-                exc,
-                self._backoff,
-            )
+            # a refusal (security, user, password) needs the operator: said at once, once per
+            # reason; a field that is not up yet is tried again quietly
+            reason = str(exc)
+            refused = "refused the connection" in reason
+            if refused and reason != self._connect_refused:
+                log.warning("connect to %s refused: %s; trying again every %.0f s",
+                            self.config.endpoint, reason, self.config.max_backoff_s)
+                self.historian.record_event(None, "connect_refused", endpoint=self.config.endpoint,
+                                            reason=reason)
+            else:
+                log.info("connect to %s failed (%s); next try in %.1f s", self.config.endpoint,
+                         reason, self._backoff)
+            self._connect_refused = reason if refused else ""
             return False
         try:
             self.watch = await FieldWatch.start(

@@ -11,8 +11,9 @@ if TYPE_CHECKING:
     from network_models.model import GridModel, Site
 
 BUILTIN_MODELS: tuple[str, ...] = ("jiuke_oasis", "case33bw", "cigre_mv", "mv_oberrhein")
+TIMEZONE = "Asia/Shanghai"  # the site's, unless a model says otherwise (light to import)
 
-__all__ = ["BUILTIN_MODELS", "GridModel", "ModelError", "Site", "load_model"]
+__all__ = ["BUILTIN_MODELS", "TIMEZONE", "GridModel", "ModelError", "Site", "load_model"]
 
 
 def __getattr__(name: str) -> Any:

@@ -11,9 +11,8 @@ from typing import Any
 
 import pandapower as pp
 
+from network_models import TIMEZONE
 from network_models.registry import DeviceRegistry
-
-TIMEZONE = "Asia/Shanghai"
 
 
 @dataclass(frozen=True, kw_only=True)
