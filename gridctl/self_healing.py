@@ -411,8 +411,8 @@ class FaultResponder:
                   f"{plan.switch_operations} switching operation(s), AC check "
                   f"{'ok' if plan.check.ok else 'FAILED'}"),
         )]
-        fault = self._isolation_of(now, plan)
-        resets = self._resets(now, report, fault)
+        faults = self._isolation_of(now, plan)
+        resets = self._resets(now, report, faults)
         commands = []
         for step in plan.steps:
             if step.action is StepAction.CLOSE and resets:
@@ -426,31 +426,33 @@ class FaultResponder:
             commands.append(command)
             if step.action is StepAction.SHED:
                 self._kept_off[step.device] = None
-        if fault is not None:
-            self._isolated.append(fault)
+        self._isolated.extend(faults)
         # the plan changes the switching: whatever was studied before no longer holds
         self._studied = None
         self.timeline.extend(entries)
         return FlisrResponse(commands=tuple(commands), plan=plan, timeline=tuple(entries))
 
-    def _isolation_of(self, now: pd.Timestamp, plan: RestorationPlan) -> IsolatedFault | None:
-        """The sections a plan isolates (feeder sections and backbone cables), if any."""
-        sections = [s for s in self.context.sections if s.name in plan.location.sections]
-        if not sections:
-            return None
-        return IsolatedFault(
-            sections=tuple(s.name for s in sections),
-            lines=tuple(ln for s in sections for ln in s.lines),
-            switches=tuple(dict.fromkeys(sw for s in sections for sw in s.bounding_switches)),
-            since=now,
-        )
+    def _isolation_of(self, now: pd.Timestamp, plan: RestorationPlan) -> list[IsolatedFault]:
+        """The sections a plan locates a fault in, one record each (each is lifted on its
+        own, when it is live again); those already in force and a microgrid's own (an
+        island's breaker opened on loss of mains: its supervisor's) are left out."""
+        ctx = self.context
+        in_force = {s for f in self._isolated for s in f.sections}
+        microgrid = {ctx.bus_names[b] for buses in ctx.microgrid_breakers.values() for b in buses}
+        return [
+            IsolatedFault(sections=(s.name,), lines=tuple(s.lines),
+                          switches=tuple(dict.fromkeys(s.bounding_switches)), since=now)
+            for s in ctx.sections
+            if s.name in plan.location.sections and s.name not in in_force
+            and not (set(s.buses) & microgrid)
+        ]
 
     def _resets(self, now: pd.Timestamp, report: ProtectionReport,
-                fault: IsolatedFault | None) -> list[tuple[SwitchCommand, TimelineEntry]]:
+                faults: list[IsolatedFault]) -> list[tuple[SwitchCommand, TimelineEntry]]:
         """Reset the indications the plan has read, but those on isolated sections (the crew's
         record of where the fault is, and dead until repaired)."""
         ctx = self.context
-        held = {s for f in [*self._isolated, *([fault] if fault else [])] for s in f.sections}
+        held = {s for f in [*self._isolated, *faults] for s in f.sections}
         kept_lines = {ln for s in ctx.sections if s.name in held for ln in s.lines}
         kept_buses = {b for s in ctx.sections if s.name in held for b in s.buses}
         registry = self.model.registry

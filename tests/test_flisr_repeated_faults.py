@@ -140,6 +140,23 @@ def test_the_second_fault_upstream_is_located_from_fresh_indications_and_never_c
     assert sim.reading("RS_FD_L2_1_a", "closed") is False
     assert sim.reading("RS_FD_L2_1_b", "closed") is False
     assert responder.reclosures == []
+    assert sorted(f.sections for f in responder.isolated) == [("FD_L2_1",), ("FD_L2_4",)]
+    # FD_L2_4 repaired and switched back in: its isolation alone is lifted
+    sim.clear_fault("FD_L2_4")
+    sim.write(("RS_FD_L2_4_b", "close_cmd"), True)
+    sim.step()
+    lifted = responder.respond(sim.time, _values(sim, responder))
+    assert [e.kind for e in lifted.timeline] == ["isolation_lifted"]
+    assert [f.sections for f in responder.isolated] == [("FD_L2_1",)]
+
+
+def test_a_microgrid_islanded_on_loss_of_mains_is_not_taken_for_an_isolated_fault(jiuke, sim):
+    responder = FaultResponder(jiuke)
+    responder.respond(sim.time, _values(sim, responder))
+    sim.fault_line("FD_L5_5")  # the campus hangs below RMU_L5_6: it islands
+    _answer(sim, responder)
+    sections = {s for f in responder.isolated for s in f.sections}
+    assert "FD_L5_5" in sections and not any("CAMPUS" in s for s in sections)
 
 
 def test_a_trip_again_after_a_close_is_answered_again_and_recorded_as_a_reclose(jiuke, sim):
