@@ -14,7 +14,7 @@ import pandas as pd
 from controllers.config import DispatchConfig
 from controllers.dispatch import Dispatcher, PlanResult
 from controllers.ev_charging import SessionState
-from controllers.schedule import AcCheck, DispatchSchedule
+from controllers.schedule import AcCheck, DecisionRecord, DispatchSchedule
 from controllers.snapshot import GridSnapshot
 from forecasts.bundle import ForecastBundle, build
 from network_models.model import GridModel
@@ -122,8 +122,12 @@ def run_dayahead(
     if bess_soc_frac is not None:
         snapshot = replace(snapshot, bess_soc_frac=dict(bess_soc_frac))
     plan = dispatcher.plan(bundle, snapshot)  # starts from the uncontrolled baseline
+    if plan.solution is None or not plan.solution.ok:
+        plan = _fall_back(dispatcher, bundle, snapshot, plan)
     baseline, baseline_ac = plan.baseline, plan.baseline_ac
     kpis = schedule_kpis(bundle, plan.schedule, plan.ac, states, solve_s=plan.record.solve_s)
+    kpis["plan"] = plan_kind(plan.record)
+    kpis["solver_status"] = plan.record.status
     base_kpis = schedule_kpis(bundle, baseline, baseline_ac, states)
     base_kpis.pop("solve_s")
     return DayAheadResult(
@@ -136,6 +140,38 @@ def run_dayahead(
         baseline_kpis=base_kpis,
         wall_s=time.perf_counter() - t0,
     )
+
+
+def plan_kind(record: DecisionRecord) -> str:
+    """What a schedule is, in one phrase: "optimal" or "fallback: <which>"."""
+    return "optimal" if record.fallback is None else f"fallback: {record.fallback}"
+
+
+def plan_verdict(kpis: Mapping[str, Any]) -> str:
+    """The first line of a day-ahead's outputs: what the schedule written is."""
+    kind = str(kpis.get("plan", "optimal"))
+    checked = "AC validated" if kpis.get("ac_validated") else (
+        f"NOT VALIDATED: {kpis.get('ac_violations', '?')} AC violation(s)")
+    if kind == "optimal":
+        return f"optimal, {checked}"
+    return (f"FALLBACK {kind.removeprefix('fallback: ')} (the optimiser: "
+            f"{kpis.get('solver_status', '?')}), {checked}")
+
+
+def _fall_back(
+    dispatcher: Dispatcher, bundle: ForecastBundle, snapshot: GridSnapshot, failed: PlanResult
+) -> PlanResult:
+    """The optimiser failed or was cut short: the day gets the rule-based safe dispatch (as the
+    MPC's last fallback), checked in AC itself; the record says so and why. Before, the
+    uncontrolled baseline the solve had started from was kept as if it were the plan."""
+    schedule = dispatcher.safe_dispatch(bundle, snapshot)
+    ac = dispatcher.evaluate(bundle, schedule)
+    why = (f"the optimiser gave no plan ({failed.record.status}): fallback "
+           "rule_based_safe_dispatch (PV uncurtailed, batteries idle, EVs just in time within "
+           "half their site's limit), checked in AC")
+    record = replace(failed.record, fallback="rule_based_safe_dispatch", ac_check=ac.summary(),
+                     notes=(*failed.record.notes, why))
+    return replace(failed, schedule=schedule, ac=ac, record=record)
 
 
 def session_table(

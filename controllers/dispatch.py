@@ -298,6 +298,32 @@ class Dispatcher:
             allocs,
         )
 
+    def safe_dispatch(self, bundle: ForecastBundle, snapshot: GridSnapshot) -> DispatchSchedule:
+        """The rule-based schedule a fallback sends when no plan can be made: PV uncurtailed at
+        unity power factor, batteries idle, every vehicle charged just in time within half its
+        site's limit (no optimiser, no network model: what holds without either)."""
+        from controllers.ev_charging import allocate_site
+
+        window = self._window(bundle, snapshot.time)
+        states = self._session_states(window, snapshot)
+        base = self.baseline(window, snapshot, states=states)
+        allocs = {
+            s.id: allocate_site(
+                s, states, np.full(len(window.index), s.p_site_max_kw / 2000.0), window.index,
+                window.step_h,
+            )
+            for s in self.ev_sites
+        }
+        return self._assemble(
+            window,
+            base.pv_p_mw.to_numpy().T,
+            np.zeros_like(base.pv_q_mvar.T),
+            np.zeros_like(base.bess_p_mw.to_numpy().T),
+            np.zeros_like(base.bess_q_mvar.to_numpy().T),
+            base.bess_soc_frac.to_numpy().T,
+            allocs,
+        )
+
     def evaluate(
         self,
         bundle: ForecastBundle,

@@ -29,7 +29,7 @@ import pandas as pd
 from controllers.bess_soc import guard_schedule, read_fleet, soc_issues
 from controllers.config import DispatchConfig
 from controllers.dispatch import Dispatcher
-from controllers.ev_charging import allocate_site, presence_h
+from controllers.ev_charging import presence_h
 from controllers.schedule import DecisionRecord, DispatchSchedule
 from controllers.snapshot import GridSnapshot
 from forecasts.bundle import ForecastBundle
@@ -110,7 +110,7 @@ class RecedingHorizonController:
                 schedule, fallback = shifted, "last_schedule_shifted"
             else:
                 schedule, fallback = (
-                    self._safe_dispatch(snapshot, forecast),
+                    self.dispatcher.safe_dispatch(forecast, snapshot),
                     "rule_based_safe_dispatch",
                 )
             notes.append(f"fallback: {fallback}")
@@ -125,6 +125,10 @@ class RecedingHorizonController:
         notes.extend(clipped)
         if plan_ok:
             self.last_good = schedule
+        ac_check = record.ac_check if record is not None else {}
+        if fallback is not None or clipped:
+            # the record carries the AC check of what is sent, not of a plan it replaced
+            ac_check = self._ac_of(forecast, schedule, notes)
         record = DecisionRecord(
             time=snapshot.time.isoformat(),
             status=record.status if record is not None else "failed",
@@ -134,7 +138,7 @@ class RecedingHorizonController:
             solve_s=record.solve_s if record is not None else 0.0,
             total_s=time.perf_counter() - t0,
             relinearisations=record.relinearisations if record is not None else 0,
-            ac_check=record.ac_check if record is not None else {},
+            ac_check=ac_check,
             ev_shortfall_kwh=record.ev_shortfall_kwh if record is not None else {},
             bess_soc_issues=soc_issues(readings),
             notes=(record.notes if record is not None else ()) + tuple(notes),
@@ -150,6 +154,18 @@ class RecedingHorizonController:
         )
 
     # -- internals -----------------------------------------------------------------------------
+    def _ac_of(self, forecast: ForecastBundle, schedule: DispatchSchedule,
+               notes: list[str]) -> dict:
+        """The AC check of ``schedule`` against the forecast (a summary; says so when it could
+        not be made)."""
+        try:
+            end = schedule.index[-1] + pd.Timedelta(hours=schedule.step_h)
+            return self.dispatcher.evaluate(forecast.window(schedule.index[0], end),
+                                            schedule).summary()
+        except Exception as exc:
+            notes.append(f"the AC check of the schedule sent failed: {type(exc).__name__}: {exc}")
+            return {"passed": False, "evaluated": False}
+
     def _session_setpoints(
         self, snapshot: GridSnapshot, schedule: DispatchSchedule
     ) -> dict[str, float]:
@@ -188,31 +204,6 @@ class RecedingHorizonController:
             return None
         steps = round((now - idx[0]) / pd.Timedelta(hours=self.step_h))
         return self.last_good.shifted(steps) if steps else self.last_good
-
-    def _safe_dispatch(self, snapshot: GridSnapshot, forecast: ForecastBundle) -> DispatchSchedule:
-        d = self.dispatcher
-        window = d._window(forecast, snapshot.time)
-        states = d._session_states(window, snapshot)
-        base = d.baseline(window, snapshot, states=states)
-        allocs = {
-            s.id: allocate_site(
-                s,
-                states,
-                np.full(len(window.index), s.p_site_max_kw / 2000.0),
-                window.index,
-                window.step_h,
-            )
-            for s in d.ev_sites
-        }
-        return d._assemble(
-            window,
-            base.pv_p_mw.to_numpy().T,
-            np.zeros_like(base.pv_q_mvar.T),
-            np.zeros_like(base.bess_p_mw.to_numpy().T),
-            np.zeros_like(base.bess_q_mvar.to_numpy().T),
-            base.bess_soc_frac.to_numpy().T,
-            allocs,
-        )
 
 
 def first_step_setpoints(

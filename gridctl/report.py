@@ -82,8 +82,11 @@ def write_html_report(
     baseline_kpis: Mapping[str, Any] | None = None,
     record: Mapping[str, Any] | None = None,
     notes: Sequence[str] = (),
+    verdict: str | None = None,
 ) -> Path:
-    """Write a self-contained HTML page (figures embedded) atomically."""
+    """Write a self-contained HTML page (figures embedded) atomically; ``verdict``, the first
+    line under the title, says what the page shows (e.g. "optimal, AC validated"), marked
+    when it is not ``ok`` (a string beginning with "optimal")."""
     check_output_path(path)  # before the figures are drawn
     figures = "".join(
         f'<figure><img alt="{html.escape(p.title)}" src="data:image/png;base64,'
@@ -103,10 +106,19 @@ def write_html_report(
 <style>body{{font-family:sans-serif;max-width:1000px;margin:auto}}table{{border-collapse:collapse}}
 td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}pre{{font-size:11px;
 background:#f6f6f6;padding:8px;overflow:auto;max-height:400px}}</style></head><body>
-<h1>{html.escape(title)}</h1>{_kpi_table(kpis, baseline_kpis)}<ul>{note_html}</ul>
+<h1>{html.escape(title)}</h1>{_verdict(verdict)}{_kpi_table(kpis, baseline_kpis)}
+<ul>{note_html}</ul>
 {figures}{rec}</body></html>"""
     write_atomically(path, page)
     return path
+
+
+def _verdict(verdict: str | None) -> str:
+    if not verdict:
+        return ""
+    ok = verdict.startswith("optimal")
+    style = "color:#1a7f37" if ok else "color:#b00020;font-weight:bold"
+    return f'<p style="font-size:1.2em;{style}">{html.escape(verdict)}</p>'
 
 
 def check_output_path(path: Path, *, what: str = "an HTML report") -> None:

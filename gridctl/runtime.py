@@ -94,6 +94,7 @@ class RuntimeConfig:
     max_backoff_s: float = 5.0
     timeout_s: float = 4.0
     dayahead_hour: int | None = 12  # plan the next day at this hour; None: no day-ahead job
+    dayahead_retry_wall_s: float = 900.0  # a day-ahead that failed or fell back: tried again
     poll_s: float = 60.0  # record meters, transformers, batteries, PV and EV sites this often
     watch_period_ms: float = 50.0  # publishing interval of the event subscription (wall ms)
     integrity_wall_s: float = 60.0  # read the watched points behind the subscription this often
@@ -207,6 +208,7 @@ class ControllerRuntime:
         # one writer at a time: a switching sequence is not interleaved with setpoint batches
         self._write_lock = asyncio.Lock()
         self._day_plans: dict[dt.date, Any] = {}
+        self._day_retry: dict[dt.date, float] = {}  # a day that failed: not again before (wall)
         self._planning: set[dt.date] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._until: pd.Timestamp | None = None
@@ -439,7 +441,9 @@ class ControllerRuntime:
         if now.hour >= hour:
             wanted.append((now + pd.Timedelta(days=1)).date())
         for day in wanted:
-            if day not in self._day_plans and day not in self._planning:
+            retry_at = self._day_retry.get(day, 0.0)
+            if (day not in self._day_plans and day not in self._planning
+                    and time.monotonic() >= retry_at):
                 self._planning.add(day)
                 task = asyncio.get_running_loop().create_task(self._plan_day(day, now))
                 self._tasks.add(task)
@@ -451,15 +455,26 @@ class ControllerRuntime:
         except asyncio.CancelledError:
             raise  # stopped while planning: the plan is abandoned, nothing is recorded
         except Exception as exc:
+            self._day_retry[day] = time.monotonic() + self.config.dayahead_retry_wall_s
             self.historian.record_event(
                 issued, "dayahead_failed", day=str(day), error=f"{type(exc).__name__}: {exc}"
             )
             return
         finally:
             self._planning.discard(day)
-        self._day_plans[day] = result.plan.schedule
-        soc = pd.concat([p.bess_soc_frac for _, p in sorted(self._day_plans.items())])
-        self._day_plan = replace(result.plan.schedule, bess_soc_frac=soc)
+        fallback = result.plan.record.fallback
+        if fallback is None:
+            self._day_plans[day] = result.plan.schedule
+            soc = pd.concat([p.bess_soc_frac for _, p in sorted(self._day_plans.items())])
+            self._day_plan = replace(result.plan.schedule, bess_soc_frac=soc)
+        else:
+            # a fallback is no plan to steer by: the MPC's windows end at their configured
+            # state of charge for that day instead, and the operator is told
+            self._day_retry[day] = time.monotonic() + self.config.dayahead_retry_wall_s
+            log.warning("day-ahead plan of %s is a fallback (%s, the optimiser: %s): not "
+                        "followed", day, fallback, result.plan.record.status)
+            self.historian.record_event(issued, "dayahead_fallback", day=str(day),
+                                        fallback=fallback, status=result.plan.record.status)
         self.historian.record_schedule(issued, "dayahead", result.plan.schedule.setpoint_table())
         record = result.plan.record.to_dict()
         record["kpis"] = result.kpis

@@ -12,6 +12,8 @@ from gridctl.commands.arguments import parse_day
 from gridctl.commands.outputs import FOLDER_HELP, dumps_json, output_folder
 
 OUTPUT_FILES = ("schedule.csv", "sessions.csv", "decision.json", "report.html")
+EXIT_NOT_VALIDATED = 1  # the schedule written does not pass the AC check
+EXIT_FALLBACK = 3  # the optimiser gave no plan: a fallback schedule was written (AC-checked)
 
 
 def register(app: typer.Typer) -> None:
@@ -36,8 +38,12 @@ def dayahead(
     ] = "clear",
 ) -> None:
     """Forecast the day, solve the 96-step dispatch, check every step in AC power flow, and write
-    the schedule (CSV), the decision record (JSON) and an HTML report against no control."""
-    from controllers.dayahead import run_dayahead
+    the schedule (CSV), the decision record (JSON) and an HTML report against no control.
+
+    Exits 0 for an optimal plan that passed the AC check, 1 when the schedule written fails it,
+    3 when the optimiser gave no plan and a fallback schedule (named in every output) was
+    written instead, 2 on bad input."""
+    from controllers.dayahead import plan_verdict, run_dayahead
     from network_models import load_model
 
     day = parse_day(date)
@@ -49,6 +55,7 @@ def dayahead(
     summary = {
         "model": model,
         "date": day.isoformat(),
+        "verdict": plan_verdict(result.kpis),
         **result.kpis,
         "baseline": result.baseline_kpis,
         "wall_s": round(result.wall_s, 3),
@@ -59,13 +66,15 @@ def dayahead(
     else:
         _print_summary(summary)
     if not result.kpis["ac_validated"]:
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_NOT_VALIDATED)
+    if result.plan.record.fallback is not None:
+        raise typer.Exit(EXIT_FALLBACK)
 
 
 def write_dayahead_outputs(result, out: Path, *, model_name: str) -> list[Path]:
     """schedule.csv, sessions.csv, decision.json and report.html into the folder ``out``
     (which exists; :mod:`gridctl.commands.outputs` puts it in place when it is complete)."""
-    from controllers.dayahead import session_table, sessions_at_start
+    from controllers.dayahead import plan_verdict, session_table, sessions_at_start
     from gridctl.report import Panel, Series, write_html_report
 
     plan, bundle = result.plan, result.bundle
@@ -83,6 +92,7 @@ def write_dayahead_outputs(result, out: Path, *, model_name: str) -> list[Path]:
     decision = {
         "model": model_name,
         "date": result.date.isoformat(),
+        "verdict": plan_verdict(result.kpis),
         "kpis": result.kpis,
         "baseline": result.baseline_kpis,
         "record": plan.record.to_dict(),
@@ -165,6 +175,7 @@ def write_dayahead_outputs(result, out: Path, *, model_name: str) -> list[Path]:
         baseline_kpis=result.baseline_kpis,
         record=plan.record.to_dict(),
         notes=list(plan.record.notes),
+        verdict=plan_verdict(result.kpis),
     )
     written.append(report)
     return written
@@ -175,12 +186,13 @@ def _print_summary(summary: dict) -> None:
     from rich.table import Table
 
     console = Console(width=110)
+    console.print(f"plan: {summary['verdict']}")
     table = Table(title=f"Day-ahead {summary['model']} {summary['date']}")
     table.add_column("figure")
     table.add_column("plan", justify="right")
     table.add_column("no control", justify="right")
     for k, v in summary.items():
-        if k in ("baseline", "outputs", "model", "date"):
+        if k in ("baseline", "outputs", "model", "date", "verdict"):
             continue
         table.add_row(k, str(v), str(summary["baseline"].get(k, "")))
     console.print(table)
