@@ -231,13 +231,15 @@ class Soak:
         client = await self.client()
         self.start_run()
         end = self.start + pd.Timedelta(hours=self.args.hours)
-        comm_at = self.start + pd.Timedelta(hours=min(5.25, self.args.hours * 0.2))
+        # the comm loss, restart and kill at minute 55 of their hour: faults come at minutes
+        # 5-50, so none is injected and lost in the same minute
+        comm_at = self._at_55(self.args.hours * 0.2)
         comm_feeder = self.rng.choice(sorted({f.split("_")[1] for f in self.feeder_lines}))
         comm_devices = [d.id for d in self.model.registry
                         if f"FD_{comm_feeder}_" in d.id and d.kind.value in
                         ("switch", "fault_indicator")]
-        restart_at = self.start + pd.Timedelta(hours=self.args.hours * 0.45)
-        kill_at = self.start + pd.Timedelta(hours=self.args.hours * 0.7)
+        restart_at = self._at_55(self.args.hours * 0.45)
+        kill_at = self._at_55(self.args.hours * 0.7)
         done = {"comm": False, "comm_back": False, "restart": False, "kill": False}
         last = await self.sim_time(client)
         while True:
@@ -279,6 +281,9 @@ class Soak:
         self.kill(self.run, signal.SIGINT)
         await client.disconnect()
         self.kill(self.sim, signal.SIGTERM)
+
+    def _at_55(self, hours: float) -> pd.Timestamp:
+        return self.start + pd.Timedelta(hours=int(hours), minutes=55)
 
     async def kill_runtime(self) -> None:
         before = {t: _count(self.db, t) for t in TABLES}

@@ -149,6 +149,9 @@ class Dispatcher:
             self.problem.set_inputs(inputs)
             solution = self.problem.solve()
             solve_s += solution.solve_s if np.isfinite(solution.solve_s) else solution.total_s
+            if solution.ok and self.problem.last_attempts:
+                notes.append(f"solve {iterations}: solved after "
+                             f"{'; '.join(self.problem.last_attempts)}")
             if not solution.ok:
                 notes.append(f"solve {iterations}: {solution.status}")
                 break

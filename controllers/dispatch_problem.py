@@ -64,6 +64,26 @@ class DispatchInputs:
     uncontrolled_net_load_mw: np.ndarray  # (T,) loads only, for the losses term
 
 
+# qdldl was 3x faster than Clarabel's default here; tolerances are those of a dispatch decision
+# (0.01 CNY on a 400 kCNY day), not of a proof
+_SOLVER_OPTIONS: dict[str, dict[str, object]] = {
+    "CLARABEL": {
+        "direct_solve_method": "qdldl",
+        "tol_gap_abs": 1e-5,
+        "tol_gap_rel": 1e-6,
+        "tol_feas": 1e-7,
+        "tol_ktratio": 1e-6,
+        "max_iter": 100,
+    },
+    "HIGHS": {"warm_start": False},  # cvxpy's warm start made a re-solve 60x slower
+}
+# after a numerical failure: Clarabel as it comes, then HiGHS (the problem is an LP)
+_RETRIES: tuple[tuple[str, dict[str, object]], ...] = (
+    ("CLARABEL", {"max_iter": 200}),
+    ("HIGHS", {"warm_start": False}),
+)
+
+
 @dataclass(frozen=True, kw_only=True, eq=False)
 class DispatchSolution:
     status: str
@@ -129,6 +149,7 @@ class DispatchProblem:
         }
         self._build()
         self.last_set_inputs_s = self.last_solve_wall_s = self.last_solver_s = float("nan")
+        self.last_attempts: tuple[str, ...] = ()
 
     # -- construction ----------------------------------------------------------------------
     def _build(self) -> None:
@@ -365,25 +386,17 @@ class DispatchProblem:
 
     def solve(self) -> DispatchSolution:
         t_start = time.perf_counter()
-        opts = {}
-        if self.config.solver == "CLARABEL":
-            # qdldl was 3x faster than the default here; tolerances are those of a dispatch
-            # decision (0.01 CNY on a 400 kCNY day), not of a proof
-            opts = {
-                "direct_solve_method": "qdldl",
-                "tol_gap_abs": 1e-5,
-                "tol_gap_rel": 1e-6,
-                "tol_feas": 1e-7,
-                "tol_ktratio": 1e-6,
-                "max_iter": 100,
-            }
-        elif self.config.solver == "HIGHS":
-            opts = {"warm_start": False}
-        try:
-            self.problem.solve(solver=self.config.solver, **opts)
-            status = self.problem.status
-        except cp.error.SolverError as exc:
-            status = f"solver_error: {exc}"
+        status, failed = "not_solved", []
+        for solver, opts in self._attempts():
+            try:
+                self.problem.solve(solver=solver, **opts)
+                status = self.problem.status
+            except cp.error.SolverError as exc:
+                status = f"solver_error: {exc}"
+            if status in ("optimal", "optimal_inaccurate"):
+                break
+            failed.append(f"{solver}: {status}")
+        self.last_attempts = tuple(failed)  # what failed before the answer (or all, if none)
         self.last_solve_wall_s = time.perf_counter() - t_start
         stats = self.problem.solver_stats
         solve_s = (
@@ -426,3 +439,15 @@ class DispatchProblem:
         )
         object.__setattr__(sol, "total_s", time.perf_counter() - t_start)
         return sol
+
+    def _attempts(self) -> list[tuple[str, dict[str, object]]]:
+        """The configured solver with its settings, then, only for a solver that is installed
+        and failed numerically, others that solve the same LP: an interior point method can
+        stop short with a numerical error close to the optimum (seen: Clarabel with qdldl at a
+        relative gap of 1e-4, on a day it solves at once when asked again)."""
+        first = (self.config.solver, _SOLVER_OPTIONS.get(self.config.solver, {}))
+        if self.config.solver not in cp.installed_solvers():
+            return [first]  # a configuration error: said as such, not papered over
+        others = [(name, opts) for name, opts in _RETRIES
+                  if name in cp.installed_solvers() and (name, opts) != first]
+        return [first, *others]

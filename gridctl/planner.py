@@ -283,19 +283,20 @@ def _serve(conn: Connection, model_bytes: bytes, horizon_steps: int, step_h: flo
     while True:
         try:
             request = conn.recv()
+            conn.send(("taken", None))
         except (EOFError, OSError):
-            return
-        conn.send(("taken", None))
+            return  # the runtime ended (or ended this worker): nothing to answer
         snapshot, forecast, day_plan, last_good = request
-        if controller is None:
-            conn.send(("error", broken))
-            continue
+        answer: tuple[str, Any] = ("error", broken)
+        if controller is not None:
+            try:
+                controller.day_plan = day_plan
+                if controller.last_good is None:  # a fresh worker after a failed one
+                    controller.last_good = last_good
+                answer = ("ok", controller.step(snapshot, forecast))
+            except Exception as exc:  # the controller's own fallbacks failed too
+                answer = ("error", f"{type(exc).__name__}: {exc}")
         try:
-            controller.day_plan = day_plan
-            if controller.last_good is None:  # a fresh worker after a failed one
-                controller.last_good = last_good
-            decision = controller.step(snapshot, forecast)
-        except Exception as exc:  # the controller's own fallbacks failed too
-            conn.send(("error", f"{type(exc).__name__}: {exc}"))
-            continue
-        conn.send(("ok", decision))
+            conn.send(answer)
+        except (BrokenPipeError, EOFError, OSError):
+            return  # the runtime stopped while this plan was made: a traceback helps nobody

@@ -122,3 +122,29 @@ def test_the_runtime_does_not_steer_by_a_fallback_day_plan_and_says_so(jiuke, fa
         [decision] = h.decisions("dayahead")
     assert event["fallback"] == "rule_based_safe_dispatch"
     assert decision["fallback"] == "rule_based_safe_dispatch"
+
+
+def test_a_solver_that_stops_short_numerically_is_followed_by_another_and_said(jiuke,
+                                                                                monkeypatch):
+    import cvxpy as cp
+
+    import controllers.dispatch_problem as dp
+
+    bundle = build(jiuke, DAY, "24h", seed=0)
+    dispatcher = Dispatcher(jiuke, steps=len(bundle.index), step_h=bundle.step_h)
+    problem = dispatcher.problem.problem
+    real = problem.solve
+    calls: list[str] = []
+
+    def solve(*args, solver=None, **kwargs):
+        calls.append(solver)
+        if len(calls) == 1:  # as Clarabel did on one day: NumericalError near the optimum
+            raise cp.error.SolverError("Solver 'CLARABEL' failed.")
+        return real(*args, solver=solver, **kwargs)
+
+    monkeypatch.setattr(problem, "solve", solve)
+    snapshot = GridSnapshot.initial(jiuke, bundle.start, sessions_at_start(bundle))
+    plan = dispatcher.plan(bundle, snapshot)
+    assert plan.solution.ok and plan.record.fallback is None
+    assert calls[:2] == ["CLARABEL", dp._RETRIES[0][0]]
+    assert any("solved after CLARABEL" in n for n in plan.record.notes)
