@@ -1,4 +1,11 @@
-"""Day-ahead dispatch: forecast a day, plan it, check it in AC, and compare with no control."""
+"""Day-ahead dispatch: forecast a day, plan it, check it in AC, and compare with no control.
+
+The horizon is one or more local days of the model's site (``days``, at most :data:`MAX_DAYS`),
+planned as one problem: 96 quarter-hours a day (an hour fewer or more where the clocks change),
+the batteries' terminal target at the end of the last day. EV figures keep apart what a session
+could not get even alone (``unservable``: it asked for more than its stay allows at its power)
+from what the plan or the grid left it short of.
+"""
 
 from __future__ import annotations
 
@@ -13,11 +20,14 @@ import pandas as pd
 
 from controllers.config import DispatchConfig
 from controllers.dispatch import Dispatcher, PlanResult
-from controllers.ev_charging import SessionState
+from controllers.ev_charging import SessionState, servable_owed_kwh
 from controllers.schedule import AcCheck, DecisionRecord, DispatchSchedule
 from controllers.snapshot import GridSnapshot
 from forecasts.bundle import ForecastBundle, build
+from forecasts.timegrid import local_days
 from network_models.model import GridModel
+
+MAX_DAYS = 7  # a week: what one day-ahead problem is built and solved for in minutes
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -34,14 +44,15 @@ class DayAheadResult:
 
 def sessions_at_start(bundle: ForecastBundle) -> tuple[SessionState, ...]:
     """Sessions of the day, those already plugged in at its start with part of their energy
-    delivered: assumption, in proportion to the part of their stay already past."""
+    delivered: assumption, in proportion to the part of their stay already past (of what they
+    can get: an unservable session charged at its maximum until then)."""
     start = bundle.start
     out = []
     for s in bundle.ev_sessions:
         delivered = 0.0
         if s.arrival < start < s.departure:
             past = (start - s.arrival) / (s.departure - s.arrival)
-            delivered = s.energy_kwh * float(past)
+            delivered = s.servable_kwh * float(past)
         out.append(SessionState(session=s, energy_delivered_kwh=delivered))
     return tuple(out)
 
@@ -67,27 +78,22 @@ def schedule_kpis(
     carbon = bundle.carbon_kg_per_kwh.to_numpy()
     avail = bundle.pv_p_mw.reindex(columns=schedule.pv_p_mw.columns, fill_value=0.0).to_numpy()
     curtailed = float(np.clip(avail - schedule.pv_p_mw.to_numpy(), 0, None).sum() * h)
-    end = bundle.end
-    delivered = schedule.ev_session_p_kw.sum(axis=0) * h
-    requested = shortfall = 0.0
-    sessions = 0
-    for s in states:
-        if s.session.departure <= bundle.start or s.session.arrival >= end:
-            continue
-        sessions += 1
-        owed = s.energy_owed_kwh
-        requested += owed
-        if s.session.departure <= end:
-            shortfall += max(0.0, owed - float(delivered.get(s.session.id, 0.0)))
+    ev = ev_session_figures(bundle, states, schedule)
+    inside = [r for r in ev if r["departs_inside"]]
     return {
         "cost_cny": round(cost, 2),
         "energy_import_mwh": round(float(np.clip(imp, 0, None).sum() * h), 4),
         "peak_import_mw": round(float(imp.max()), 4),
         "co2_t": round(float(np.sum(np.clip(imp, 0, None) * carbon) * h), 4),
         "pv_curtailed_mwh": round(curtailed, 4),
-        "ev_sessions": sessions,
-        "ev_energy_requested_mwh": round(requested / 1000.0, 4),
-        "ev_energy_shortfall_mwh": round(shortfall / 1000.0, 6),
+        "ev_sessions": len(ev),
+        "ev_energy_requested_mwh": round(sum(r["energy_owed_kwh"] for r in ev) / 1000.0, 4),
+        # owed at departure inside the horizon: unservable on its own + short by grid or plan
+        "ev_energy_shortfall_mwh": round(sum(r["shortfall_kwh"] for r in inside) / 1000.0, 6),
+        "ev_sessions_unservable": sum(r["unservable_kwh"] > 0 for r in ev),
+        "ev_energy_unservable_mwh": round(sum(r["unservable_kwh"] for r in inside) / 1000.0, 6),
+        "ev_energy_short_by_grid_or_plan_mwh": round(
+            sum(r["short_by_grid_or_plan_kwh"] for r in inside) / 1000.0, 6),
         "losses_mwh": round(float(np.nansum(ac.losses_mw) * h), 4),
         "v_min_pu": round(ac.v_min_pu, 5),
         "v_max_pu": round(ac.v_max_pu, 5),
@@ -108,14 +114,20 @@ def run_dayahead(
     config: DispatchConfig | None = None,
     bundle: ForecastBundle | None = None,
     bess_soc_frac: Mapping[str, float] | None = None,
+    days: int = 1,
 ) -> DayAheadResult:
-    """Forecast ``date`` (96 × 15 min), plan it, validate it and compute the unmanaged baseline.
+    """Forecast ``days`` local days from ``date`` (96 × 15 min each), plan them as one problem,
+    validate the plan and compute the unmanaged baseline.
 
     ``bess_soc_frac``: each battery's SoC at the day's start as measured (NaN when unknown, see
     ``bess_soc``); by default each battery's configured initial SoC."""
     t0 = time.perf_counter()
+    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_DAYS:
+        raise ValueError(f"days: expected a whole number from 1 to {MAX_DAYS}, got {days!r}")
     if bundle is None:
-        bundle = build(model, date, "24h", "15min", seed=seed, weather=weather)
+        start, horizon = local_days(date, days, model.site.timezone)
+        bundle = build(model, start, horizon, "15min", seed=seed, weather=weather)
+    config = _peak_weight_for_horizon(config or DispatchConfig(), bundle)
     dispatcher = Dispatcher(model, steps=len(bundle.index), step_h=bundle.step_h, config=config)
     states = sessions_at_start(bundle)
     snapshot = GridSnapshot.initial(model, bundle.start, states)
@@ -174,26 +186,94 @@ def _fall_back(
     return replace(failed, schedule=schedule, ac=ac, record=record)
 
 
+def _peak_weight_for_horizon(config: DispatchConfig, bundle: ForecastBundle) -> DispatchConfig:
+    """The peak weight is a day's share of the monthly demand charge: a horizon of several days
+    carries that many shares (one weight for a week let the plan trade a 5 MW higher peak for
+    a little arbitrage)."""
+    days = len(bundle.index) * bundle.step_h / 24.0
+    if days <= 1.0 + 1e-9:
+        return config
+    w = config.weights
+    return replace(config, weights=replace(w, peak_cny_per_mw=w.peak_cny_per_mw * days))
+
+
+def ev_session_figures(
+    bundle: ForecastBundle, states: tuple[SessionState, ...], schedule: DispatchSchedule
+) -> list[dict[str, Any]]:
+    """Per session plugged in during the horizon: owed at its start, delivered, and what it is
+    short of at departure, split into unservable on its own and short by the grid or the plan
+    (kWh; a session leaving after the horizon is short of nothing yet)."""
+    delivered = schedule.ev_session_p_kw.sum(axis=0) * bundle.step_h
+    rows = []
+    for st in states:
+        s = st.session
+        if s.departure <= bundle.start or s.arrival >= bundle.end:
+            continue
+        got = float(delivered.get(s.id, 0.0))
+        owed = st.energy_owed_kwh
+        servable = float(servable_owed_kwh(None, [st], bundle.index, bundle.step_h)[0])
+        inside = s.departure <= bundle.end
+        rows.append({
+            "session": st,
+            "departs_inside": inside,
+            "energy_owed_kwh": owed,
+            "energy_servable_kwh": servable,
+            "energy_delivered_kwh": got,
+            "shortfall_kwh": max(0.0, owed - got) if inside else 0.0,
+            "unservable_kwh": s.unservable_kwh,
+            "short_by_grid_or_plan_kwh": max(0.0, servable - got) if inside else 0.0,
+        })
+    return rows
+
+
 def session_table(
     bundle: ForecastBundle, states: tuple[SessionState, ...], schedule: DispatchSchedule
 ) -> pd.DataFrame:
-    """One row per session: requested, delivered and owed energy (kWh)."""
-    delivered = schedule.ev_session_p_kw.sum(axis=0) * bundle.step_h
+    """One row per session: requested, owed, servable, delivered and short energy (kWh), the
+    shortfall split into unservable on its own and short by the grid or the plan, and why."""
     rows = []
-    for s in states:
-        got = float(delivered.get(s.session.id, 0.0))
+    for r in ev_session_figures(bundle, states, schedule):
+        s = r["session"].session
         rows.append(
             {
-                "session_id": s.session.id,
-                "charger": s.session.charger,
-                "connector": s.session.connector,
-                "arrival": s.session.arrival.isoformat(),
-                "departure": s.session.departure.isoformat(),
-                "energy_owed_kwh": round(s.energy_owed_kwh, 3),
-                "energy_delivered_kwh": round(got, 3),
-                "shortfall_kwh": round(max(0.0, s.energy_owed_kwh - got), 3)
-                if s.session.departure <= bundle.end
-                else 0.0,
+                "session_id": s.id,
+                "charger": s.charger,
+                "connector": s.connector,
+                "arrival": s.arrival.isoformat(),
+                "departure": s.departure.isoformat(),
+                "max_kw": s.max_kw,
+                "energy_requested_kwh": round(s.energy_kwh, 3),
+                "energy_owed_kwh": round(r["energy_owed_kwh"], 3),
+                "energy_servable_kwh": round(r["energy_servable_kwh"], 3),
+                "energy_delivered_kwh": round(r["energy_delivered_kwh"], 3),
+                "shortfall_kwh": round(r["shortfall_kwh"], 3),
+                "unservable_kwh": round(r["unservable_kwh"], 3),
+                "short_by_grid_or_plan_kwh": round(r["short_by_grid_or_plan_kwh"], 3),
+                "unservable_why": s.unservable_reason() or "",
             }
         )
     return pd.DataFrame(rows)
+
+
+def unservable_sessions(
+    bundle: ForecastBundle, states: tuple[SessionState, ...], schedule: DispatchSchedule
+) -> list[dict[str, Any]]:
+    """The sessions that cannot be served in full even alone, for the decision record: what
+    each asked for, the most it can get, what it was planned, what it is short and why."""
+    out = []
+    for r in ev_session_figures(bundle, states, schedule):
+        s = r["session"].session
+        if r["unservable_kwh"] <= 0:
+            continue
+        out.append({
+            "session_id": s.id,
+            "charger": s.charger,
+            "connector": s.connector,
+            "energy_requested_kwh": round(s.energy_kwh, 3),
+            "energy_max_kwh": round(s.max_deliverable_kwh, 3),
+            "energy_planned_kwh": round(r["energy_delivered_kwh"], 3),
+            "unservable_kwh": round(r["unservable_kwh"], 3),
+            "short_by_grid_or_plan_kwh": round(r["short_by_grid_or_plan_kwh"], 3),
+            "why": s.unservable_reason(),
+        })
+    return out

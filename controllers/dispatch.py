@@ -183,6 +183,9 @@ class Dispatcher:
                     "sessions; raised their sites' energy envelopes"
                 )
         shortfall = self._shortfall(bundle, measured, schedule)
+        unservable = self._unservable_note(bundle, measured, shortfall)
+        if unservable is not None:
+            notes.append(unservable)
         status = solution.status if solution is not None else "not_solved"
         if solution is not None and solution.ok and not ac.passed:
             worst = ac.violations[0]
@@ -216,8 +219,9 @@ class Dispatcher:
     def _fixable_shortfall(
         self, bundle: ForecastBundle, states: Sequence[SessionState], schedule: DispatchSchedule
     ) -> list[tuple[int, int, float]]:
-        """(site row, step of departure, kWh) for sessions left short that could be served."""
-        from controllers.ev_charging import presence_h, session_limits_kw
+        """(site row, step of departure, kWh) for sessions left short of what they could get
+        (an unservable session's gap beyond its maximum is reported, not chased)."""
+        from controllers.ev_charging import presence_h, servable_owed_kwh
 
         short = self._shortfall(bundle, states, schedule)
         if not short:
@@ -225,17 +229,42 @@ class Dispatcher:
         site_row = {s.id: k for k, s in enumerate(self.ev_sites)}
         by_id = {s.session.id: s for s in states}
         sites = {s.id: s for s in self.ev_sites}
+        delivered = schedule.ev_session_p_kw.sum(axis=0) * bundle.step_h
         out = []
-        for sid, kwh in short.items():
+        for sid in short:
             st = by_id[sid]
             site = sites[st.session.charger]
+            servable = float(servable_owed_kwh(site, [st], bundle.index, bundle.step_h)[0])
+            kwh = servable - float(delivered.get(sid, 0.0))
+            if kwh <= 1e-3:
+                continue  # no schedule can serve more: reported, not chased
             hours = presence_h([st.session], bundle.index, bundle.step_h)[0]
-            deliverable = float((hours * session_limits_kw(site, [st.session])[0]).sum())
-            if st.energy_owed_kwh > deliverable + 1e-3:
-                continue  # no schedule can serve it: reported, not chased
             present = np.flatnonzero(hours > 0)
             out.append((site_row[site.id], int(present[-1]), kwh))
         return out
+
+    def _unservable_note(
+        self, bundle: ForecastBundle, states: Sequence[SessionState], short: Mapping[str, float]
+    ) -> str | None:
+        """What of the shortfall no schedule could have served: sessions that ask for more than
+        the rest of their stay allows at their power."""
+        from controllers.ev_charging import servable_owed_kwh
+
+        sites = {s.id: s for s in self.ev_sites}
+        gaps = {}
+        for st in states:
+            if st.session.id in short and st.session.charger in sites:
+                servable = servable_owed_kwh(sites[st.session.charger], [st], bundle.index,
+                                             bundle.step_h)[0]
+                gap = st.energy_owed_kwh - float(servable)
+                if gap > 1e-3:
+                    gaps[st.session.id] = gap
+        if not gaps:
+            return None
+        named = ", ".join(f"{sid} {kwh:.1f} kWh" for sid, kwh in list(gaps.items())[:5])
+        return (f"{len(gaps)} session(s) unservable on their own (more than their stay allows at "
+                f"their power), {sum(gaps.values()):.1f} kWh of the shortfall: {named}"
+                + (", ..." if len(gaps) > 5 else ""))
 
     def _monitor_violated(self, ac: AcCheck) -> bool:
         """Add violated limits the screen left out; rebuild the problem if any. True if added."""

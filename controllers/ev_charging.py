@@ -10,6 +10,11 @@ Keeping sessions out of the network problem is what keeps a 500-session, 96-step
 sub-second (see PERFORMANCE_NOTES.md); the allocation restores per-session exactness and reports
 any session that cannot be served in full.
 
+Every one of them aims at the energy a session can still get (:func:`servable_owed_kwh`: what it
+owes, at most its power limit over the rest of its stay), not at what it asked for: a session
+that asked for more than its stay allows (real data has them) is planned at the most it can get,
+and only a shortfall against that is the plan's.
+
 Units: kW and kWh for sessions, MW and MWh for sites. Times are step starts (tz-aware).
 """
 
@@ -36,6 +41,8 @@ class SessionState:
 
     @property
     def energy_owed_kwh(self) -> float:
+        """What it asked for and has not had yet, kWh (the record; see :func:`servable_owed_kwh`
+        for what can still be delivered)."""
         return max(0.0, self.session.energy_kwh - self.energy_delivered_kwh)
 
 
@@ -83,6 +90,27 @@ def session_limits_kw(site: EvChargingSite, sessions: Sequence[EvSession]) -> np
     return np.array([min(s.max_kw, site.p_connector_kw) for s in sessions], dtype=float)
 
 
+def servable_owed_kwh(
+    site: EvChargingSite | None,
+    states: Sequence[SessionState],
+    index: pd.DatetimeIndex,
+    step_h: float,
+) -> np.ndarray:
+    """The energy each session can still get, kWh: what it owes, at most its power limit (at
+    ``site``; without one, its own ``max_kw``) over what is left of its stay from the window's
+    first step (inside the window and after it)."""
+    sessions = [s.session for s in states]
+    if not sessions:
+        return np.zeros(0)
+    inside = presence_h(sessions, index, step_h).sum(axis=1)
+    end = index[-1].value + round(step_h * _NS_PER_H)
+    after = np.array([max(s.departure.value - max(end, s.arrival.value), 0) for s in sessions])
+    owed = np.array([s.energy_owed_kwh for s in states], dtype=float)
+    p_kw = (session_limits_kw(site, sessions) if site is not None
+            else np.array([s.max_kw for s in sessions], dtype=float))
+    return np.minimum(owed, p_kw * (inside + after / _NS_PER_H))
+
+
 def site_envelope(
     site: EvChargingSite,
     states: Sequence[SessionState],
@@ -99,7 +127,7 @@ def site_envelope(
     hours = presence_h(sessions, index, step_h)
     p_kw = session_limits_kw(site, sessions)
     deliverable_kwh = hours * p_kw[:, None]  # per step
-    owed = np.array([s.energy_owed_kwh for s in states])
+    owed = servable_owed_kwh(site, states, index, step_h)
     total_kwh = deliverable_kwh.sum(axis=1)
     # energy owed beyond the horizon's end stays owed; only what departs inside must be met
     ends = index[-1].value + round(step_h * _NS_PER_H)
@@ -160,7 +188,7 @@ def allocate_site(
     sessions = [s.session for s in states]
     hours = presence_h(sessions, index, step_h)
     cap_kwh = hours * session_limits_kw(site, sessions)[:, None]
-    owed = np.array([s.energy_owed_kwh for s in states], dtype=float)
+    owed = servable_owed_kwh(site, states, index, step_h)
     budget_kwh = np.clip(np.asarray(site_p_mw, dtype=float), 0.0, None) * 1000.0 * step_h
     budget_kwh = np.minimum(budget_kwh, site.p_site_max_kw * step_h) + 1e-9
     due = np.minimum(energy_due_in_window_kwh(states, index, step_h, owed), owed)
@@ -237,7 +265,8 @@ def split_rest_of_step(
     after_h = np.array([max((s.departure - step_end).total_seconds(), 0.0) / 3600.0
                         for s in sessions])
     p_max = session_limits_kw(site, sessions)
-    owed = np.array([s.energy_owed_kwh for s in states])
+    # no more than the rest of its stay can take: an unservable session's gap is not "must"
+    owed = np.minimum([s.energy_owed_kwh for s in states], p_max * (rest_h + after_h))
     with np.errstate(divide="ignore", invalid="ignore"):
         room = np.where(rest_h > 0, np.minimum(p_max, owed / rest_h), 0.0)
         must = np.where(rest_h > 0, (owed - p_max * after_h) / rest_h, 0.0)
@@ -292,7 +321,7 @@ def uncontrolled_site_kw(
     sessions = [s.session for s in states]
     hours = presence_h(sessions, index, step_h)
     cap_kwh = hours * session_limits_kw(site, sessions)[:, None]
-    owed = np.array([s.energy_owed_kwh for s in states], dtype=float)
+    owed = servable_owed_kwh(site, states, index, step_h)
     energy = np.zeros((len(states), t))
     for k in range(t):
         room = np.minimum(cap_kwh[:, k], owed)

@@ -1,8 +1,8 @@
 """What the next hours look like: PV, load, EV sessions, tariffs and carbon (ground floor).
 
 ``build(model, start, horizon, step)`` gives one :class:`ForecastBundle` of timezone-aware
-(Asia/Shanghai) series per device; :class:`Scenario` pairs a realised truth with forecasts of it
-whose error grows with lead time.
+series per device, on the local clock of the model's site (``model.site.timezone``);
+:class:`Scenario` pairs a realised truth with forecasts of it whose error grows with lead time.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """One forecast bundle for any model: PV, load, prices, carbon, temperature and EV sessions.
 
-Every series is indexed by step starts (Asia/Shanghai, fixed step, default 15 min) and holds the
+Every series is indexed by step starts (in the model's time zone, ``model.site.timezone``, default
+Asia/Shanghai; fixed step, default 15 min) and holds the
 mean over the step. Powers in MW: PV available power (generation positive, before curtailment),
 load consumption positive. Prices in CNY/kWh, carbon in kgCO2/kWh, temperature in °C.
 """
@@ -159,15 +160,16 @@ def build(
 ) -> ForecastBundle:
     """The realised ("truth") bundle of ``model`` from ``start`` over ``horizon``.
 
-    ``start`` is a date or time (naive = Asia/Shanghai) on a step boundary; ``horizon`` and
-    ``step`` are durations such as ``"24h"`` and ``"15min"`` (the step must divide a day).
+    ``start`` is a date or time (naive = local time of the model's site) on a step boundary;
+    ``horizon`` and ``step`` are durations such as ``"24h"`` and ``"15min"`` (the step must
+    divide a day).
     ``weather`` is a scenario name (clear, partly_cloudy, overcast, mixed) or a CSV of measured
     irradiance; ``pv_csv``, ``load_csv`` and ``ev_sessions`` replace the models with measured
     data. The same arguments and ``seed`` give the same bundle, and a day's values do not depend
     on the horizon it is built in.
     """
     _check_seed(seed)
-    index = make_index(start, horizon, step)
+    index = make_index(start, horizon, step, tz=model.site.timezone)
     td_step = step_of(index)
     end = index[-1] + td_step
     registry = model.registry
@@ -179,7 +181,7 @@ def build(
     pv_frame = read_pv_power_csv(pv_csv, pvs) if pv_csv is not None else None
     load_frame = read_load_csv(load_csv, loads) if load_csv is not None else None
     source_kind = _parse_load_source(load_source)
-    sessions = _sessions(ev_sessions, sites, index[0], end, seed)
+    sessions = _sessions(ev_sessions, sites, index[0], end, seed, model.site.timezone)
 
     mid = index + td_step / 2
     if measured_weather is not None:
@@ -269,11 +271,12 @@ def _sessions(
     start: pd.Timestamp,
     end: pd.Timestamp,
     seed: int,
+    tz: str,
 ) -> tuple[EvSession, ...]:
     if ev_sessions is None:
         return generate_sessions(sites, start, end, seed)
     if isinstance(ev_sessions, str | Path):
-        return sessions_of_window(read_ev_sessions_csv(ev_sessions, sites), start, end,
+        return sessions_of_window(read_ev_sessions_csv(ev_sessions, sites, tz=tz), start, end,
                                   source=str(ev_sessions))
     return sessions_overlapping(ev_sessions, start, end)
 

@@ -1,7 +1,8 @@
 """Reading CSV files a person provides, refusing bad input with the file, row and column.
 
 Row numbers are spreadsheet rows: the header is row 1, the first data row is row 2. Times without
-an offset are read as Asia/Shanghai local time; times with one are converted to it.
+an offset are read as local time of the given zone (default Asia/Shanghai; ``parse_times(tz=)``),
+times with one are converted to it.
 """
 
 from __future__ import annotations
@@ -77,8 +78,11 @@ def _read_text(path: Path) -> str:
             f"{expected}", source=str(path)) from None
 
 
-def parse_times(table: pd.DataFrame, column: str, *, source: str) -> pd.DatetimeIndex:
-    """The ``column`` as Asia/Shanghai timestamps; an empty or unreadable cell is refused."""
+def parse_times(
+    table: pd.DataFrame, column: str, *, source: str, tz: str = TIMEZONE
+) -> pd.DatetimeIndex:
+    """The ``column`` as timestamps in ``tz`` (naive cells are local time there); an empty or
+    unreadable cell is refused."""
     text = table[column].str.strip()
     _refuse_blank(text, column, source=source, expected="a date and time")
     try:
@@ -87,19 +91,49 @@ def parse_times(table: pd.DataFrame, column: str, *, source: str) -> pd.Datetime
             parsed = pd.to_datetime(text, format="ISO8601")
     except (ValueError, TypeError):
         parsed = None
+    if parsed is not None and isinstance(parsed.dtype, pd.DatetimeTZDtype) \
+            and not text.str.contains(_OFFSET_AT_END, case=False).all():
+        parsed = None  # pandas reads naive cells next to "Z" ones as UTC: they are local time
     if parsed is not None and isinstance(parsed.dtype, np.dtype | pd.DatetimeTZDtype) \
             and parsed.dtype != object:
         times = pd.DatetimeIndex(parsed)
-        times = times.tz_localize(TIMEZONE) if times.tz is None else times
-        return times.tz_convert(TIMEZONE)
+        times = _localize(times, tz, column, source) if times.tz is None else times
+        return times.tz_convert(tz)
     # Mixed formats or offsets (e.g. RFC 1123 with GMT next to local times): cell by cell.
     cache: dict[str, int] = {}
     ns = np.empty(len(text), dtype=np.int64)
     for pos, cell in enumerate(text):
         if cell not in cache:
-            cache[cell] = _cell_ns(cell, column, pos, source)
+            cache[cell] = _cell_ns(cell, column, pos, source, tz)
         ns[pos] = cache[cell]
-    return pd.DatetimeIndex(ns, tz="UTC").tz_convert(TIMEZONE)
+    return pd.DatetimeIndex(ns, tz="UTC").tz_convert(tz)
+
+
+# a time of day followed by an offset or zone: 08:00Z, 08:00:00+02:00, 08:00 GMT, 08:00-0500
+_OFFSET_AT_END = r"\d:\d\d(?::\d\d(?:\.\d+)?)?\s*(?:Z|[+-]\d\d(?::?\d\d)?|GMT|UTC)\s*$"
+
+
+def _localize(times: pd.DatetimeIndex, tz: str, column: str, source: str) -> pd.DatetimeIndex:
+    """Naive local times in ``tz``; a time the clock skipped or repeated (daylight saving) is
+    refused naming its row: it needs an offset to say which it is."""
+    try:
+        return times.tz_localize(tz)
+    except _LOCAL_TIME_ERRORS:
+        pass
+    for pos, t in enumerate(times):
+        try:
+            pd.Timestamp(t).tz_localize(tz)
+        except _LOCAL_TIME_ERRORS:
+            raise ForecastInputError(
+                f"{t} is not a single local time in {tz} (skipped or repeated when the clocks "
+                "change): expected a time with its offset, e.g. 2026-10-25T02:30:00+01:00",
+                source=source, row=sheet_row(pos), field=column) from None
+    raise AssertionError("unreachable")
+
+
+# pandas says a skipped or repeated local time with pytz's NonExistentTimeError and
+# AmbiguousTimeError (not ValueErrors); nothing else can fail in a localisation
+_LOCAL_TIME_ERRORS = (Exception,)
 
 
 def parse_numbers(
@@ -262,7 +296,7 @@ def _refuse_blank(text: pd.Series, column: str, *, source: str, expected: str) -
         )
 
 
-def _cell_ns(cell: str, column: str, pos: int, source: str) -> int:
+def _cell_ns(cell: str, column: str, pos: int, source: str, tz: str = TIMEZONE) -> int:
     try:
         ts = pd.Timestamp(cell)
     except (ValueError, TypeError):
@@ -275,4 +309,12 @@ def _cell_ns(cell: str, column: str, pos: int, source: str) -> int:
             row=sheet_row(pos),
             field=column,
         )
-    return (ts.tz_localize(TIMEZONE) if ts.tzinfo is None else ts).value
+    if ts.tzinfo is None:
+        try:
+            ts = ts.tz_localize(tz)
+        except _LOCAL_TIME_ERRORS:
+            raise ForecastInputError(
+                f"{cell} is not a single local time in {tz} (skipped or repeated when the clocks "
+                "change): expected a time with its offset", source=source, row=sheet_row(pos),
+                field=column) from None
+    return ts.value

@@ -1,9 +1,15 @@
 """EV charging sessions: the plain record every scheduler, simulator and file uses.
 
 A session is one vehicle at one connector of an :class:`~network_models.registry.EvChargingSite`
-from ``arrival`` to ``departure`` (timezone-aware, Asia/Shanghai), asking for ``energy_kwh`` and
-able to draw at most ``max_kw`` (≤ the connector's rating). Sessions on one connector never
-overlap. A session is feasible on its own when ``energy_kwh ≤ max_kw × dwell``.
+from ``arrival`` to ``departure`` (timezone-aware, in the model's time zone), asking for
+``energy_kwh`` and able to draw at most ``max_kw`` (≤ the connector's rating). Sessions on one
+connector never overlap.
+
+A session is servable on its own when ``energy_kwh ≤ max_kw × dwell``. Real data holds sessions
+that are not (ACN-Data rounds times, and a vehicle may draw less than it reported): such a
+session keeps the energy it asked for (``energy_kwh``, the record), is planned for the most it
+can get (``servable_kwh``) and is reported as unservable (``unservable_kwh``,
+``unservable_reason``), apart from any shortfall the grid or the plan causes.
 """
 
 from __future__ import annotations
@@ -15,6 +21,8 @@ import numpy as np
 import pandas as pd
 
 _NS_PER_H = 3_600_000_000_000
+# below this a session is servable: times to the second and energies to the Wh round to less
+SERVABLE_TOL_KWH = 1e-6
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -49,9 +57,33 @@ class EvSession:
         """Time needed at ``max_kw`` to deliver ``energy_kwh``, hours."""
         return self.energy_kwh / self.max_kw
 
+    @property
+    def max_deliverable_kwh(self) -> float:
+        """The most the vehicle can take in its stay: ``max_kw × dwell``, kWh."""
+        return self.max_kw * self.dwell_h
+
+    @property
+    def servable_kwh(self) -> float:
+        """The energy the session can get if nothing else limits it: what it asked for, at most
+        :attr:`max_deliverable_kwh`, kWh. Planners aim for this."""
+        return min(self.energy_kwh, self.max_deliverable_kwh)
+
+    @property
+    def unservable_kwh(self) -> float:
+        """What it asked for beyond what it can get even alone, kWh (0 for a servable one)."""
+        short = self.energy_kwh - self.max_deliverable_kwh
+        return short if short > SERVABLE_TOL_KWH else 0.0
+
     def is_feasible(self) -> bool:
         """True if the energy can be delivered at ``max_kw`` within the dwell time."""
-        return self.energy_kwh <= self.max_kw * self.dwell_h + 1e-9
+        return self.unservable_kwh == 0.0
+
+    def unservable_reason(self) -> str | None:
+        """Why it cannot be served in full even alone, in an operator's words; None if it can."""
+        if self.is_feasible():
+            return None
+        return (f"needs {self.energy_kwh:.1f} kWh, at most {self.max_deliverable_kwh:.1f} kWh "
+                f"in its {round(self.dwell_h, 2):g} h stay at {self.max_kw:g} kW")
 
     def overlaps(self, start: pd.Timestamp, end: pd.Timestamp) -> bool:
         """True if the vehicle is plugged in at some time in [start, end)."""

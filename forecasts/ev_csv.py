@@ -5,14 +5,19 @@ Columns (ACN-Data name, or gridctl's own name in brackets):
 - ``sessionID`` (``id``): unique;
 - ``stationID`` (``charger``): an EvChargingSite id of the model;
 - ``connectionTime`` (``arrival``), ``disconnectTime`` (``departure``): ISO 8601 or RFC 1123
-  times; without an offset they are read as Asia/Shanghai local time;
+  times; with an offset (``+02:00``, ``Z``, ``GMT``) they are converted to the model's time zone,
+  without one they are read as local time there (``tz``, default Asia/Shanghai);
 - ``kWhDelivered`` (``energy_kwh``): ≥ 0;
 - optional ``connector`` ("c1".."cN"): if absent, each session takes the lowest-numbered free
   connector of its site at arrival;
 - optional ``maxKW`` (``max_kw``): > 0 and ≤ the connector rating; default the rating.
 
-Every session must be feasible on its own (energy ≤ max power × dwell) and sessions on one
-connector must not overlap. The first bad row is refused naming the file, row and column.
+Sessions on one connector must not overlap, and every cell must be a time, a number or a name
+the model knows: the first bad row is refused naming the file, row and column. A session that
+asks for more than its stay allows at its power (``kWhDelivered > maxKW × stay``: ACN-Data
+rounds times, a vehicle may draw less than it reported) is kept as it is, planned for the most
+it can get and reported as unservable (:attr:`forecasts.ev.EvSession.unservable_reason`); the
+reader says how many there are with a :class:`ForecastInputWarning` naming the first rows.
 
 For a plan (:func:`sessions_of_window`), a session counts if its vehicle is plugged in at some
 time of the planned window: one that arrives the evening before and leaves in the morning is
@@ -37,6 +42,7 @@ import pandas as pd
 from forecasts.csv_io import parse_numbers, parse_times, read_table, sheet_row
 from forecasts.errors import ForecastInputError, ForecastInputWarning
 from forecasts.ev import EvSession, sessions_overlapping
+from network_models import TIMEZONE
 from network_models.registry import EvChargingSite
 
 # canonical ACN-like name -> accepted alias
@@ -50,13 +56,13 @@ ALIASES: dict[str, str] = {
     "connector": "connector",
 }
 REQUIRED = ("sessionID", "stationID", "connectionTime", "disconnectTime", "kWhDelivered")
-_FEASIBILITY_TOL_KWH = 1e-6
 
 
 def read_ev_sessions_csv(
-    path: str | Path, sites: Sequence[EvChargingSite]
+    path: str | Path, sites: Sequence[EvChargingSite], *, tz: str = TIMEZONE
 ) -> tuple[EvSession, ...]:
-    """Validated sessions from a CSV file, sorted by arrival; the first bad row is refused."""
+    """Validated sessions from a CSV file, times in ``tz``, sorted by arrival; the first bad row
+    is refused, unservable sessions are kept (with a warning that counts them)."""
     source = str(path)
     raw = read_table(path, required=())
     table = _canonical_columns(raw, source)
@@ -64,14 +70,12 @@ def read_ev_sessions_csv(
     ids = table["sessionID"].str.strip()
     _refuse_blank_or_duplicate(ids, source)
     site_of_row = _sites_of_rows(table["stationID"].str.strip(), by_id, source)
-    arrival = parse_times(table, "connectionTime", source=source)
-    departure = parse_times(table, "disconnectTime", source=source)
+    arrival = parse_times(table, "connectionTime", source=source, tz=tz)
+    departure = parse_times(table, "disconnectTime", source=source, tz=tz)
     _refuse_departure_not_after_arrival(arrival, departure, source)
     energy = parse_numbers(table, "kWhDelivered", source=source, min_value=0.0, unit="kWh")
     rating = np.array([s.p_connector_kw for s in site_of_row])
     max_kw = _max_kw(table, rating, source)
-    dwell_h = (departure.asi8 - arrival.asi8) / 3.6e12
-    _refuse_infeasible(energy, max_kw, dwell_h, source)
     connectors = _connectors(table, site_of_row, arrival.asi8, departure.asi8, source)
     sessions = [
         EvSession(
@@ -81,6 +85,7 @@ def read_ev_sessions_csv(
         )
         for k in range(len(table))
     ]
+    _warn_unservable(sessions, source)
     sessions.sort(key=lambda s: (s.arrival.value, s.id))
     return tuple(sessions)
 
@@ -220,17 +225,15 @@ def _max_kw(table: pd.DataFrame, rating: np.ndarray, source: str) -> np.ndarray:
     return max_kw
 
 
-def _refuse_infeasible(
-    energy: np.ndarray, max_kw: np.ndarray, dwell_h: np.ndarray, source: str
-) -> None:
-    bad = energy > max_kw * dwell_h + _FEASIBILITY_TOL_KWH
-    if bad.any():
-        pos = int(np.flatnonzero(bad)[0])
-        raise ForecastInputError(
-            f"{energy[pos]:g} kWh cannot be delivered in {dwell_h[pos]:.2f} h at "
-            f"{max_kw[pos]:g} kW: expected at most {max_kw[pos] * dwell_h[pos]:.3f} kWh",
-            source=source, row=sheet_row(pos), field="kWhDelivered",
-        )
+def _warn_unservable(sessions: Sequence[EvSession], source: str) -> None:
+    rows = [(sheet_row(pos), s) for pos, s in enumerate(sessions) if not s.is_feasible()]
+    if not rows:
+        return
+    first = "; ".join(f"row {row} ({s.id}): {s.unservable_reason()}" for row, s in rows[:3])
+    warnings.warn(ForecastInputWarning(
+        f"{source}: {len(rows)} of {len(sessions)} sessions cannot be fully served even alone, "
+        f"{sum(s.unservable_kwh for _, s in rows):.1f} kWh in all; each is planned at the most "
+        f"it can get and reported as unservable (first: {first})"), stacklevel=3)
 
 
 def _connectors(

@@ -159,15 +159,19 @@ def generate_sessions(
     end: pd.Timestamp,
     seed: int,
 ) -> tuple[EvSession, ...]:
-    """Sessions at ``sites`` plugged in at some time in [start, end), sorted by arrival then id."""
-    first = (start.tz_convert(TIMEZONE).normalize() - pd.Timedelta(days=_LOOKBACK_DAYS)).date()
-    last = (end.tz_convert(TIMEZONE) - pd.Timedelta(1)).date()
+    """Sessions at ``sites`` plugged in at some time in [start, end), sorted by arrival then id.
+
+    Days and hours are local in ``start``'s time zone (the model's: commuters arrive at 08:45
+    on the local clock, wherever the grid is)."""
+    tz = str(start.tz) if start.tz is not None else TIMEZONE
+    first = (start.tz_convert(tz).normalize() - pd.Timedelta(days=_LOOKBACK_DAYS)).date()
+    last = (end.tz_convert(tz) - pd.Timedelta(1)).date()
     days = [first + dt.timedelta(days=k) for k in range((last - first).days + 1)]
     sessions: list[EvSession] = []
     for site in sites:
         for day in days:
             draws = _draw_site_day(site, day, seed)
-            sessions.extend(_to_sessions(site, day, draws, start.value, end.value))
+            sessions.extend(_to_sessions(site, day, draws, start.value, end.value, tz))
     sessions.sort(key=lambda s: (s.arrival.value, s.id))
     return tuple(sessions)
 
@@ -269,17 +273,19 @@ def _finish(
 
 
 def _to_sessions(
-    site: EvChargingSite, day: dt.date, draws: _Draws, start_ns: int, end_ns: int
+    site: EvChargingSite, day: dt.date, draws: _Draws, start_ns: int, end_ns: int, tz: str
 ) -> list[EvSession]:
-    midnight_ns = pd.Timestamp(day).tz_localize(TIMEZONE).value
+    # minutes from local midnight in absolute time: on a day the clocks change, a commuter's
+    # 18:00 departure is an hour off the wall clock (an assumption that keeps days alike)
+    midnight_ns = pd.Timestamp(day).tz_localize(tz).value
     arrival_ns = midnight_ns + draws.arrival_min * 60_000_000_000
     departure_ns = midnight_ns + draws.departure_min * 60_000_000_000
     hit = np.flatnonzero((arrival_ns < end_ns) & (departure_ns > start_ns))
     if len(hit) == 0:
         return []
     # Box all timestamps at once: indexing a DatetimeIndex element by element is slow.
-    arrivals = pd.DatetimeIndex(arrival_ns[hit], tz="UTC").tz_convert(TIMEZONE).tolist()
-    departures = pd.DatetimeIndex(departure_ns[hit], tz="UTC").tz_convert(TIMEZONE).tolist()
+    arrivals = pd.DatetimeIndex(arrival_ns[hit], tz="UTC").tz_convert(tz).tolist()
+    departures = pd.DatetimeIndex(departure_ns[hit], tz="UTC").tz_convert(tz).tolist()
     stamp = day.strftime("%Y%m%d")
     out = []
     for j, k in enumerate(hit):

@@ -190,8 +190,10 @@ def _interp_hourly(values: tuple[float, ...], hour: np.ndarray) -> np.ndarray:
 def _daily_noise(
     times: pd.DatetimeIndex, step: pd.Timedelta, n_loads: int, seed: int
 ) -> np.ndarray:
-    per_day = int(pd.Timedelta(days=1) / step)
     days: list[dt.date] = sorted(set(times.date))
+    # steps of each local day: 24 h of them, an hour fewer or more where the clocks change
+    per_day = pd.Series(times.date).value_counts().reindex(days)
     phi = NOISE_PHI_PER_HOUR ** (step / pd.Timedelta(hours=1))
-    blocks = [ar1(stream(seed, "load-noise", d.toordinal()), per_day, phi, n_loads) for d in days]
+    blocks = [ar1(stream(seed, "load-noise", d.toordinal()), int(n), phi, n_loads)
+              for d, n in zip(days, per_day, strict=True)]
     return np.concatenate(blocks) if blocks else np.zeros((0, n_loads))

@@ -21,7 +21,7 @@ def plot_bundle(bundle: ForecastBundle, path: str | Path, *, title: str = "") ->
     ax.plot(x, bundle.pv_p_mw.sum(axis=1), label="PV available", color="tab:orange")
     ax.set_ylabel("MW")
     ax.legend(loc="upper left")
-    ax.set_title(title or f"Forecast from {bundle.start:%Y-%m-%d %H:%M} (Asia/Shanghai)")
+    ax.set_title(title or f"Forecast from {bundle.start:%Y-%m-%d %H:%M} ({bundle.index.tz})")
 
     ax = axes[1]
     ax.plot(x, bundle.uncontrolled_ev_kw().sum(axis=1) / 1000.0, color="tab:green",

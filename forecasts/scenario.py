@@ -106,7 +106,7 @@ class Scenario:
     def forecast_at(self, issued_at: object, horizon: object | None = None) -> ForecastBundle:
         """The forecast issued at ``issued_at`` from its step up to the truth's end (or horizon)."""
         truth = self.truth
-        t_issue = to_local(issued_at, what="issued_at")
+        t_issue = to_local(issued_at, what="issued_at", tz=str(truth.index.tz))
         first = floor_to_step(t_issue, truth.step)
         end = truth.end if horizon is None else min(truth.end, first + to_duration(horizon,
                                                                                    what="horizon"))

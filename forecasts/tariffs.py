@@ -8,7 +8,8 @@ Periods (local time, hour h covers [h:00, h+1:00)):
 Multipliers on the flat price: Jan, Jul, Aug, Sep, Dec peak ×1.8 and valley ×0.4; other months
 peak ×1.6 and valley ×0.5. Critical peak = peak ×1.25 in Jul–Aug 12–14 and in Jan/Dec 19–21.
 The absolute flat price is an assumption (≈0.65 CNY/kWh) and a parameter. A step takes the price
-of the period its start falls in.
+of the period its start falls in, on the local clock of its index (the model's time zone: a grid
+in Berlin pays the peak from 18:00 Berlin time).
 """
 
 from __future__ import annotations

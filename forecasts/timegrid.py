@@ -1,4 +1,9 @@
-"""Time axes of forecasts: timezone-aware (Asia/Shanghai), fixed steps that tile a day."""
+"""Time axes of forecasts: timezone-aware (the model's zone, default Asia/Shanghai), fixed steps
+that tile a day.
+
+A step is a fixed length of time; a local day is from one local midnight to the next, so a day
+on which the clocks change has a step fewer or more per hour changed (92 or 100 quarter-hours
+in Europe/Berlin in March and October; Asia/Shanghai has kept 96 since 1991)."""
 
 from __future__ import annotations
 
@@ -10,9 +15,9 @@ from forecasts.errors import ForecastInputError
 from network_models.model import TIMEZONE
 
 DAY = pd.Timedelta(days=1)
-# Times gridctl plans and simulates. Every day must have 24 hours (China last kept daylight
-# saving time in 1991, and the day-wise models assume 96 quarter-hours a day), and pandas holds
-# times only up to 2262 (nanoseconds in 64 bits); the tariff and climate are present-day ones.
+# Times gridctl plans and simulates: pandas holds times only up to 2262 (nanoseconds in 64
+# bits), the tariff and climate are present-day ones, and China last kept daylight saving time
+# in 1991.
 EARLIEST = dt.date(1992, 1, 1)
 LATEST = dt.date(2199, 12, 31)
 # the longest horizon: a year of steps (a leap year), what year-long studies need
@@ -60,9 +65,12 @@ def to_duration(value: object, *, what: str) -> pd.Timedelta:
     return td
 
 
-def make_index(start: object, horizon: object, step: object) -> pd.DatetimeIndex:
-    """Step starts from ``start`` over ``horizon``; the step must tile a day and start be on it."""
-    t0 = to_local(start, what="start")
+def make_index(
+    start: object, horizon: object, step: object, *, tz: str = TIMEZONE
+) -> pd.DatetimeIndex:
+    """Step starts from ``start`` (naive: local time in ``tz``) over ``horizon``, in ``tz``; the
+    step must tile a day and start be on it."""
+    t0 = to_local(start, what="start", tz=tz)
     td_step = to_duration(step, what="step")
     td_horizon = to_duration(horizon, what="horizon")
     if DAY % td_step != pd.Timedelta(0):
@@ -102,8 +110,20 @@ def step_of(index: pd.DatetimeIndex) -> pd.Timedelta:
 def whole_days(index: pd.DatetimeIndex, step: pd.Timedelta) -> pd.DatetimeIndex:
     """Every step of the calendar days that ``index`` touches (local time), for day-wise models."""
     first = index[0].normalize()
-    last = (index[-1]).normalize() + DAY
+    last = local_midnight(index[-1].date() + dt.timedelta(days=1), str(index.tz))
     return pd.date_range(first, last, freq=step, inclusive="left", name="time")
+
+
+def local_midnight(day: dt.date, tz: str) -> pd.Timestamp:
+    """The start of ``day`` in ``tz``."""
+    return pd.Timestamp(dt.datetime.combine(day, dt.time())).tz_localize(tz)
+
+
+def local_days(day: dt.date, days: int, tz: str) -> tuple[pd.Timestamp, pd.Timedelta]:
+    """Start and length of ``days`` local days from ``day``'s midnight in ``tz`` (24 h each but
+    where the clocks change)."""
+    start = local_midnight(day, tz)
+    return start, local_midnight(day + dt.timedelta(days=days), tz) - start
 
 
 def floor_to_step(ts: pd.Timestamp, step: pd.Timedelta) -> pd.Timestamp:

@@ -150,13 +150,15 @@ def simulate_weather(
     """Simulated weather at ``times``: whole local days, evenly spaced by ``step``."""
     days = _days_of(times)
     skies = sky_of_days(days, scenario, seed)
-    per_day = int(pd.Timedelta(days=1) / step)
-    if len(times) != per_day * len(days):
-        raise ValueError("simulate_weather expects whole days of evenly spaced times")
+    # steps of each local day: 24 h of them, an hour fewer or more where the clocks change
+    per_day = [int(n) for n in pd.Series(times.date).value_counts().reindex(days)]
     step_h = step / pd.Timedelta(hours=1)
+    hours = [n * step_h for n in per_day]
+    if len(times) != sum(per_day) or any(abs(h - 24.0) > 1.0 + 1e-9 for h in hours):
+        raise ValueError("simulate_weather expects whole days of evenly spaced times")
     kc = np.concatenate([
-        _clear_sky_index_of_day(SKY_MODELS[sky], per_day, step_h, stream(seed, "kc", d.toordinal()))
-        for d, sky in zip(days, skies, strict=True)
+        _clear_sky_index_of_day(SKY_MODELS[sky], n, step_h, stream(seed, "kc", d.toordinal()))
+        for d, sky, n in zip(days, skies, per_day, strict=True)
     ])
     temperature = air_temperature_c(times, scenario, seed)
     return WeatherSeries(times=times, temperature_c=temperature, clear_sky_index=kc)

@@ -2,6 +2,10 @@
 
 A historian holds runs (a start of the runtime, a field clock that jumped back: see
 ``gridctl.historian``); a report is of one run, never a merge of two runs' series.
+
+The energy owed to vehicles at departure is split in two: what a session could not get even
+alone (it asked for more than ``max_kw`` × its stay as the controller saw it: unservable on its
+own) and what it could have had but did not (short because of the grid or the plan).
 """
 
 from __future__ import annotations
@@ -14,9 +18,8 @@ import numpy as np
 import pandas as pd
 
 from gridctl.errors import UserInputError
-from gridctl.historian import Historian, HistorianRun
+from gridctl.historian import Historian, HistorianRun, StoredSession
 from gridctl.report import Panel, Series, check_output_path, write_html_report
-from network_models import TIMEZONE
 
 
 def describe_run(r: HistorianRun) -> str:
@@ -88,7 +91,7 @@ def report_run(db: Path, out: Path, *, run: int | None = None) -> RunReport:
     planned = pd.Series(
         {pd.Timestamp(d["t"]): d.get("planned_import_mw", np.nan) for d in decisions}
     )
-    planned.index = pd.to_datetime(planned.index, utc=True).tz_convert(TIMEZONE)
+    planned.index = pd.to_datetime(planned.index, utc=True).tz_convert(idx.tz)
     planned = planned[~planned.index.duplicated(keep="last")].sort_index()
     planned = planned.reindex(idx, method="ffill").to_numpy(dtype=float)
     hours = np.diff(idx.asi8) / 3.6e12
@@ -102,6 +105,7 @@ def report_run(db: Path, out: Path, *, run: int | None = None) -> RunReport:
     ended = [s for s in sessions if s.ended is not None]
     unreported = [s for s in sessions if s.ended is None and s.departure <= last_t]
     owed = sum(max(0.0, s.energy_requested_kwh - s.energy_delivered_kwh) for s in ended)
+    unservable = [s for s in ended if unservable_kwh(s) > 0]
     kpis = {
         "run": chosen,
         "runs_in_historian": len(runs),
@@ -118,6 +122,14 @@ def report_run(db: Path, out: Path, *, run: int | None = None) -> RunReport:
         "ev_sessions_short_over_0_5_kwh": sum(
             s.energy_requested_kwh - s.energy_delivered_kwh > 0.5 for s in ended
         ),
+        # of what was owed: what no plan could have given (asked for more than the stay allows)
+        "ev_sessions_unservable_on_their_own": len(unservable),
+        "ev_energy_unservable_on_their_own_kwh": round(sum(unservable_kwh(s) for s in ended), 2),
+        # and what the grid or the plan left short of what the session could have had
+        "ev_energy_short_by_grid_or_plan_kwh": round(
+            sum(short_by_grid_or_plan_kwh(s) for s in ended), 2),
+        "ev_sessions_short_by_grid_or_plan_over_0_5_kwh": sum(
+            short_by_grid_or_plan_kwh(s) > 0.5 for s in ended),
         "ev_sessions_left_unreported": len(unreported),
         # from the last reading of each (up to a step before it left): an upper bound
         "ev_energy_owed_unreported_kwh": round(
@@ -155,6 +167,9 @@ def report_run(db: Path, out: Path, *, run: int | None = None) -> RunReport:
         ),
     ]
     notes = [("reported: " if r.id == chosen else "") + describe_run(r) for r in runs]
+    notes += [f"unservable on its own: {s.session_id} at {s.charger} {s.connector}: "
+              f"{unservable_reason(s)}; delivered {s.energy_delivered_kwh:.1f} kWh"
+              for s in unservable[:50]]
     notes += [f"{e['t'] or 'wall ' + str(e['wall_t'])}: {e['kind']}" for e in events][:50]
     path = write_html_report(
         out,
@@ -165,3 +180,26 @@ def report_run(db: Path, out: Path, *, run: int | None = None) -> RunReport:
         notes=notes,
     )
     return RunReport(path=path, kpis=kpis, runs=runs)
+
+
+def max_deliverable_kwh(s: StoredSession) -> float:
+    """The most a session could take in its stay as the controller saw it: max_kw × stay, kWh."""
+    return s.max_kw * max((s.departure - s.arrival).total_seconds(), 0.0) / 3600.0
+
+
+def unservable_kwh(s: StoredSession) -> float:
+    """What it asked for beyond what its stay allows at its power, kWh (0 if servable alone)."""
+    gap = s.energy_requested_kwh - max_deliverable_kwh(s)
+    return gap if gap > 1e-6 else 0.0
+
+
+def short_by_grid_or_plan_kwh(s: StoredSession) -> float:
+    """What it could have had and did not get, kWh: of what it asked, at most max_kw × stay."""
+    servable = min(s.energy_requested_kwh, max_deliverable_kwh(s))
+    return max(0.0, servable - s.energy_delivered_kwh)
+
+
+def unservable_reason(s: StoredSession) -> str:
+    hours = (s.departure - s.arrival).total_seconds() / 3600.0
+    return (f"needs {s.energy_requested_kwh:.1f} kWh, at most {max_deliverable_kwh(s):.1f} kWh "
+            f"in its {round(hours, 2):g} h stay at {s.max_kw:g} kW")

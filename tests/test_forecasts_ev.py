@@ -179,7 +179,8 @@ def bad(rows: dict, **changes: tuple[int, str]) -> dict:
         (bad(ACN_ROWS, connectionTime=(1, "")), 3, "connectionTime", "empty"),
         (bad(ACN_ROWS, sessionID=(2, "s1")), 4, "sessionID", "duplicated"),
         (bad(ACN_ROWS, stationID=(1, "nowhere")), 3, "stationID", "unknown charger"),
-        (bad(ACN_ROWS, kWhDelivered=(2, "200")), 4, "kWhDelivered", "cannot be delivered"),
+        (bad(ACN_ROWS, connectionTime=(2, "noon-ish")), 4, "connectionTime",
+         "expected a date and time"),
     ],
 )
 def test_bad_session_csv_is_refused_naming_file_row_and_column(

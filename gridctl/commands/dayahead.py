@@ -1,4 +1,5 @@
-"""``gridctl dayahead``: plan tomorrow (96 × 15 min), validate it in AC and report."""
+"""``gridctl dayahead``: plan tomorrow (96 × 15 min a day, ``--days`` of them), validate it in AC
+and report."""
 
 from __future__ import annotations
 
@@ -25,8 +26,10 @@ def dayahead(
         str, typer.Option("--model", "-m", help="Built-in model or model file.")
     ] = "jiuke_oasis",
     date: Annotated[
-        str, typer.Option("--date", help="Day to plan, YYYY-MM-DD (Asia/Shanghai).")
+        str, typer.Option("--date", help="Day to plan, YYYY-MM-DD (the model's local day).")
     ] = "2026-07-15",
+    days: Annotated[int, typer.Option(
+        "--days", help="Days to plan in one problem, from --date: 1 to 7.")] = 1,
     out: Annotated[Path, typer.Option(
         "--out", "-o", help=f"{FOLDER_HELP} Writes {', '.join(OUTPUT_FILES)}.")
     ] = Path("out/dayahead"),
@@ -37,8 +40,9 @@ def dayahead(
                           "measured irradiance.")
     ] = "clear",
 ) -> None:
-    """Forecast the day, solve the 96-step dispatch, check every step in AC power flow, and write
-    the schedule (CSV), the decision record (JSON) and an HTML report against no control.
+    """Forecast the days, solve their dispatch (96 steps a day) as one problem, check every step
+    in AC power flow, and write the schedule (CSV), the decision record (JSON) and an HTML
+    report against no control.
 
     Exits 0 for an optimal plan that passed the AC check, 1 when the schedule written fails it,
     3 when the optimiser gave no plan and a fallback schedule (named in every output) was
@@ -47,8 +51,9 @@ def dayahead(
     from network_models import load_model
 
     day = parse_day(date)
+    _check_days(days)
     target = output_folder(out, writes=OUTPUT_FILES)
-    result = run_dayahead(load_model(model), day, seed=seed, weather=weather)
+    result = run_dayahead(load_model(model), day, seed=seed, weather=weather, days=days)
     with target.writing() as folder:
         written = write_dayahead_outputs(result, folder, model_name=model)
     paths = [out / p.name for p in written]
@@ -56,6 +61,7 @@ def dayahead(
         "model": model,
         "date": day.isoformat(),
         "verdict": plan_verdict(result.kpis),
+        "days": days,
         **result.kpis,
         "baseline": result.baseline_kpis,
         "wall_s": round(result.wall_s, 3),
@@ -71,10 +77,24 @@ def dayahead(
         raise typer.Exit(EXIT_FALLBACK)
 
 
+def _check_days(days: int) -> None:
+    from controllers.dayahead import MAX_DAYS
+    from gridctl.errors import UserInputError
+
+    if not 1 <= days <= MAX_DAYS:
+        raise UserInputError(f"{days}: expected a whole number of days from 1 to {MAX_DAYS}",
+                             source="--days")
+
+
 def write_dayahead_outputs(result, out: Path, *, model_name: str) -> list[Path]:
     """schedule.csv, sessions.csv, decision.json and report.html into the folder ``out``
     (which exists; :mod:`gridctl.commands.outputs` puts it in place when it is complete)."""
-    from controllers.dayahead import plan_verdict, session_table, sessions_at_start
+    from controllers.dayahead import (
+        plan_verdict,
+        session_table,
+        sessions_at_start,
+        unservable_sessions,
+    )
     from gridctl.report import Panel, Series, write_html_report
 
     plan, bundle = result.plan, result.bundle
@@ -89,14 +109,18 @@ def write_dayahead_outputs(result, out: Path, *, model_name: str) -> list[Path]:
     write("schedule.csv", plan.schedule.setpoint_table().to_csv(float_format="%.5f"))
     states = sessions_at_start(bundle)
     write("sessions.csv", session_table(bundle, states, plan.schedule).to_csv(index=False))
+    unservable = unservable_sessions(bundle, states, plan.schedule)
     decision = {
         "model": model_name,
         "date": result.date.isoformat(),
         "verdict": plan_verdict(result.kpis),
+        "horizon": _horizon(bundle),
         "kpis": result.kpis,
         "baseline": result.baseline_kpis,
         "record": plan.record.to_dict(),
         "forecast_provenance": dict(bundle.provenance),
+        # asked for more than their stay allows at their power: planned at their maximum
+        "ev_unservable_sessions": unservable,
     }
     write("decision.json", dumps_json(decision, indent=1))
 
@@ -168,17 +192,47 @@ def write_dayahead_outputs(result, out: Path, *, model_name: str) -> list[Path]:
     panels = [p for p in panels if p.series]  # a grid without batteries has no SoC to draw
     report = write_html_report(
         out / "report.html",
-        title=f"gridctl day-ahead dispatch: {model_name}, {result.date.isoformat()}",
+        title=f"gridctl day-ahead dispatch: {model_name}, {_horizon(bundle)['days_text']}",
         index=idx,
         panels=panels,
         kpis=result.kpis,
         baseline_kpis=result.baseline_kpis,
         record=plan.record.to_dict(),
-        notes=list(plan.record.notes),
+        notes=list(plan.record.notes) + _ev_notes(result.kpis, unservable),
         verdict=plan_verdict(result.kpis),
     )
     written.append(report)
     return written
+
+
+def _horizon(bundle) -> dict:
+    """The planned horizon as the decision record and the report say it (local time)."""
+    first, last = bundle.start.date(), (bundle.end - bundle.step).date()
+    return {
+        "start": bundle.start.isoformat(),
+        "end": bundle.end.isoformat(),
+        "timezone": str(bundle.index.tz),
+        "steps": len(bundle.index),
+        "days_text": first.isoformat() if first == last
+        else f"{first.isoformat()} to {last.isoformat()}",
+    }
+
+
+def _ev_notes(kpis: dict, unservable: list[dict]) -> list[str]:
+    """The report's EV lines: unservable on its own apart from short by the grid or the plan."""
+    lines = [
+        f"EV energy owed at departure: {kpis['ev_energy_shortfall_mwh'] * 1000:.1f} kWh, of which "
+        f"{kpis['ev_energy_unservable_mwh'] * 1000:.1f} kWh unservable on its own "
+        f"({kpis['ev_sessions_unservable']} session(s)) and "
+        f"{kpis['ev_energy_short_by_grid_or_plan_mwh'] * 1000:.1f} kWh short because of the "
+        "grid or the plan"
+    ]
+    lines += [f"unservable: {u['session_id']} at {u['charger']} {u['connector']}: {u['why']}; "
+              f"planned {u['energy_planned_kwh']:.1f} kWh, {u['unservable_kwh']:.1f} kWh short"
+              for u in unservable[:50]]
+    if len(unservable) > 50:
+        lines.append(f"... and {len(unservable) - 50} more unservable sessions (decision.json)")
+    return lines
 
 
 def _print_summary(summary: dict) -> None:
