@@ -8,7 +8,15 @@ from types import MappingProxyType
 
 import pandapower as pp
 
-from network_models.grid_file import GridSpec, LineRole, load_grid_spec
+from network_models.grid_file import (
+    BessSpec,
+    EvSiteSpec,
+    GridSpec,
+    LineRole,
+    LoadSpec,
+    PvSpec,
+    load_grid_spec,
+)
 from network_models.model import (
     Assumption,
     GridModel,
@@ -197,103 +205,10 @@ def build_model(spec: GridSpec, *, source: str) -> GridModel:
             else ElementRef(table=ElementTable.TRAFO, index=trafo_idx[m.element])
         )
         devices.append(Meter(id=m.name, bus=m.bus, element=ref, measured=m.element))
-    for ld in spec.loads:
-        q = ld.p_peak_mw * math.tan(math.acos(ld.power_factor))
-        i = pp.create_load(
-            net,
-            bus_idx[ld.bus],
-            p_mw=ld.p_peak_mw,
-            q_mvar=q,
-            name=ld.name,
-            type=ld.customer_class.value,
-        )
-        devices.append(
-            Load(
-                id=ld.name,
-                bus=ld.bus,
-                element=ElementRef(table=ElementTable.LOAD, index=i),
-                customer_class=ld.customer_class,
-                p_peak_mw=ld.p_peak_mw,
-                power_factor=ld.power_factor,
-                customers=ld.customers,
-                priority=ld.priority,
-                critical=ld.critical,
-            )
-        )
-    for ev in spec.ev_sites:
-        i = pp.create_load(
-            net,
-            bus_idx[ev.bus],
-            p_mw=ev.p_site_max_kw / 1000.0,
-            q_mvar=0.0,
-            name=ev.name,
-            type="ev_" + ev.site_type.value,
-        )
-        devices.append(
-            EvChargingSite(
-                id=ev.name,
-                bus=ev.bus,
-                element=ElementRef(table=ElementTable.LOAD, index=i),
-                site_type=ev.site_type,
-                n_connectors=ev.n_connectors,
-                p_connector_kw=ev.p_connector_kw,
-                p_site_max_kw=ev.p_site_max_kw,
-                fallback_kw_per_connector=ev.fallback_kw_per_connector,
-            )
-        )
-    for pv in spec.pv:
-        i = pp.create_sgen(
-            net,
-            bus_idx[pv.bus],
-            p_mw=pv.p_mwp,
-            q_mvar=0.0,
-            sn_mva=pv.s_mva,
-            name=pv.name,
-            type="PV",
-        )
-        devices.append(
-            PvSystem(
-                id=pv.name,
-                bus=pv.bus,
-                element=ElementRef(table=ElementTable.SGEN, index=i),
-                p_mwp=pv.p_mwp,
-                s_mva=pv.s_mva,
-                tilt_deg=pv.tilt_deg,
-                azimuth_deg=pv.azimuth_deg,
-            )
-        )
-    for b in spec.bess:
-        i = pp.create_storage(
-            net,
-            bus_idx[b.bus],
-            p_mw=0.0,
-            max_e_mwh=b.e_mwh,
-            q_mvar=0.0,
-            sn_mva=b.s_mva,
-            soc_percent=100.0 * b.soc_init_frac,
-            min_e_mwh=b.soc_min_frac * b.e_mwh,
-            max_p_mw=b.p_mw,
-            min_p_mw=-b.p_mw,
-            name=b.name,
-        )
-        devices.append(
-            Bess(
-                id=b.name,
-                bus=b.bus,
-                element=ElementRef(table=ElementTable.STORAGE, index=i),
-                p_mw=b.p_mw,
-                e_mwh=b.e_mwh,
-                s_mva=b.s_mva,
-                soc_min_frac=b.soc_min_frac,
-                soc_max_frac=b.soc_max_frac,
-                soc_init_frac=b.soc_init_frac,
-                eta_charge=b.eta_charge,
-                eta_discharge=b.eta_discharge,
-                island_reserve_frac=b.island_reserve_frac,
-                degradation_cny_per_mwh=b.degradation_cny_per_mwh,
-                grid_forming=b.grid_forming,
-            )
-        )
+    devices.extend(add_load(net, bus_idx[ld.bus], ld) for ld in spec.loads)
+    devices.extend(add_ev_site(net, bus_idx[ev.bus], ev) for ev in spec.ev_sites)
+    devices.extend(add_pv(net, bus_idx[pv.bus], pv) for pv in spec.pv)
+    devices.extend(add_bess(net, bus_idx[b.bus], b) for b in spec.bess)
 
     return GridModel(
         name=spec.name,
@@ -334,4 +249,55 @@ def build_model(spec: GridSpec, *, source: str) -> GridModel:
             }
         ),
         description=spec.description,
+    )
+
+
+# --- devices: one pandapower element and one registry device each (grid files and devices files)
+
+def add_load(net: pp.pandapowerNet, bus: int, ld: LoadSpec) -> Load:
+    """A load at its peak (``p_peak_mw``, Q from the power factor) on bus row ``bus``."""
+    q = ld.p_peak_mw * math.tan(math.acos(ld.power_factor))
+    i = pp.create_load(net, bus, p_mw=ld.p_peak_mw, q_mvar=q, name=ld.name,
+                       type=ld.customer_class.value)
+    return Load(
+        id=ld.name, bus=ld.bus, element=ElementRef(table=ElementTable.LOAD, index=i),
+        customer_class=ld.customer_class, p_peak_mw=ld.p_peak_mw, power_factor=ld.power_factor,
+        customers=ld.customers, priority=ld.priority, critical=ld.critical,
+    )
+
+
+def add_ev_site(net: pp.pandapowerNet, bus: int, ev: EvSiteSpec) -> EvChargingSite:
+    """An EV charging site: a load at its connection limit ``p_site_max_kw`` on bus row ``bus``."""
+    i = pp.create_load(net, bus, p_mw=ev.p_site_max_kw / 1000.0, q_mvar=0.0, name=ev.name,
+                       type="ev_" + ev.site_type.value)
+    return EvChargingSite(
+        id=ev.name, bus=ev.bus, element=ElementRef(table=ElementTable.LOAD, index=i),
+        site_type=ev.site_type, n_connectors=ev.n_connectors, p_connector_kw=ev.p_connector_kw,
+        p_site_max_kw=ev.p_site_max_kw, fallback_kw_per_connector=ev.fallback_kw_per_connector,
+    )
+
+
+def add_pv(net: pp.pandapowerNet, bus: int, pv: PvSpec) -> PvSystem:
+    """A PV system: an sgen at nameplate ``p_mwp`` (generation positive) on bus row ``bus``."""
+    i = pp.create_sgen(net, bus, p_mw=pv.p_mwp, q_mvar=0.0, sn_mva=pv.s_mva, name=pv.name,
+                       type="PV")
+    return PvSystem(
+        id=pv.name, bus=pv.bus, element=ElementRef(table=ElementTable.SGEN, index=i),
+        p_mwp=pv.p_mwp, s_mva=pv.s_mva, tilt_deg=pv.tilt_deg, azimuth_deg=pv.azimuth_deg,
+    )
+
+
+def add_bess(net: pp.pandapowerNet, bus: int, b: BessSpec) -> Bess:
+    """A battery: idle storage (``max_e_mwh`` = ``e_mwh``, SoC at its initial value)."""
+    i = pp.create_storage(
+        net, bus, p_mw=0.0, max_e_mwh=b.e_mwh, q_mvar=0.0, sn_mva=b.s_mva,
+        soc_percent=100.0 * b.soc_init_frac, min_e_mwh=b.soc_min_frac * b.e_mwh,
+        max_p_mw=b.p_mw, min_p_mw=-b.p_mw, name=b.name,
+    )
+    return Bess(
+        id=b.name, bus=b.bus, element=ElementRef(table=ElementTable.STORAGE, index=i),
+        p_mw=b.p_mw, e_mwh=b.e_mwh, s_mva=b.s_mva, soc_min_frac=b.soc_min_frac,
+        soc_max_frac=b.soc_max_frac, soc_init_frac=b.soc_init_frac, eta_charge=b.eta_charge,
+        eta_discharge=b.eta_discharge, island_reserve_frac=b.island_reserve_frac,
+        degradation_cny_per_mwh=b.degradation_cny_per_mwh, grid_forming=b.grid_forming,
     )
