@@ -12,8 +12,12 @@ if TYPE_CHECKING:
 
 BUILTIN_MODELS: tuple[str, ...] = ("jiuke_oasis", "case33bw", "cigre_mv", "mv_oberrhein")
 TIMEZONE = "Asia/Shanghai"  # the site's, unless a model says otherwise (light to import)
+SIMBENCH_PREFIX = "simbench:"
 
-__all__ = ["BUILTIN_MODELS", "TIMEZONE", "GridModel", "ModelError", "Site", "load_model"]
+__all__ = [
+    "BUILTIN_MODELS", "SIMBENCH_PREFIX", "TIMEZONE", "GridModel", "ModelError", "Site",
+    "load_model",
+]
 
 
 def __getattr__(name: str) -> Any:
@@ -26,32 +30,52 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'network_models' has no attribute {name!r}")
 
 
-def load_model(name_or_path: str | Path) -> GridModel:
-    """A model by built-in name, or from a gridctl YAML grid file or a pandapower JSON file."""
+def load_model(name_or_path: str | Path, *, devices: str | Path | None = None) -> GridModel:
+    """A model by built-in name, ``simbench:CODE``, or from a gridctl YAML grid file or a
+    pandapower JSON file; with the devices of the devices file ``devices`` added.
+
+    Without ``devices``, a JSON model ``NAME.json`` takes ``NAME.devices.yaml`` beside it if there
+    is one. The devices file is read on every call (only the grid is cached): an edited file is
+    never served from the model cache. Any model may take one.
+    """
+    from network_models.devices_file import apply_devices, sibling_devices
+
+    model, path = _grid(name_or_path)
+    if devices is None and path is not None and path.suffix.lower() == ".json":
+        devices = sibling_devices(path)
+    return model if devices is None else apply_devices(model, devices)
+
+
+def _grid(name_or_path: str | Path) -> tuple[GridModel, Path | None]:
     from network_models.builder import DATA_DIR, load_grid_file
     from network_models.model_cache import cached_model
 
     key = str(name_or_path)
     if key == "jiuke_oasis":
         path = DATA_DIR / "jiuke_oasis.yaml"
-        return cached_model(path, lambda: load_grid_file(path))
+        return cached_model(path, lambda: load_grid_file(path)), None
     if key in BUILTIN_MODELS:
         from network_models import standard
 
-        return getattr(standard, key)()
+        return getattr(standard, key)(), None
+    if key.startswith(SIMBENCH_PREFIX):
+        from network_models.simbench_grid import load_simbench
+
+        return load_simbench(key), None
     path = Path(key)
     if not path.exists():
         raise ModelError(
-            f"no such model: expected one of {', '.join(BUILTIN_MODELS)} or a path to a model "
-            "file (.yaml/.yml gridctl model, .json pandapower net)",
+            f"no such model: expected one of {', '.join(BUILTIN_MODELS)}, simbench:CODE (e.g. "
+            "simbench:1-MV-urban--0-sw) or a path to a model file (.yaml/.yml gridctl model, "
+            ".json pandapower net)",
             source=key,
         )
     if path.suffix.lower() in (".yaml", ".yml"):
-        return cached_model(path, lambda: load_grid_file(path))
+        return cached_model(path, lambda: load_grid_file(path)), path
     if path.suffix.lower() == ".json":
         from network_models import standard
 
-        return standard.from_pandapower_json(path)
+        return standard.from_pandapower_json(path), path
     raise ModelError(
         f"unknown model file type {path.suffix!r}: expected .yaml, .yml or .json", source=key
     )

@@ -10,6 +10,7 @@ from types import MappingProxyType
 from typing import Any
 
 import pandapower as pp
+import pandas as pd
 
 from network_models import TIMEZONE
 from network_models.registry import DeviceRegistry
@@ -65,6 +66,24 @@ class Microgrid:
     grid_forming_bess: str
 
 
+@dataclass(frozen=True, kw_only=True, eq=False)
+class GridProfiles:
+    """The grid's own year of series per device, as shipped with it (SimBench's), by device id.
+
+    Rows are the steps of ``year`` from 1 January 00:00 local time, ``step_min`` apart; columns
+    are registry ids (loads in ``load_p_mw``/``load_q_mvar``, PV systems in ``pv_p_mw``). Powers
+    in MW and Mvar: load consumption positive, PV generation positive. ``source`` says where they
+    come from, for the forecast's provenance.
+    """
+
+    source: str
+    year: int
+    step_min: int
+    load_p_mw: pd.DataFrame
+    load_q_mvar: pd.DataFrame
+    pv_p_mw: pd.DataFrame
+
+
 @dataclass(frozen=True, kw_only=True)
 class GridModel:
     """A pandapower net with its registry and named structure.
@@ -84,6 +103,8 @@ class GridModel:
     backbone_lines: tuple[str, ...] = ()
     assumptions: Mapping[str, Assumption] = field(default_factory=lambda: MappingProxyType({}))
     description: str = ""
+    # kept beside the net, not in it: studies deep-copy the net, never a year of series
+    profiles: GridProfiles | None = None
 
     def copy_net(self) -> pp.pandapowerNet:
         return copy.deepcopy(self.net)

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from network_models.model import GridModel
 
-__all__ = ["cache_dir", "cached_model"]
+__all__ = ["cache_dir", "cached_build", "cached_model"]
 
 KEEP = 16
 _log = logging.getLogger("network_models.model_cache")
@@ -51,15 +51,24 @@ def cache_dir() -> Path | None:
 def cached_model(path: Path, build: Callable[[], GridModel]) -> GridModel:
     """The model of grid file ``path``: from the cache when it holds this very build, else
     ``build()`` (which validates the file and raises on a bad one), stored for next time."""
-    folder = cache_dir()
-    if folder is None:
+    if cache_dir() is None:
         return build()
     try:
         # the path too: a model records where it came from
-        key = _key(str(path).encode() + b"\0" + path.read_bytes())
+        made_of = str(path).encode() + b"\0" + path.read_bytes()
     except OSError:
         return build()  # the build says what is wrong with the file
-    entry = folder / f"{path.stem}-{key[:32]}.pickle"
+    return cached_build(path.stem, made_of, build)
+
+
+def cached_build(stem: str, made_of: bytes, build: Callable[[], GridModel]) -> GridModel:
+    """The model made of ``made_of`` (all that its build reads besides gridctl's code and the
+    libraries' versions, e.g. a package's name and version): from the cache, else ``build()``."""
+    folder = cache_dir()
+    if folder is None:
+        return build()
+    key = _key(made_of)
+    entry = folder / f"{stem}-{key[:32]}.pickle"
     try:
         with entry.open("rb") as f:
             model = pickle.load(f)

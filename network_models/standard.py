@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Collection, Hashable, Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -334,9 +334,12 @@ def _customer_class(name: str | None, tech: str | None) -> CustomerClass:
     return CustomerClass.COMMERCE
 
 
-def _sgen_devices(net: pp.pandapowerNet, source: str) -> list[Device]:
+def _sgen_devices(
+    net: pp.pandapowerNet, source: str, pv_types: Collection[str] = ()
+) -> list[Device]:
     rows = list(net.sgen.iterrows())
-    pv_rows = [(i, r) for i, r in rows if _is_pv(_clean(r.get("name")), _clean(r.get("type")))]
+    pv_rows = [(i, r) for i, r in rows if _clean(r.get("type")) in pv_types
+               or _is_pv(_clean(r.get("name")), _clean(r.get("type")))]
     pv_set = {i for i, _ in pv_rows}
     dg_rows = [(i, r) for i, r in rows if i not in pv_set]
     devices: list[Device] = []
@@ -488,20 +491,22 @@ def registry_from_net(
     *,
     source: str,
     switch_roles: Mapping[str, SwitchRole] | None = None,
+    pv_sgen_types: Collection[str] = (),
 ) -> DeviceRegistry:
     """The device registry of a named pandapower net, one device per sgen, storage, load, switch.
 
     PV sgens become PvSystem (p_mwp from p_mw or sn_mva; s_mva = sn_mva, else
     ``PV_S_MVA_PER_MWP`` × p_mwp), other sgens Meters; storage becomes Bess (e_mwh = max_e_mwh,
     SoC bounds min_e/max_e to 1); HV/MV transformers SubstationTransformer; each external grid gets
-    a Meter. ``switch_roles`` (by switch name) overrides the role guessed from the switch table.
+    a Meter. ``switch_roles`` (by switch name) overrides the role guessed from the switch table;
+    sgens whose type is one of ``pv_sgen_types`` are PV whatever their name says.
     Devices name their bus by bus name. Raises ModelError naming ``source``, row and field.
     """
     _check_names(net, source)
     devices = [
         *_grid_devices(net, source),
         *_switch_devices(net, source, switch_roles or {}),
-        *_sgen_devices(net, source),
+        *_sgen_devices(net, source, pv_sgen_types),
         *_bess_devices(net, source),
         *_load_devices(net, source),
     ]
@@ -539,9 +544,11 @@ def _model(
     description: str,
     assumptions: Mapping[str, Assumption] | None = None,
     switch_roles: Mapping[str, SwitchRole] | None = None,
+    pv_sgen_types: Collection[str] = (),
 ) -> GridModel:
     name_elements(net)
-    registry = registry_from_net(net, source=source, switch_roles=switch_roles)
+    registry = registry_from_net(net, source=source, switch_roles=switch_roles,
+                                 pv_sgen_types=pv_sgen_types)
     notes = {
         **REGISTRY_ASSUMPTIONS,
         "site": Assumption(value=site.name, note="the published feeder has no site; forecasts "
