@@ -110,7 +110,7 @@ def run_dayahead(
     date: dt.date,
     *,
     seed: int = 0,
-    weather: str = "clear",
+    weather: str | None = None,
     config: DispatchConfig | None = None,
     bundle: ForecastBundle | None = None,
     bess_soc_frac: Mapping[str, float] | None = None,
@@ -120,7 +120,8 @@ def run_dayahead(
     validate the plan and compute the unmanaged baseline.
 
     ``bess_soc_frac``: each battery's SoC at the day's start as measured (NaN when unknown, see
-    ``bess_soc``); by default each battery's configured initial SoC."""
+    ``bess_soc``); by default each battery's configured initial SoC. ``weather`` None: the grid's
+    own PV profiles where it has them, else the clear scenario (see ``forecasts.build``)."""
     t0 = time.perf_counter()
     if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_DAYS:
         raise ValueError(f"days: expected a whole number from 1 to {MAX_DAYS}, got {days!r}")

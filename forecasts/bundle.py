@@ -8,7 +8,7 @@ load consumption positive. Prices in CNY/kWh, carbon in kgCO2/kWh, temperature i
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
@@ -29,7 +29,7 @@ from forecasts.load import (
     synthetic_load_mw,
 )
 from forecasts.pv import PvLosses, measured_pv_at, pv_available_mw, read_pv_power_csv, sky_at_site
-from forecasts.simbench_profiles import simbench_load_mw
+from forecasts.simbench_profiles import grid_profiles_at, simbench_load_mw
 from forecasts.tariffs import Tariff
 from forecasts.timegrid import make_index, step_of, whole_days
 from forecasts.weather import (
@@ -41,7 +41,8 @@ from forecasts.weather import (
     read_weather_csv,
     simulate_weather,
 )
-from network_models.model import GridModel
+from network_models.model import GridModel, GridProfiles
+from network_models.registry import Device, Load, PvSystem
 
 DEFAULT_TARIFF = Tariff()
 DEFAULT_PV_LOSSES = PvLosses()
@@ -149,8 +150,8 @@ def build(
     step: object = "15min",
     *,
     seed: int = 0,
-    weather: str | WeatherScenario | Path | MeasuredWeather = WeatherScenario.CLEAR,
-    load_source: str | LoadSource = LoadSource.SYNTHETIC,
+    weather: str | WeatherScenario | Path | MeasuredWeather | None = None,
+    load_source: str | LoadSource | None = None,
     load_csv: str | Path | None = None,
     pv_csv: str | Path | None = None,
     ev_sessions: str | Path | Sequence[EvSession] | None = None,
@@ -165,7 +166,10 @@ def build(
     divide a day).
     ``weather`` is a scenario name (clear, partly_cloudy, overcast, mixed) or a CSV of measured
     irradiance; ``pv_csv``, ``load_csv`` and ``ev_sessions`` replace the models with measured
-    data. The same arguments and ``seed`` give the same bundle, and a day's values do not depend
+    data. A grid with its own profiles (``model.profiles``, SimBench's) takes its loads from them
+    unless ``load_csv`` or ``load_source`` is given, and its PV from them unless ``pv_csv`` or
+    ``weather`` is given; otherwise loads are synthetic and the weather is the clear scenario.
+    The same arguments and ``seed`` give the same bundle, and a day's values do not depend
     on the horizon it is built in.
     """
     _check_seed(seed)
@@ -177,10 +181,12 @@ def build(
 
     # Read every file first, so bad input fails before any work.
     measured_weather = _measured_weather(weather)
-    scenario = None if measured_weather is not None else parse_scenario(weather)  # type: ignore[arg-type]
+    scenario = (None if measured_weather is not None
+                else parse_scenario(WeatherScenario.CLEAR if weather is None else weather))  # type: ignore[arg-type]
     pv_frame = read_pv_power_csv(pv_csv, pvs) if pv_csv is not None else None
     load_frame = read_load_csv(load_csv, loads) if load_csv is not None else None
-    source_kind = _parse_load_source(load_source)
+    source_kind = None if load_source is None else _parse_load_source(load_source)
+    grid = model.profiles
     sessions = _sessions(ev_sessions, sites, index[0], end, seed, model.site.timezone)
 
     mid = index + td_step / 2
@@ -195,19 +201,36 @@ def build(
         weather_note = f"{scenario.value} (seed {seed})"
     temperature = weather_now.temperature_c
 
-    if pv_frame is not None:
-        pv = measured_pv_at(pv_frame, index, source=str(pv_csv))
-        pv_note = f"measured {pv_csv}"
-    else:
+    def pvlib_mw(systems: Sequence[PvSystem]) -> pd.DataFrame:
         sky = sky_at_site(model.site, mid)
         ghi = (weather_now.ghi_w_per_m2 if weather_now.ghi_w_per_m2 is not None
                else weather_now.clear_sky_index * sky.ghi_clear_w_per_m2)
-        pv = pv_available_mw(pvs, sky, ghi, temperature, pv_losses).set_axis(index)
+        return pv_available_mw(systems, sky, ghi, temperature, pv_losses).set_axis(index)
+
+    if pv_frame is not None:
+        pv = measured_pv_at(pv_frame, index, source=str(pv_csv))
+        pv_note = f"measured {pv_csv}"
+    elif weather is None and grid is not None and not grid.pv_p_mw.empty:
+        pv, rest = _grid_and_rest(grid.pv_p_mw, grid, index, pvs, pvlib_mw)
+        pv_note = grid.source + (f"; pvlib, weather {weather_note}, for {', '.join(rest)}"
+                                 if rest else "")
+    else:
+        pv = pvlib_mw(pvs)
         pv_note = f"pvlib, weather {weather_note}"
 
+    load_q = None
     if load_frame is not None:
         load_p = measured_load_at(load_frame, index, source=str(load_csv))
         load_note = f"measured {load_csv}"
+    elif source_kind is None and grid is not None and not grid.load_p_mw.empty:
+        def synthetic(rest: Sequence[Load]) -> pd.DataFrame:
+            return _synthetic_load(rest, index, td_step, temperature, seed)
+
+        load_p, rest = _grid_and_rest(grid.load_p_mw, grid, index, loads, synthetic)
+        load_q, _ = _grid_and_rest(grid.load_q_mvar, grid, index, loads,
+                                   lambda rest: reactive_mvar(rest, load_p[[d.id for d in rest]]))
+        load_note = grid.source + (f"; synthetic class shapes (seed {seed}) for "
+                                   f"{', '.join(rest)}" if rest else "")
     elif source_kind == LoadSource.SIMBENCH:
         load_p = simbench_load_mw(loads, index)
         load_note = "SimBench profiles"
@@ -220,7 +243,7 @@ def build(
         step_h=td_step / pd.Timedelta(hours=1),
         pv_p_mw=pv,
         load_p_mw=load_p,
-        load_q_mvar=reactive_mvar(loads, load_p),
+        load_q_mvar=reactive_mvar(loads, load_p) if load_q is None else load_q,
         price_cny_per_kwh=tariff.import_price(index),
         export_price_cny_per_kwh=tariff.export_price(index),
         demand_charge_cny_per_kw_month=tariff.demand_charge_cny_per_kw_month,
@@ -238,6 +261,24 @@ def build(
             "seed": str(seed),
         }),
     )
+
+
+def _grid_and_rest(
+    year_frame: pd.DataFrame,
+    grid: GridProfiles,
+    index: pd.DatetimeIndex,
+    devices: Sequence[Device],
+    rest_of: Callable[[Sequence], pd.DataFrame],
+) -> tuple[pd.DataFrame, list[str]]:
+    """Per device in ``devices`` order: the grid's own series where it has one, else
+    ``rest_of(the others)``; and the ids of the others."""
+    ids = [d.id for d in devices]
+    own = grid_profiles_at(year_frame[[i for i in ids if i in year_frame.columns]], index,
+                           year=grid.year, step_min=grid.step_min)
+    rest = [d for d in devices if d.id not in own.columns]
+    if not rest:
+        return own[ids], []
+    return pd.concat([own, rest_of(rest)], axis=1)[ids], [d.id for d in rest]
 
 
 def _check_seed(seed: int) -> None:
