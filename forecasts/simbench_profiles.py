@@ -4,8 +4,10 @@ SimBench's profiles are a year (2016) of German standard and measured load profi
 to a maximum of 1. Each customer class maps to one BDEW profile (assumption): office → G1
 (business on weekdays 8–18 h), light industry → G0 (business, general), data centre → G3
 (continuous), commerce → G4 (shops), residential → H0 (households). A target day takes the 2016
-day nearest in day of year with the same weekday, so weekends stay weekends. These are German
-shapes: the winter peak is stronger than Shanghai's, there is no summer air-conditioning peak.
+day nearest in day of year with the same weekday, so weekends stay weekends, and its time of
+day on the German clock (SimBench labels its rows in German local time, summer time included).
+These are German shapes: the winter peak is stronger than Shanghai's, there is no summer
+air-conditioning peak.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ SIMBENCH_PROFILE_OF_CLASS: dict[CustomerClass, str] = {
 }
 _PROFILE_YEAR = 2016
 _STEPS_PER_DAY = 96
+_PROFILE_ZONE = "Europe/Berlin"  # the clock of SimBench's time labels
 
 
 def simbench_profile_file() -> Path:
@@ -76,7 +79,15 @@ def _profile_rows(index: pd.DatetimeIndex) -> np.ndarray:
     day = np.where(day < 0, day + 7, day)
     day = np.where(day > 365, day - 7, day)
     minute = np.asarray(index.hour) * 60 + np.asarray(index.minute)
-    return day * _STEPS_PER_DAY + minute // 15
+    # SimBench's rows are 15-min steps of German standard time (UTC+1) from 1 January 00:00,
+    # labelled with the German clock, summer time included: a planned day's time of day on its
+    # own clock is that clock time of the German 2016 day (an hour earlier row in summer)
+    wall = (pd.Timestamp(_PROFILE_YEAR, 1, 1) + pd.to_timedelta(day, unit="D")
+            + pd.to_timedelta(minute - minute % 15, unit="min"))
+    local = pd.DatetimeIndex(wall).tz_localize(_PROFILE_ZONE, ambiguous=np.ones(len(wall), bool),
+                                               nonexistent="shift_forward")
+    rows = (local - pd.Timestamp(_PROFILE_YEAR, 1, 1, tz="Etc/GMT-1")) // pd.Timedelta(minutes=15)
+    return np.clip(np.asarray(rows, dtype=np.int64), 0, 366 * _STEPS_PER_DAY - 1)
 
 
 def grid_profiles_at(
