@@ -1,4 +1,4 @@
-"""A devices file puts batteries, PV, EV sites and microgrids on any grid, checked against its net."""
+"""A devices file puts batteries, PV, EV sites and microgrids on any grid, checked on its net."""
 
 from __future__ import annotations
 
