@@ -450,4 +450,9 @@ class DispatchProblem:
             return [first]  # a configuration error: said as such, not papered over
         others = [(name, opts) for name, opts in _RETRIES
                   if name in cp.installed_solvers() and (name, opts) != first]
-        return [first, *others]
+        limit = self.config.solver_time_limit_s
+        if limit is None:
+            return [first, *others]
+        # both solvers take the option by this name; a solve cut short is not retried (the
+        # operator's time is spent), it is a plan that did not come
+        return [(first[0], {**first[1], "time_limit": float(limit)})]

@@ -150,7 +150,10 @@ def parse_numbers(
     > ``max_value`` is refused (``why`` says where a bound comes from)."""
     text = table[column].str.strip()
     _refuse_blank(text, column, source=source, expected="a number")
-    values = pd.to_numeric(text, errors="coerce").to_numpy(dtype=float)
+    try:  # exact (pandas' own parser can be a digit off: a bundle read back would differ)
+        values = text.to_numpy(dtype=str).astype(float)
+    except ValueError:  # something is not a number: find which
+        values = pd.to_numeric(text, errors="coerce").to_numpy(dtype=float)
     bad = ~np.isfinite(values)
     if bad.any():
         pos = int(np.flatnonzero(bad)[0])
@@ -206,11 +209,13 @@ def read_timeseries_csv(
     max_value: float | None = None,
     unit: str = "",
     why: str = "",
+    tz: str = TIMEZONE,
 ) -> pd.DataFrame:
     """A validated time series: a ``time`` column plus numeric ``columns`` (default: all others).
 
     Times must be strictly increasing; values finite and within ``min_value``..``max_value``
-    (``why`` says where the bounds come from). Returns a frame indexed by Asia/Shanghai time.
+    (``why`` says where the bounds come from). Returns a frame indexed by time in ``tz``
+    (naive cells are local time there).
     """
     source = str(path)
     table = read_table(path, required=[time_column, *(columns or ())])
@@ -219,7 +224,7 @@ def read_timeseries_csv(
         raise ForecastInputError(
             f"expected at least one value column besides {time_column!r}", source=source
         )
-    times = parse_times(table, time_column, source=source)
+    times = parse_times(table, time_column, source=source, tz=tz)
     refuse_unordered_times(times, time_column, source=source)
     data = {
         c: parse_numbers(table, c, source=source, min_value=min_value, max_value=max_value,

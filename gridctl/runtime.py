@@ -53,6 +53,7 @@ from typing import Any
 
 import pandas as pd
 
+from controllers.config import DEFAULT_HORIZON_STEPS, DEFAULT_STEP_MINUTES
 from controllers.ev_charging import SessionState, split_rest_of_step
 from controllers.mpc import MpcDecision
 from controllers.schedule import DispatchSchedule
@@ -84,8 +85,8 @@ _SETPOINT_DEVICES = frozenset({DeviceKind.BESS, DeviceKind.PV, DeviceKind.EV_SIT
 class RuntimeConfig:
     endpoint: str
     db_path: Path
-    horizon_steps: int = 16
-    step_minutes: int = 15
+    horizon_steps: int = DEFAULT_HORIZON_STEPS
+    step_minutes: int = DEFAULT_STEP_MINUTES
     tick_wall_s: float = 0.05
     heartbeat_s: float = 120.0  # simulated seconds against the simulator; below its timeout
     follow_simulator_clock: bool = True
