@@ -24,7 +24,7 @@ from types import MappingProxyType
 import pandas as pd
 
 from forecasts.bundle import ForecastBundle
-from forecasts.csv_io import read_timeseries_csv
+from forecasts.csv_io import read_table, read_timeseries_csv
 from forecasts.errors import ForecastInputError
 from forecasts.ev_csv import read_ev_sessions_csv, sessions_frame
 from forecasts.timegrid import to_local
@@ -118,19 +118,20 @@ def _device_frame(
 ) -> pd.DataFrame:
     """One column per device of the model, in the registry's order: a bundle of another grid
     (a device missing, or one the model does not have) is refused naming the column."""
-    if not ids:
-        return pd.DataFrame(index=index, dtype=float)
-    frame = read_timeseries_csv(path, min_value=min_value, tz=tz)
-    expected = f"one column per device of the model ({', '.join(ids[:5])}" \
+    header = [c for c in read_table(path, required=["time"]).columns if c != "time"]
+    expected = f"one column per device of the model ({', '.join(ids[:5]) or 'it has none'}" \
         f"{', ...' if len(ids) > 5 else ''})"
-    for column in ids:
-        if column not in frame.columns:
-            raise ForecastInputError(f"missing column: expected {expected}", source=str(path),
-                                     field=column)
-    for column in frame.columns:
+    for column in header:
         if column not in ids:
             raise ForecastInputError(f"column {column!r} is no device of the model: expected "
                                      f"{expected}", source=str(path), field=column)
+    for column in ids:
+        if column not in header:
+            raise ForecastInputError(f"missing column: expected {expected}", source=str(path),
+                                     field=column)
+    if not ids:
+        return pd.DataFrame(index=index, dtype=float)
+    frame = read_timeseries_csv(path, columns=ids, min_value=min_value, tz=tz)
     if not frame.index.equals(index):
         raise ForecastInputError(f"times differ from those of {SERIES_FILE}", source=str(path),
                                  field="time")
