@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from forecasts.errors import ForecastInputError
+from forecasts.errors import ForecastCoverageError, ForecastInputError
 from network_models import TIMEZONE
 
 HEADER_ROW = 1
@@ -257,7 +257,7 @@ def align_to_times(
     if len(frame) == 0 or times[0] < frame.index[0] or times[-1] > frame.index[-1]:
         have = (f"{frame.index[0].isoformat()} to {frame.index[-1].isoformat()}"
                 if len(frame) else "none")
-        raise ForecastInputError(
+        raise ForecastCoverageError(
             f"does not cover the horizon: expected data from {times[0].isoformat()} to "
             f"{times[-1].isoformat()}, file has {have}",
             source=source,

@@ -10,6 +10,7 @@ where each part came from.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
@@ -20,12 +21,12 @@ import pandas as pd
 from forecasts.bundle import ForecastBundle, build
 from forecasts.bundle_io import HEADER_FILE, read_bundle
 from forecasts.carbon import DEFAULT_CARBON_KG_PER_KWH, read_carbon_csv
-from forecasts.errors import ForecastInputError
+from forecasts.errors import ForecastCoverageError, ForecastInputError
 from forecasts.ev_csv import read_ev_sessions_csv
 from forecasts.load import read_load_csv
 from forecasts.pv import read_pv_power_csv
 from forecasts.tariffs import EXPORT_PRICE_COLUMN, PRICE_COLUMN, Tariff, read_prices_csv
-from forecasts.timegrid import make_index
+from forecasts.timegrid import local_days, make_index
 from forecasts.weather import parse_scenario, read_weather_csv
 from network_models.model import GridModel
 
@@ -118,6 +119,36 @@ class OperatorInputs:
             out = self._from_bundle(model, index, end, own, tariff, carbon_kg_per_kwh)
         return self._with_series(out, tz)
 
+    def days(
+        self,
+        model: GridModel,
+        first_day: dt.date,
+        n_days: int,
+        step: object = "15min",
+        *,
+        seed: int = 0,
+        tariff: Tariff | None = None,
+        carbon_kg_per_kwh: float | None = None,
+    ) -> tuple[ForecastBundle, tuple[dt.date, ...]]:
+        """``n_days`` local days from ``first_day`` for a process that runs on (the simulator,
+        the runtime): a day the operator's files do not cover comes from gridctl's own models
+        instead (same seed), and is returned among the days modelled, for the caller to say so.
+        A file that is wrong (not merely another day's) is still refused."""
+        parts, modelled = [], []
+        for k in range(n_days):
+            day = first_day + dt.timedelta(days=k)
+            start, horizon = local_days(day, 1, model.site.timezone)
+            try:
+                part = self.bundle(model, start, horizon, step, seed=seed, tariff=tariff,
+                                   carbon_kg_per_kwh=carbon_kg_per_kwh)
+            except ForecastCoverageError:
+                part = OperatorInputs().bundle(model, start, horizon, step, seed=seed,
+                                               tariff=tariff or Tariff(),
+                                               carbon_kg_per_kwh=carbon_kg_per_kwh)
+                modelled.append(day)
+            parts.append(part)
+        return _joined(parts), tuple(modelled)
+
     def _from_bundle(self, model: GridModel, index: pd.DatetimeIndex, end: pd.Timestamp,
                      own: dict, tariff: Tariff | None, carbon: float | None) -> ForecastBundle:
         assert self.forecast_dir is not None
@@ -129,7 +160,7 @@ class OperatorInputs:
                 f"steps of {given.step_h * 60:g} min: expected steps of "
                 f"{step / pd.Timedelta(minutes=1):g} min", source=source, field="step_h")
         if given.start > index[0] or given.end < end:
-            raise ForecastInputError(
+            raise ForecastCoverageError(
                 f"covers {given.start.isoformat()} to {given.end.isoformat()}: expected the "
                 f"horizon {index[0].isoformat()} to {end.isoformat()}", source=source,
                 field="start")
@@ -196,12 +227,44 @@ def _held(frame: pd.DataFrame, bundle: ForecastBundle, source: str) -> dict[str,
     spacing = int(np.median(np.diff(times))) if len(times) > 1 else 0
     start, end = bundle.start, bundle.end
     if times[0] > start.value or times[-1] + spacing < end.value:
-        raise ForecastInputError(
+        raise ForecastCoverageError(
             f"does not cover the horizon: expected values from {start.isoformat()} to "
             f"{end.isoformat()}, file has {frame.index[0].isoformat()} to "
             f"{frame.index[-1].isoformat()}", source=source, field="time")
     pos = np.searchsorted(times, bundle.index.asi8, side="right") - 1
     return {c: frame[c].to_numpy(dtype=float)[pos] for c in frame.columns}
+
+
+def _joined(parts: list[ForecastBundle]) -> ForecastBundle:
+    """Consecutive bundles as one (sessions that span two days counted once; the provenance
+    of the first, with that of later days where it differs)."""
+    if len(parts) == 1:
+        return parts[0]
+    first = parts[0]
+    index = pd.DatetimeIndex(np.concatenate([p.index.asi8 for p in parts]), tz=first.index.tz,
+                             freq=first.index.freq, name=first.index.name)
+
+    def joined(name: str):
+        values = [getattr(p, name) for p in parts]
+        if any(v is None for v in values):
+            return None
+        return pd.concat(values).set_axis(index)
+
+    sessions: dict[str, object] = {}
+    for p in parts:
+        for s in p.ev_sessions:
+            sessions.setdefault(s.id, s)
+    notes = dict(first.provenance)
+    for p in parts[1:]:
+        day = f"{p.start:%Y-%m-%d}"
+        notes.update({f"{k} {day}": v for k, v in p.provenance.items() if notes.get(k) != v})
+    return replace(
+        first, index=index, pv_p_mw=joined("pv_p_mw"), load_p_mw=joined("load_p_mw"),
+        load_q_mvar=joined("load_q_mvar"), price_cny_per_kwh=joined("price_cny_per_kwh"),
+        export_price_cny_per_kwh=joined("export_price_cny_per_kwh"),
+        carbon_kg_per_kwh=joined("carbon_kg_per_kwh"), temperature_c=joined("temperature_c"),
+        ev_sessions=tuple(sorted(sessions.values(), key=lambda s: (s.arrival.value, s.id))),
+        provenance=MappingProxyType(notes))
 
 
 def _bundle_header(folder: Path) -> None:
