@@ -6,6 +6,9 @@ from dataclasses import dataclass, field
 
 from network_models.ac_checks import AcLimits
 
+DEFAULT_HORIZON_STEPS = 16  # the MPC's window: 4 h of 15-min steps
+DEFAULT_STEP_MINUTES = 15
+
 
 @dataclass(frozen=True, kw_only=True)
 class ObjectiveWeights:
@@ -41,6 +44,7 @@ class DispatchConfig:
     loading_margin_frac: float = 0.03
     weights: ObjectiveWeights = field(default_factory=ObjectiveWeights)
     solver: str = "CLARABEL"  # an LP; HiGHS solves it too but was 4x slower here
+    solver_time_limit_s: float | None = None  # a solve cut short here is no plan: fallback
     max_relinearisations: int = 4
     bess_terminal_soc_frac: float | None = None  # None: each BESS ends where it started
     use_island_reserve: bool = True
@@ -64,3 +68,5 @@ class DispatchConfig:
             raise ValueError("max_loading_frac must be in (0, 2]")
         if self.voltage_margin_pu < 0 or self.loading_margin_frac < 0:
             raise ValueError("margins must be >= 0")
+        if self.solver_time_limit_s is not None and not self.solver_time_limit_s > 0:
+            raise ValueError("solver_time_limit_s must be > 0 seconds (or None: no limit)")

@@ -21,6 +21,7 @@ consumption, import is power drawn from the upstream grid. Units MW, Mvar, MWh, 
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass
 
 import cvxpy as cp
@@ -389,7 +390,10 @@ class DispatchProblem:
         status, failed = "not_solved", []
         for solver, opts in self._attempts():
             try:
-                self.problem.solve(solver=solver, **opts)
+                with warnings.catch_warnings():
+                    # "may be inaccurate": the status says it, and the record carries it
+                    warnings.filterwarnings("ignore", "Solution may be inaccurate")
+                    self.problem.solve(solver=solver, **opts)
                 status = self.problem.status
             except cp.error.SolverError as exc:
                 status = f"solver_error: {exc}"
@@ -450,4 +454,9 @@ class DispatchProblem:
             return [first]  # a configuration error: said as such, not papered over
         others = [(name, opts) for name, opts in _RETRIES
                   if name in cp.installed_solvers() and (name, opts) != first]
-        return [first, *others]
+        limit = self.config.solver_time_limit_s
+        if limit is None:
+            return [first, *others]
+        # both solvers take the option by this name; a solve cut short is not retried (the
+        # operator's time is spent), it is a plan that did not come
+        return [(first[0], {**first[1], "time_limit": float(limit)})]

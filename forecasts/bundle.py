@@ -180,11 +180,12 @@ def build(
     loads, pvs, sites = registry.loads, registry.pv, registry.ev_sites
 
     # Read every file first, so bad input fails before any work.
-    measured_weather = _measured_weather(weather)
+    tz = model.site.timezone
+    measured_weather = _measured_weather(weather, tz)
     scenario = (None if measured_weather is not None
                 else parse_scenario(WeatherScenario.CLEAR if weather is None else weather))  # type: ignore[arg-type]
-    pv_frame = read_pv_power_csv(pv_csv, pvs) if pv_csv is not None else None
-    load_frame = read_load_csv(load_csv, loads) if load_csv is not None else None
+    pv_frame = read_pv_power_csv(pv_csv, pvs, tz=tz) if pv_csv is not None else None
+    load_frame = read_load_csv(load_csv, loads, tz=tz) if load_csv is not None else None
     source_kind = None if load_source is None else _parse_load_source(load_source)
     grid = model.profiles
     sessions = _sessions(ev_sessions, sites, index[0], end, seed, model.site.timezone)
@@ -257,7 +258,7 @@ def build(
             "pv": pv_note,
             "load": load_note,
             "ev": _ev_note(ev_sessions, seed),
-            "tariff": f"Shanghai TOU, flat {tariff.flat_price_cny_per_kwh:g} CNY/kWh",
+            "tariff": tariff.describe(),
             "seed": str(seed),
         }),
     )
@@ -286,13 +287,13 @@ def _check_seed(seed: int) -> None:
         raise ForecastInputError(f"expected a whole number ≥ 0, got {seed!r}", field="seed")
 
 
-def _measured_weather(weather: object) -> MeasuredWeather | None:
+def _measured_weather(weather: object, tz: str) -> MeasuredWeather | None:
     if isinstance(weather, MeasuredWeather):
         return weather
     if isinstance(weather, Path) or (
         isinstance(weather, str) and (weather.lower().endswith(".csv") or "/" in weather)
     ):
-        return read_weather_csv(weather)
+        return read_weather_csv(weather, tz=tz)
     return None
 
 

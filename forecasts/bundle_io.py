@@ -24,7 +24,7 @@ from types import MappingProxyType
 import pandas as pd
 
 from forecasts.bundle import ForecastBundle
-from forecasts.csv_io import read_timeseries_csv
+from forecasts.csv_io import read_table, read_timeseries_csv
 from forecasts.errors import ForecastInputError
 from forecasts.ev_csv import read_ev_sessions_csv, sessions_frame
 from forecasts.timegrid import to_local
@@ -79,13 +79,16 @@ def read_bundle(in_dir: str | Path, model: GridModel) -> ForecastBundle:
     if header.get("format") != FORMAT:
         raise ForecastInputError(f"expected format {FORMAT!r}", source=str(header_path),
                                  field="format")
-    series = read_timeseries_csv(src / SERIES_FILE, min_value=None)
+    tz = model.site.timezone
+    series = read_timeseries_csv(src / SERIES_FILE, min_value=None, tz=tz)
     index = pd.DatetimeIndex(series.index, freq=pd.Timedelta(hours=float(header["step_h"])),
                              name="time")
-    pv = _device_frame(src / PV_FILE, index, bool(model.registry.pv), min_value=0.0)
-    load_p = _device_frame(src / LOAD_P_FILE, index, bool(model.registry.loads), min_value=None)
-    load_q = _device_frame(src / LOAD_Q_FILE, index, bool(model.registry.loads), min_value=None)
-    sessions = read_ev_sessions_csv(src / SESSIONS_FILE, model.registry.ev_sites) \
+    pv_ids = [d.id for d in model.registry.pv]
+    load_ids = [d.id for d in model.registry.loads]
+    pv = _device_frame(src / PV_FILE, index, pv_ids, min_value=0.0, tz=tz)
+    load_p = _device_frame(src / LOAD_P_FILE, index, load_ids, min_value=None, tz=tz)
+    load_q = _device_frame(src / LOAD_Q_FILE, index, load_ids, min_value=None, tz=tz)
+    sessions = read_ev_sessions_csv(src / SESSIONS_FILE, model.registry.ev_sites, tz=tz) \
         if header.get("ev_sessions", 0) else ()
 
     def on_index(frame: pd.Series) -> pd.Series:
@@ -105,28 +108,41 @@ def read_bundle(in_dir: str | Path, model: GridModel) -> ForecastBundle:
         carbon_kg_per_kwh=on_index(series["carbon_kg_per_kwh"]),
         temperature_c=on_index(series["temperature_c"]),
         ev_sessions=sessions,
-        issued_at=None if issued is None else to_local(issued, what="issued_at"),
+        issued_at=None if issued is None else to_local(issued, what="issued_at", tz=tz),
         provenance=MappingProxyType(dict(header.get("provenance", {}))),
     )
 
 
 def _device_frame(
-    path: Path, index: pd.DatetimeIndex, has_devices: bool, *, min_value: float | None
+    path: Path, index: pd.DatetimeIndex, ids: list[str], *, min_value: float | None, tz: str
 ) -> pd.DataFrame:
-    if not has_devices:
+    """One column per device of the model, in the registry's order: a bundle of another grid
+    (a device missing, or one the model does not have) is refused naming the column."""
+    header = [c for c in read_table(path, required=["time"]).columns if c != "time"]
+    expected = f"one column per device of the model ({', '.join(ids[:5]) or 'it has none'}" \
+        f"{', ...' if len(ids) > 5 else ''})"
+    for column in header:
+        if column not in ids:
+            raise ForecastInputError(f"column {column!r} is no device of the model: expected "
+                                     f"{expected}", source=str(path), field=column)
+    for column in ids:
+        if column not in header:
+            raise ForecastInputError(f"missing column: expected {expected}", source=str(path),
+                                     field=column)
+    if not ids:
         return pd.DataFrame(index=index, dtype=float)
-    frame = read_timeseries_csv(path, min_value=min_value)
+    frame = read_timeseries_csv(path, columns=ids, min_value=min_value, tz=tz)
     if not frame.index.equals(index):
         raise ForecastInputError(f"times differ from those of {SERIES_FILE}", source=str(path),
                                  field="time")
-    return frame.set_axis(index)
+    return frame[ids].set_axis(index)
 
 
 def _write_files(bundle: ForecastBundle, d: Path, *, plot: bool, title: str) -> list[str]:
     def frame_csv(frame: pd.DataFrame, name: str) -> str:
         out = frame.copy()
         out.index = pd.Index([t.isoformat() for t in frame.index], name="time")
-        out.to_csv(d / name, float_format="%.6g")
+        out.to_csv(d / name)  # every digit: a bundle read back plans as the one written
         return name
 
     series = {

@@ -12,6 +12,7 @@ import pandas as pd
 
 from forecasts.csv_io import read_timeseries_csv
 from forecasts.errors import ForecastInputError
+from network_models import TIMEZONE
 
 DEFAULT_CARBON_KG_PER_KWH = 0.42
 CARBON_COLUMN = "carbon_kg_per_kwh"
@@ -48,10 +49,11 @@ def carbon_intensity(
 MAX_CARBON_KG_PER_KWH = 2.0
 
 
-def read_carbon_csv(path: str | Path) -> pd.Series:
+def read_carbon_csv(path: str | Path, *, tz: str = TIMEZONE) -> pd.Series:
     """A carbon intensity series from a CSV with columns ``time`` and ``carbon_kg_per_kwh``
     (0 to :data:`MAX_CARBON_KG_PER_KWH`)."""
     frame = read_timeseries_csv(
         path, columns=[CARBON_COLUMN], min_value=0.0, max_value=MAX_CARBON_KG_PER_KWH,
-        unit="kg/kWh", why="lignite plants emit about 1.2 kg/kWh; g/kWh given as kg/kWh?")
+        unit="kg/kWh", why="lignite plants emit about 1.2 kg/kWh; g/kWh given as kg/kWh?",
+        tz=tz)
     return frame[CARBON_COLUMN]

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from forecasts.errors import ForecastInputError
+from forecasts.errors import ForecastCoverageError, ForecastInputError
 from network_models import TIMEZONE
 
 HEADER_ROW = 1
@@ -150,7 +150,10 @@ def parse_numbers(
     > ``max_value`` is refused (``why`` says where a bound comes from)."""
     text = table[column].str.strip()
     _refuse_blank(text, column, source=source, expected="a number")
-    values = pd.to_numeric(text, errors="coerce").to_numpy(dtype=float)
+    try:  # exact (pandas' own parser can be a digit off: a bundle read back would differ)
+        values = text.to_numpy(dtype=str).astype(float)
+    except ValueError:  # something is not a number: find which
+        values = pd.to_numeric(text, errors="coerce").to_numpy(dtype=float)
     bad = ~np.isfinite(values)
     if bad.any():
         pos = int(np.flatnonzero(bad)[0])
@@ -206,11 +209,13 @@ def read_timeseries_csv(
     max_value: float | None = None,
     unit: str = "",
     why: str = "",
+    tz: str = TIMEZONE,
 ) -> pd.DataFrame:
     """A validated time series: a ``time`` column plus numeric ``columns`` (default: all others).
 
     Times must be strictly increasing; values finite and within ``min_value``..``max_value``
-    (``why`` says where the bounds come from). Returns a frame indexed by Asia/Shanghai time.
+    (``why`` says where the bounds come from). Returns a frame indexed by time in ``tz``
+    (naive cells are local time there).
     """
     source = str(path)
     table = read_table(path, required=[time_column, *(columns or ())])
@@ -219,7 +224,7 @@ def read_timeseries_csv(
         raise ForecastInputError(
             f"expected at least one value column besides {time_column!r}", source=source
         )
-    times = parse_times(table, time_column, source=source)
+    times = parse_times(table, time_column, source=source, tz=tz)
     refuse_unordered_times(times, time_column, source=source)
     data = {
         c: parse_numbers(table, c, source=source, min_value=min_value, max_value=max_value,
@@ -252,7 +257,7 @@ def align_to_times(
     if len(frame) == 0 or times[0] < frame.index[0] or times[-1] > frame.index[-1]:
         have = (f"{frame.index[0].isoformat()} to {frame.index[-1].isoformat()}"
                 if len(frame) else "none")
-        raise ForecastInputError(
+        raise ForecastCoverageError(
             f"does not cover the horizon: expected data from {times[0].isoformat()} to "
             f"{times[-1].isoformat()}, file has {have}",
             source=source,

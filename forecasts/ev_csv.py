@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 
 from forecasts.csv_io import parse_numbers, parse_times, read_table, sheet_row
-from forecasts.errors import ForecastInputError, ForecastInputWarning
+from forecasts.errors import ForecastCoverageError, ForecastInputError, ForecastInputWarning
 from forecasts.ev import EvSession, sessions_overlapping
 from network_models import TIMEZONE
 from network_models.registry import EvChargingSite
@@ -105,7 +105,7 @@ def sessions_of_window(
         return kept
     window = f"{start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} ({start.tz})"
     if not kept:
-        raise ForecastInputError(
+        raise ForecastCoverageError(
             f"no session is plugged in during the planned {window}: the file's "
             f"{len(sessions)} session{'s' if len(sessions) != 1 else ''} arrive on "
             f"{_dates(sessions)}; expected sessions of the planned day",

@@ -29,6 +29,7 @@ import pandas as pd
 
 from forecasts._random import ar1, stream
 from forecasts.csv_io import align_to_times, read_timeseries_csv, refuse_above
+from network_models import TIMEZONE
 from network_models.registry import CustomerClass, Load
 
 COOLING_START_C = 22.0
@@ -165,11 +166,13 @@ def reactive_mvar(loads: Sequence[Load], p_mw: pd.DataFrame) -> pd.DataFrame:
 MAX_LOAD_PER_PEAK = 10.0
 
 
-def read_load_csv(path: str | Path, loads: Sequence[Load]) -> pd.DataFrame:
+def read_load_csv(
+    path: str | Path, loads: Sequence[Load], *, tz: str = TIMEZONE
+) -> pd.DataFrame:
     """Measured load, MW: column ``time`` and one column per load id, each from 0 to
     :data:`MAX_LOAD_PER_PEAK` times its ``p_peak_mw``."""
     ids = [ld.id for ld in loads]
-    frame = read_timeseries_csv(path, columns=ids, min_value=0.0, unit="MW")[ids]
+    frame = read_timeseries_csv(path, columns=ids, min_value=0.0, unit="MW", tz=tz)[ids]
     refuse_above(frame, {ld.id: MAX_LOAD_PER_PEAK * ld.p_peak_mw for ld in loads},
                  source=str(path), unit="MW",
                  why=f"{MAX_LOAD_PER_PEAK:g} times the load's peak in the model; kW given as MW?")

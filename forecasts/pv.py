@@ -21,6 +21,7 @@ import pvlib
 
 from forecasts.csv_io import align_to_times, read_timeseries_csv, refuse_above
 from forecasts.errors import ForecastInputError
+from network_models import TIMEZONE
 from network_models.model import Site
 from network_models.registry import PvSystem
 
@@ -79,12 +80,14 @@ def pv_available_mw(
 METER_TOLERANCE_FRAC = 0.05
 
 
-def read_pv_power_csv(path: str | Path, systems: Sequence[PvSystem]) -> pd.DataFrame:
+def read_pv_power_csv(
+    path: str | Path, systems: Sequence[PvSystem], *, tz: str = TIMEZONE
+) -> pd.DataFrame:
     """Measured PV power, MW: column ``time`` and one column per PV system id, each from 0 to
     its inverter's rating ``s_mva`` (plus :data:`METER_TOLERANCE_FRAC`): an inverter delivers
     no more."""
     ids = [pv.id for pv in systems]
-    frame = read_timeseries_csv(path, columns=ids, min_value=0.0, unit="MW")[ids]
+    frame = read_timeseries_csv(path, columns=ids, min_value=0.0, unit="MW", tz=tz)[ids]
     refuse_above(frame, {pv.id: pv.s_mva * (1 + METER_TOLERANCE_FRAC) for pv in systems},
                  source=str(path), unit="MW",
                  why="the inverter's rating in the model, which its AC output cannot exceed")

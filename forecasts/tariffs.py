@@ -10,15 +10,24 @@ peak ×1.6 and valley ×0.5. Critical peak = peak ×1.25 in Jul–Aug 12–14 an
 The absolute flat price is an assumption (≈0.65 CNY/kWh) and a parameter. A step takes the price
 of the period its start falls in, on the local clock of its index (the model's time zone: a grid
 in Berlin pays the peak from 18:00 Berlin time).
+
+An operator's own tariff replaces the Shanghai periods with a table of bands (:class:`TouBand`,
+each price from its start time of day to the next band's), or with a measured price series
+(:func:`read_prices_csv`, e.g. a day-ahead market's prices).
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import itertools
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from forecasts.csv_io import read_table, read_timeseries_csv
 
 DEFAULT_FLAT_PRICE_CNY_PER_KWH = 0.65
 
@@ -70,16 +79,28 @@ def tou_multiplier(times: pd.DatetimeIndex) -> np.ndarray:
 
 
 @dataclass(frozen=True, kw_only=True)
+class TouBand:
+    """One band of an operator's TOU table: ``price_cny_per_kwh`` from ``start`` (local time of
+    day) until the next band starts."""
+
+    start: dt.time
+    price_cny_per_kwh: float
+
+
+@dataclass(frozen=True, kw_only=True)
 class Tariff:
     """What grid energy costs and earns.
 
-    ``flat_price_cny_per_kwh`` anchors the TOU multipliers; an export price and a demand charge
-    (CNY per kW of monthly maximum import) are optional.
+    ``flat_price_cny_per_kwh`` anchors the Shanghai TOU multipliers, unless ``tou_bands`` (the
+    first starting at 00:00, starts increasing) give the import price of every time of day
+    instead; an export price and a demand charge (CNY per kW of monthly maximum import) are
+    optional.
     """
 
     flat_price_cny_per_kwh: float = DEFAULT_FLAT_PRICE_CNY_PER_KWH
     export_price_cny_per_kwh: float | None = None
     demand_charge_cny_per_kw_month: float | None = None
+    tou_bands: tuple[TouBand, ...] | None = None
 
     def __post_init__(self) -> None:
         for name in ("flat_price_cny_per_kwh", "export_price_cny_per_kwh",
@@ -87,11 +108,39 @@ class Tariff:
             value = getattr(self, name)
             if value is not None and not (np.isfinite(value) and value >= 0):
                 raise ValueError(f"Tariff.{name}: expected a finite value ≥ 0, got {value!r}")
+        if self.tou_bands is not None:
+            starts = [b.start for b in self.tou_bands]
+            if not starts or starts[0] != dt.time(0, 0):
+                raise ValueError("Tariff.tou_bands: expected the first band to start at 00:00")
+            if any(a >= b for a, b in itertools.pairwise(starts)):
+                raise ValueError("Tariff.tou_bands: expected band starts in increasing order")
+            if not all(np.isfinite(b.price_cny_per_kwh) and b.price_cny_per_kwh >= 0
+                       for b in self.tou_bands):
+                raise ValueError("Tariff.tou_bands: expected finite prices ≥ 0")
 
     def import_price(self, index: pd.DatetimeIndex) -> pd.Series:
-        """Import price per step, CNY/kWh."""
-        price = self.flat_price_cny_per_kwh * tou_multiplier(index)
+        """Import price per step, CNY/kWh, by the local time of day of each step's start."""
+        if self.tou_bands is None:
+            price = self.flat_price_cny_per_kwh * tou_multiplier(index)
+        else:
+            minute = np.asarray(index.hour) * 60 + np.asarray(index.minute)
+            starts = np.array([b.start.hour * 60 + b.start.minute for b in self.tou_bands])
+            prices = np.array([b.price_cny_per_kwh for b in self.tou_bands], dtype=float)
+            price = prices[np.searchsorted(starts, minute, side="right") - 1]
         return pd.Series(price, index=index, name="price_cny_per_kwh")
+
+    def describe(self) -> str:
+        """The tariff in one phrase, as provenance says it."""
+        if self.tou_bands is None:
+            text = f"Shanghai TOU, flat {self.flat_price_cny_per_kwh:g} CNY/kWh"
+        else:
+            text = "TOU table " + ", ".join(
+                f"{b.start:%H:%M} {b.price_cny_per_kwh:g}" for b in self.tou_bands) + " CNY/kWh"
+        if self.export_price_cny_per_kwh is not None:
+            text += f", export {self.export_price_cny_per_kwh:g} CNY/kWh"
+        if self.demand_charge_cny_per_kw_month is not None:
+            text += f", demand charge {self.demand_charge_cny_per_kw_month:g} CNY/kW-month"
+        return text
 
     def export_price(self, index: pd.DatetimeIndex) -> pd.Series | None:
         """Export (feed-in) price per step, CNY/kWh, or None when export earns nothing."""
@@ -101,3 +150,21 @@ class Tariff:
             self.export_price_cny_per_kwh, index=index, name="export_price_cny_per_kwh",
             dtype=float,
         )
+
+
+PRICE_COLUMN = "price_cny_per_kwh"
+EXPORT_PRICE_COLUMN = "export_price_cny_per_kwh"
+# Retail and market prices in China run from about 0.1 to 2 CNY/kWh (critical peak included);
+# a figure above 20 is a unit mix-up (CNY/MWh given as CNY/kWh).
+MAX_PRICE_CNY_PER_KWH = 20.0
+
+
+def read_prices_csv(path: str | Path, *, tz: str) -> pd.DataFrame:
+    """Import prices (and optionally export prices) per time from a CSV: columns ``time``,
+    ``price_cny_per_kwh`` and optionally ``export_price_cny_per_kwh``, CNY/kWh from 0 to
+    :data:`MAX_PRICE_CNY_PER_KWH`; each price holds from its time until the next row's."""
+    header = read_table(path, required=["time", PRICE_COLUMN]).columns
+    columns = [c for c in (PRICE_COLUMN, EXPORT_PRICE_COLUMN) if c in header]
+    return read_timeseries_csv(
+        path, columns=columns, min_value=0.0, max_value=MAX_PRICE_CNY_PER_KWH,
+        unit="CNY/kWh", why="prices run to about 2 CNY/kWh; CNY/MWh given as CNY/kWh?", tz=tz)

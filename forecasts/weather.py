@@ -34,6 +34,7 @@ from forecasts.csv_io import (
     refuse_unordered_times,
 )
 from forecasts.errors import ForecastInputError
+from network_models import TIMEZONE
 
 TIME_COLUMN = "time"
 GHI_COLUMN = "ghi_w_per_m2"
@@ -206,7 +207,7 @@ class MeasuredWeather:
     source: str
 
 
-def read_weather_csv(path: str | Path) -> MeasuredWeather:
+def read_weather_csv(path: str | Path, *, tz: str = TIMEZONE) -> MeasuredWeather:
     """Measured weather: columns ``time``, ``ghi_w_per_m2`` and optional ``temp_air_c``.
 
     Values are instantaneous or interval means at each time; they are interpolated to the
@@ -216,7 +217,7 @@ def read_weather_csv(path: str | Path) -> MeasuredWeather:
     """
     source = str(path)
     table = read_table(path, required=[TIME_COLUMN, GHI_COLUMN])
-    times = parse_times(table, TIME_COLUMN, source=source)
+    times = parse_times(table, TIME_COLUMN, source=source, tz=tz)
     refuse_unordered_times(times, TIME_COLUMN, source=source)
     data = {GHI_COLUMN: parse_numbers(
         table, GHI_COLUMN, source=source, min_value=0.0, max_value=MAX_GHI_W_PER_M2,

@@ -22,7 +22,7 @@ app = typer.Typer(
 
 def _register() -> None:
     # Sub-commands live in gridctl/commands/<verb>.py; each exposes `register(app)`.
-    from gridctl.commands import dayahead, drill, forecast, grid, run, sim
+    from gridctl.commands import config, dayahead, drill, forecast, grid, run, sim
 
     grid.register(app)
     forecast.register(app)
@@ -30,6 +30,7 @@ def _register() -> None:
     sim.register(app)
     run.register(app)
     drill.register(app)
+    config.register(app)
 
 
 def main(argv: list[str] | None = None) -> int:

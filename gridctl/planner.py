@@ -35,6 +35,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # light to import: a command line warms the fork server up before its imports
+    from controllers.config import DispatchConfig
     from controllers.mpc import MpcDecision
     from controllers.schedule import DispatchSchedule
     from controllers.snapshot import GridSnapshot
@@ -97,6 +98,7 @@ class PlannerProcess:
         horizon_steps: int,
         step_h: float = 0.25,
         timeout_s: float = 120.0,
+        config: DispatchConfig | None = None,
     ) -> None:
         if not timeout_s > 0:
             raise ValueError(f"timeout_s {timeout_s}: expected a positive number of seconds")
@@ -105,6 +107,7 @@ class PlannerProcess:
         self.horizon_steps = horizon_steps
         self.step_h = step_h
         self.timeout_s = timeout_s
+        self.config = config  # the study's weights, limits and solver (None: the defaults)
         self.starts = 0  # workers started (a restart after a failure counts)
         self._process: multiprocessing.process.BaseProcess | None = None
         self._conn: Connection | None = None
@@ -165,7 +168,7 @@ class PlannerProcess:
         parent, child = ctx.Pipe(duplex=True)
         process = ctx.Process(
             target=_serve,
-            args=(child, self._model_pickled(), self.horizon_steps, self.step_h),
+            args=(child, self._model_pickled(), self.horizon_steps, self.step_h, self.config),
             name="gridctl-planner",
             daemon=True,  # never outlives the runtime
         )
@@ -265,7 +268,8 @@ def _exchange(conn: Connection, request: tuple[Any, ...],
         planning.clear()
 
 
-def _serve(conn: Connection, model_bytes: bytes, horizon_steps: int, step_h: float) -> None:
+def _serve(conn: Connection, model_bytes: bytes, horizon_steps: int, step_h: float,
+           config: DispatchConfig | None = None) -> None:
     """The worker: build the controller, then answer step requests until the pipe closes."""
     import pickle
 
@@ -275,7 +279,7 @@ def _serve(conn: Connection, model_bytes: bytes, horizon_steps: int, step_h: flo
     try:
         model: GridModel = pickle.loads(model_bytes)
         controller: RecedingHorizonController | None = RecedingHorizonController(
-            model, horizon_steps=horizon_steps, step_h=step_h
+            model, horizon_steps=horizon_steps, step_h=step_h, config=config
         )
         broken = ""
     except Exception as exc:  # answered to every request: the runtime records it

@@ -53,12 +53,15 @@ from typing import Any
 
 import pandas as pd
 
+from controllers.config import DEFAULT_HORIZON_STEPS, DEFAULT_STEP_MINUTES, DispatchConfig
 from controllers.ev_charging import SessionState, split_rest_of_step
 from controllers.mpc import MpcDecision
 from controllers.schedule import DispatchSchedule
 from controllers.snapshot import GridSnapshot
 from forecasts.ev import EvSession
+from forecasts.operator_inputs import OperatorInputs
 from forecasts.scenario import Scenario
+from forecasts.tariffs import Tariff
 from gridctl.field.client import FieldClient, PointReading, WriteResult
 from gridctl.field.contract import FieldContract
 from gridctl.field.watch import FieldUpdate, FieldWatch
@@ -84,13 +87,12 @@ _SETPOINT_DEVICES = frozenset({DeviceKind.BESS, DeviceKind.PV, DeviceKind.EV_SIT
 class RuntimeConfig:
     endpoint: str
     db_path: Path
-    horizon_steps: int = 16
-    step_minutes: int = 15
+    horizon_steps: int = DEFAULT_HORIZON_STEPS
+    step_minutes: int = DEFAULT_STEP_MINUTES
     tick_wall_s: float = 0.05
     heartbeat_s: float = 120.0  # simulated seconds against the simulator; below its timeout
     follow_simulator_clock: bool = True
     forecast_seed: int = 0
-    weather: str = "clear"
     max_backoff_s: float = 5.0
     timeout_s: float = 4.0
     dayahead_hour: int | None = 12  # plan the next day at this hour; None: no day-ahead job
@@ -103,6 +105,11 @@ class RuntimeConfig:
     # the field's clock moving back at all (beyond a second), or ahead by more than this
     # between two ticks, is a jump: due work is rescheduled from the new time and recorded
     clock_jump_s: float = 900.0
+    # the operator's data and study: forecasts from their files, plans with their settings
+    inputs: OperatorInputs = field(default_factory=OperatorInputs)
+    dispatch: DispatchConfig = field(default_factory=DispatchConfig)
+    tariff: Tariff | None = None  # None: gridctl's (or a given bundle's prices)
+    carbon_kg_per_kwh: float | None = None
 
     def __post_init__(self) -> None:
         # the MPC plans on the control step's grid, and forecasts come on grids that divide a day
@@ -118,7 +125,8 @@ def planner_for(model: GridModel, config: RuntimeConfig) -> PlannerProcess:
     """The runtime's planner: the MPC over the configured horizon, on the control step, within
     the configured time; a caller that wants it started early builds it here and hands it over."""
     return PlannerProcess(model, horizon_steps=config.horizon_steps,
-                          step_h=config.step_minutes / 60.0, timeout_s=config.plan_timeout_s)
+                          step_h=config.step_minutes / 60.0, timeout_s=config.plan_timeout_s,
+                          config=config.dispatch)
 
 
 @dataclass
@@ -182,6 +190,7 @@ class ControllerRuntime:
         self._last_setpoints: dict[PointKey, Any] = {}
         self._arrivals: dict[str, pd.Timestamp] = {}
         self._scenarios: dict[dt.date, Scenario] = {}
+        self._modelled_days: set[dt.date] = set()  # days the operator's files did not cover
         self._stop = asyncio.Event()
         self._next_poll: pd.Timestamp | None = None
         self._resend_due = True  # the last setpoints go out at once: at start, on a reconnect
@@ -485,11 +494,25 @@ class ControllerRuntime:
         """The day planned on its forecast (the controller never sees the simulator's truth)."""
         from controllers.dayahead import run_dayahead
 
-        scenario = Scenario.build(
-            self.model, day, "24h", seed=self.config.forecast_seed, weather=self.config.weather
-        )
+        scenario = self._scenario(day, 1, "15min")
         forecast = scenario.forecast_at(scenario.truth.start, "24h")
-        return run_dayahead(self.model, day, bundle=forecast)
+        return run_dayahead(self.model, day, bundle=forecast, config=self.config.dispatch)
+
+    def _scenario(self, day: dt.date, n_days: int, step: str) -> Scenario:
+        """The days' truth from the operator's files and gridctl's models, forecast from it; a
+        day the operator's files do not cover is modelled, and said so once."""
+        c = self.config
+        truth, modelled = c.inputs.days(self.model, day, n_days, step, seed=c.forecast_seed,
+                                        tariff=c.tariff, carbon_kg_per_kwh=c.carbon_kg_per_kwh)
+        if c.inputs.given():
+            for d in modelled:
+                if d not in self._modelled_days:
+                    self._modelled_days.add(d)
+                    log.warning("the operator's files hold no data for %s: forecasts of that "
+                                "day come from gridctl's own models", d)
+                    self.historian.record_event(truth.start, "forecast_modelled", day=str(d),
+                                                inputs=c.inputs.given())
+        return Scenario(truth=truth, seed=c.forecast_seed)
 
     async def _connect(self) -> bool:
         wall = time.monotonic()
@@ -1062,14 +1085,8 @@ class ControllerRuntime:
         day = now.date()
         if day not in self._scenarios:
             self._scenarios = {
-                day: Scenario.build(
-                    self.model,
-                    day,
-                    "48h",
-                    f"{self.config.step_minutes}min",  # the MPC plans on the control step
-                    seed=self.config.forecast_seed,
-                    weather=self.config.weather,
-                )
+                # the MPC plans on the control step
+                day: self._scenario(day, 2, f"{self.config.step_minutes}min")
             }
         hours = self.config.horizon_steps * self.config.step_minutes / 60.0 + 1.0
         return self._scenarios[day].forecast_at(now, f"{hours}h")

@@ -10,16 +10,18 @@ Ramp rates are assumptions (no device data behind them), typical of the device c
 
 With the default one-minute tick every ramp completes within a tick; they matter for shorter
 ticks. Loads and available PV follow the forecasts package's truth, interpolated linearly
-between the midpoints of its 15-minute steps.
+between the midpoints of its 15-minute steps: the operator's files (``inputs``) where they
+cover the day, gridctl's own models where they do not.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 
+from forecasts.operator_inputs import OperatorInputs
 from hil_sim.errors import SimulatorInputError
 from network_models.powerflow import PowerFlowEngine
 
@@ -53,7 +55,8 @@ class SimConfig:
     heartbeat_timeout_s: float = 300.0
     indicator_reset_s: float = 60.0
     seed: int = 0
-    weather: str = "clear"
+    # the day's truth: the operator's files (a measured day replayed) and gridctl's models
+    inputs: OperatorInputs = field(default_factory=OperatorInputs)
     engine: PowerFlowEngine = PowerFlowEngine.POWER_GRID_MODEL
     ramps: Ramps = Ramps()
 

@@ -74,7 +74,7 @@ class Simulator:
         self.config = config
         self.contract = FieldContract.from_model(model)
         self.grid = SimGrid(model, engine=config.engine)
-        self.truth = FieldTruth(model, seed=config.seed, weather=config.weather)
+        self.truth = FieldTruth(model, seed=config.seed, inputs=config.inputs)
         self.time = start_time(start, model.site.timezone)
         self.tick = 0
         self.faults = FaultBook()

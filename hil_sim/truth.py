@@ -1,7 +1,8 @@
 """What really happens in the simulated field: load, available PV and EV sessions over time.
 
-Taken from the forecasts package's "truth" (:func:`forecasts.build`), built one day at a time as
-the clock reaches it (a day's values do not depend on the horizon they are built in, so the
+Taken from the forecasts package's "truth" (:func:`forecasts.build`, or the operator's files
+where they cover the day: a measured day replayed), built one day at a time as the clock reaches
+it (a day's values do not depend on the horizon they are built in, so the
 days join seamlessly). The bundle holds means over 15-minute steps; a value at any instant is
 interpolated linearly between step midpoints, across day boundaries.
 """
@@ -9,16 +10,18 @@ interpolated linearly between step midpoints, across day boundaries.
 from __future__ import annotations
 
 import bisect
+import logging
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-import forecasts
 from forecasts import EvSession
+from forecasts.operator_inputs import OperatorInputs
 from network_models.model import GridModel
 
 _STEP = "15min"
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -42,10 +45,12 @@ class _Day:
 class FieldTruth:
     """Load, PV and EV sessions of a model for any simulated time (days built on demand)."""
 
-    def __init__(self, model: GridModel, *, seed: int = 0, weather: str = "clear") -> None:
+    def __init__(
+        self, model: GridModel, *, seed: int = 0, inputs: OperatorInputs | None = None
+    ) -> None:
         self._model = model
         self._seed = seed
-        self._weather = weather
+        self._inputs = inputs or OperatorInputs()
         self._tz = model.site.timezone
         self._load_ids = [d.id for d in model.registry.loads]
         self._pv_ids = [d.id for d in model.registry.pv]
@@ -105,8 +110,11 @@ class FieldTruth:
         cached = self._days.get(day_start)
         if cached is not None:
             return cached
-        bundle = forecasts.build(self._model, day_start, "24h", _STEP, seed=self._seed,
-                                 weather=self._weather)
+        bundle, modelled = self._inputs.days(self._model, day_start.date(), 1, _STEP,
+                                             seed=self._seed)
+        if modelled and self._inputs.given():
+            _log.warning("the operator's files hold no data for %s: the simulator's truth of "
+                         "that day comes from gridctl's own models", day_start.date())
         day = _Day(
             start_ns=day_start.value,
             step_ns=int(bundle.step.value),

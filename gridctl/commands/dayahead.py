@@ -10,6 +10,21 @@ import numpy as np
 import typer
 
 from gridctl.commands.arguments import parse_day
+from gridctl.commands.inputs import (
+    CarbonOption,
+    ConfigOption,
+    ForecastOption,
+    LoadOption,
+    PricesOption,
+    PvOption,
+    SessionsOption,
+    SetOption,
+    WeatherOption,
+    operator_inputs,
+    study_of,
+    study_record,
+    tariff_for,
+)
 from gridctl.commands.outputs import FOLDER_HELP, dumps_json, output_folder
 
 OUTPUT_FILES = ("schedule.csv", "sessions.csv", "decision.json", "report.html")
@@ -35,27 +50,43 @@ def dayahead(
     ] = Path("out/dayahead"),
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the forecast scenario.")] = 0,
-    weather: Annotated[
-        str, typer.Option("--weather", help="clear, partly_cloudy, overcast, mixed, or a CSV of "
-                          "measured irradiance.")
-    ] = "clear",
+    forecast: ForecastOption = None,
+    load: LoadOption = None,
+    pv: PvOption = None,
+    weather: WeatherOption = None,
+    sessions: SessionsOption = None,
+    prices: PricesOption = None,
+    carbon: CarbonOption = None,
+    config: ConfigOption = None,
+    settings: SetOption = None,
 ) -> None:
-    """Forecast the days, solve their dispatch (96 steps a day) as one problem, check every step
-    in AC power flow, and write the schedule (CSV), the decision record (JSON) and an HTML
-    report against no control.
+    """Forecast the days (or read the operator's forecast and measured files), solve their
+    dispatch (96 steps a day) as one problem, check every step in AC power flow, and write the
+    schedule (CSV), the decision record (JSON) and an HTML report against no control.
 
     Exits 0 for an optimal plan that passed the AC check, 1 when the schedule written fails it,
     3 when the optimiser gave no plan and a fallback schedule (named in every output) was
     written instead, 2 on bad input."""
     from controllers.dayahead import plan_verdict, run_dayahead
+    from forecasts.timegrid import local_days
     from network_models import load_model
 
     day = parse_day(date)
     _check_days(days)
+    study = study_of(config, settings)
+    inputs = operator_inputs(forecast=forecast, load=load, pv=pv, weather=weather,
+                             sessions=sessions, prices=prices, carbon=carbon)
     target = output_folder(out, writes=OUTPUT_FILES)
-    result = run_dayahead(load_model(model), day, seed=seed, weather=weather, days=days)
+    grid = load_model(model)
+    inputs.check(grid)  # every file read before the plan: bad input costs no solve
+    start, horizon = local_days(day, days, grid.site.timezone)
+    bundle = inputs.bundle(grid, start, horizon, "15min", seed=seed,
+                           tariff=tariff_for(study, inputs),
+                           carbon_kg_per_kwh=study.carbon_kg_per_kwh)
+    result = run_dayahead(grid, day, config=study.dispatch, bundle=bundle, days=days)
     with target.writing() as folder:
-        written = write_dayahead_outputs(result, folder, model_name=model)
+        written = write_dayahead_outputs(result, folder, model_name=model,
+                                         inputs=inputs.given(), study=study_record(study))
     paths = [out / p.name for p in written]
     summary = {
         "model": model,
@@ -86,7 +117,9 @@ def _check_days(days: int) -> None:
                              source="--days")
 
 
-def write_dayahead_outputs(result, out: Path, *, model_name: str) -> list[Path]:
+def write_dayahead_outputs(
+    result, out: Path, *, model_name: str, inputs: dict | None = None, study: dict | None = None
+) -> list[Path]:
     """schedule.csv, sessions.csv, decision.json and report.html into the folder ``out``
     (which exists; :mod:`gridctl.commands.outputs` puts it in place when it is complete)."""
     from controllers.dayahead import (
@@ -119,6 +152,8 @@ def write_dayahead_outputs(result, out: Path, *, model_name: str) -> list[Path]:
         "baseline": result.baseline_kpis,
         "record": plan.record.to_dict(),
         "forecast_provenance": dict(bundle.provenance),
+        "inputs": inputs or {},  # the operator's files, by option
+        "study": study or {},  # settings that are not the defaults, and where they came from
         # asked for more than their stay allows at their power: planned at their maximum
         "ev_unservable_sessions": unservable,
     }
@@ -198,7 +233,8 @@ def write_dayahead_outputs(result, out: Path, *, model_name: str) -> list[Path]:
         kpis=result.kpis,
         baseline_kpis=result.baseline_kpis,
         record=plan.record.to_dict(),
-        notes=list(plan.record.notes) + _ev_notes(result.kpis, unservable),
+        notes=list(plan.record.notes) + _ev_notes(result.kpis, unservable)
+        + [f"source of {part}: {text}" for part, text in bundle.provenance.items()],
         verdict=plan_verdict(result.kpis),
     )
     written.append(report)

@@ -9,6 +9,19 @@ from typing import Annotated
 
 import typer
 
+from gridctl.commands.inputs import (
+    CarbonOption,
+    ConfigOption,
+    ForecastOption,
+    LoadOption,
+    PricesOption,
+    PvOption,
+    SessionsOption,
+    SetOption,
+    WeatherOption,
+    operator_inputs,
+    study_of,
+)
 from gridctl.commands.outputs import FOLDER_HELP, dumps_json, output_folder
 
 
@@ -29,8 +42,19 @@ def drill(
     manual_min: Annotated[float | None, typer.Option(
         "--manual-restoration-min", help="Baseline: minutes until supply is restored by hand "
         "(default: the scenario's, 60).")] = None,
+    forecast: ForecastOption = None,
+    load: LoadOption = None,
+    pv: PvOption = None,
+    weather: WeatherOption = None,
+    sessions: SessionsOption = None,
+    prices: PricesOption = None,
+    carbon: CarbonOption = None,
+    config: ConfigOption = None,
+    settings: SetOption = None,
 ) -> None:
     """Run a fault and recovery drill: simulator over OPC UA, controller runtime with FLISR.
+    The operator's files, where given, are the simulated day's truth (a measured day
+    replayed) and the controller's forecasts; the study file sets how it plans.
 
     Exits 0 when the drill met every expectation of its file, 1 when it did not, 2 on bad
     input."""
@@ -53,6 +77,9 @@ def drill(
         raise UserInputError(f"{manual_min}: expected a number of minutes above 0 and at most "
                              f"{MAX_MANUAL_RESTORATION_MIN:g} (a week)",
                              source="--manual-restoration-min", field="manual_restoration_min")
+    study = study_of(config, settings)
+    inputs = operator_inputs(forecast=forecast, load=load, pv=pv, weather=weather,
+                             sessions=sessions, prices=prices, carbon=carbon)
     path = scenario_path(scenario)
     spec = load_scenario(path)
     target = None if out is None else output_folder(
@@ -62,9 +89,10 @@ def drill(
     except InputError as exc:  # the file named it: say so
         raise DrillInputError(str(exc), source=str(path), field="model") from None
     spec = load_scenario(path, model)
+    inputs.check(model)
     if manual_min is not None:
         spec = spec.model_copy(update={"manual_restoration_min": manual_min})
-    report = asyncio.run(run_drill(spec, model))
+    report = asyncio.run(run_drill(spec, model, inputs=inputs, study=study))
     written: tuple[Path, ...] = ()
     if target is not None:
         with target.writing() as folder:

@@ -39,6 +39,7 @@ from typing import Any
 
 import pandas as pd
 
+from forecasts.operator_inputs import OperatorInputs
 from gridctl.commands.drill_scenario import DrillScenario, check_expectations
 from gridctl.commands.process import frozen_after_start_up
 from gridctl.field.client import FieldClient
@@ -46,6 +47,7 @@ from gridctl.field.security import loopback_operator
 from gridctl.microgrids import supervisors_of
 from gridctl.runtime import ControllerRuntime, RuntimeConfig, planner_for
 from gridctl.self_healing import FaultResponder
+from gridctl.study import Study
 from network_models.ac_checks import AcLimits
 from network_models.model import GridModel
 
@@ -145,8 +147,17 @@ async def run_drill(
     *,
     db_path: Path | None = None,
     barrier_timeout_s: float = 60.0,
+    inputs: OperatorInputs | None = None,
+    study: Study | None = None,
 ) -> DrillReport:
-    """Run ``scenario`` on ``model`` against the simulator with the runtime in the loop."""
+    """Run ``scenario`` on ``model`` against the simulator with the runtime in the loop;
+    ``inputs`` (the operator's files) are the simulated day's truth and the controller's
+    forecasts, ``study`` sets how the controller plans."""
+    from gridctl.commands.inputs import tariff_for
+    from gridctl.study import load_study
+
+    inputs = inputs or OperatorInputs()
+    study = study or load_study()
     from gridctl.field.asyncua_logs import show_asyncua_warnings
     from hil_sim.config import SimConfig
     from hil_sim.server import SimServer
@@ -174,6 +185,10 @@ async def run_drill(
             # judged on the simulator's own state)
             dayahead_hour=None,
             poll_s=300.0,
+            inputs=inputs,
+            dispatch=study.dispatch,
+            tariff=tariff_for(study, inputs),
+            carbon_kg_per_kwh=study.carbon_kg_per_kwh,
         )
         # the planner builds the MPC's problem in its own process while the simulator is built
         planner = planner_for(model, config)
@@ -184,7 +199,7 @@ async def run_drill(
             port=0,
             step_mode=True,
             start=scenario.start,
-            config=SimConfig(tick_s=scenario.coarse_tick_s),
+            config=SimConfig(tick_s=scenario.coarse_tick_s, inputs=inputs),
             security=server_security,
         )
         sim = server.simulator

@@ -9,6 +9,20 @@ from typing import Annotated
 import pandas as pd
 import typer
 
+from gridctl.commands.inputs import (
+    CarbonOption,
+    ConfigOption,
+    ForecastOption,
+    LoadOption,
+    PricesOption,
+    PvOption,
+    SessionsOption,
+    SetOption,
+    WeatherOption,
+    operator_inputs,
+    study_of,
+    tariff_for,
+)
 from gridctl.commands.sim import PkiOption, SecurityOption, UserOption, client_security_of
 from gridctl.errors import UserInputError
 from gridctl.historian import HistorianError, HistorianSettings
@@ -44,8 +58,9 @@ def run(
     security: SecurityOption = "none",
     pki: PkiOption = None,
     user: UserOption = None,
-    horizon: Annotated[int, typer.Option("--horizon", min=2, max=96,
-                                         help="MPC window in 15-min steps.")] = 16,
+    horizon: Annotated[int | None, typer.Option(
+        "--horizon", min=2, max=96, help="MPC window in control steps (the study's "
+        "mpc.horizon_steps; default 16).")] = None,
     hours: Annotated[float | None, typer.Option("--hours", min=0.0,
                                                 help="Stop after this much (simulated) time.")]
     = None,
@@ -67,9 +82,23 @@ def run(
         "--keep-commands-days", min=0.0,
         help="Days commands and write batches are kept (events, decisions, schedules and EV "
              "sessions are kept for ever).")] = HistorianSettings.commands_days,
+    forecast: ForecastOption = None,
+    load: LoadOption = None,
+    pv: PvOption = None,
+    weather: WeatherOption = None,
+    sessions: SessionsOption = None,
+    prices: PricesOption = None,
+    carbon: CarbonOption = None,
+    config: ConfigOption = None,
+    settings_: SetOption = None,
 ) -> None:
-    """Run the control loop: MPC every 15 min, self-healing on events, heartbeat, reconnects,
-    historian."""
+    """Run the control loop: MPC every control step (15 min unless the study says otherwise),
+    self-healing on events, heartbeat, reconnects, historian. Forecasts come from the
+    operator's files where given (they must cover the days run), else from gridctl's models."""
+    flags = {} if horizon is None else {"mpc.horizon_steps": (horizon, "--horizon")}
+    study = study_of(config, settings_, flags)
+    inputs = operator_inputs(forecast=forecast, load=load, pv=pv, weather=weather,
+                             sessions=sessions, prices=prices, carbon=carbon)
     settings = historian_settings_of(keep_raw_days, keep_means_days, keep_commands_days)
     check_path(db, create=True)  # a bad --db is refused before anything loads
     from gridctl.planner import warm_up
@@ -86,13 +115,17 @@ def run(
 
     show_asyncua_warnings(controller=True)  # security warnings visible, reconnect noise not
     grid = load_model(model)
+    inputs.check(grid)
     client_security = None if security == "none" and user is None else client_security_of(
         security, pki, user)
-    config = RuntimeConfig(endpoint=endpoint, db_path=db, horizon_steps=horizon,
-                           follow_simulator_clock=not wall_clock, forecast_seed=seed)
+    runtime_config = RuntimeConfig(
+        endpoint=endpoint, db_path=db, horizon_steps=study.horizon_steps,
+        step_minutes=study.step_minutes, follow_simulator_clock=not wall_clock,
+        forecast_seed=seed, inputs=inputs, dispatch=study.dispatch,
+        tariff=tariff_for(study, inputs), carbon_kg_per_kwh=study.carbon_kg_per_kwh)
     runtime = ControllerRuntime(
         grid,
-        config,
+        runtime_config,
         security=client_security,
         responder=FaultResponder(grid) if self_healing else None,
         microgrids=supervisors_of(grid) if self_healing else (),

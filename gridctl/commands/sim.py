@@ -11,6 +11,14 @@ from typing import Annotated, Any
 
 import typer
 
+from gridctl.commands.inputs import (
+    ForecastOption,
+    LoadOption,
+    PvOption,
+    SessionsOption,
+    WeatherOption,
+    operator_inputs,
+)
 from gridctl.errors import UserInputError
 
 sim_app = typer.Typer(
@@ -68,8 +76,11 @@ def serve(
         "BESS, PV inverter or charging site falls back to its safe default.")] = 300.0,
     seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the day's truth (load, "
                                       "PV, EV sessions).")] = 0,
-    weather: Annotated[str, typer.Option("--weather", help="clear, partly_cloudy, overcast, "
-                                         "mixed.")] = "clear",
+    forecast: ForecastOption = None,
+    load: LoadOption = None,
+    pv: PvOption = None,
+    weather: WeatherOption = None,
+    sessions: SessionsOption = None,
     engine: Annotated[str, typer.Option("--engine", help="Power flow: power_grid_model or "
                                         "pandapower.")] = "power_grid_model",
     security: Annotated[str, typer.Option("--security", help="Endpoints to offer, comma "
@@ -126,8 +137,12 @@ def serve(
     user_store = load_users(users) if users is not None else UserStore()
     pki_dir = pki or DEFAULT_PKI_DIR
     grid = load_model(model)
+    # the truth replays the operator's measured day where the files cover it
+    inputs = operator_inputs(forecast=forecast, load=load, pv=pv, weather=weather,
+                             sessions=sessions)
+    inputs.check(grid)
     config = SimConfig(tick_s=tick, heartbeat_timeout_s=heartbeat_timeout, seed=seed,
-                       weather=weather, engine=power_flow)
+                       inputs=inputs, engine=power_flow)
     server = SimServer(
         grid, host=host, port=port, speed=speed, step_mode=step_mode, start=begin,
         config=config, on_event=None if quiet else typer.echo,
