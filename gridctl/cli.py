@@ -6,6 +6,7 @@ import contextlib
 import logging
 import os
 import sys
+import warnings
 
 import typer
 
@@ -33,9 +34,26 @@ def _register() -> None:
     config.register(app)
 
 
+def _input_warnings_as_lines() -> None:
+    """A warning about a person's input (part of a file left out) is one line naming the file,
+    as errors are, not Python's warning with a source line."""
+    from forecasts.errors import ForecastInputWarning
+
+    shown = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, ForecastInputWarning):
+            typer.echo(f"gridctl: warning: {message}", err=True)
+        else:
+            shown(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: errors a person caused print one clear line and exit 2, no traceback."""
     _register()
+    _input_warnings_as_lines()
     try:
         # standalone mode: click prints usage errors itself and exits with 2
         app(args=argv, prog_name="gridctl")

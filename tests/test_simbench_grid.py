@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-import warnings
+import json
 from pathlib import Path
 
 import numpy as np
@@ -11,10 +11,8 @@ import pandas as pd
 import pytest
 
 import forecasts
-from controllers.dayahead import run_dayahead
-from forecasts.errors import ForecastInputWarning
 from forecasts.simbench_profiles import simbench_profile_file
-from forecasts.timegrid import local_days
+from gridctl.cli import main
 from network_models import ModelError, load_model
 
 CODE = "1-MV-urban--0-sw"
@@ -98,17 +96,26 @@ def test_devices_file_pv_comes_from_pvlib_beside_the_grids_profiles(grid, tmp_pa
     assert list(bundle.pv_p_mw.columns) == [pv.id for pv in model.registry.pv]
 
 
-def test_the_worked_example_plans_below_the_baseline_and_holds_the_limits(example):
+def test_the_worked_example_plans_below_the_baseline_and_holds_the_limits(
+        example, tmp_path, capsys):
+    # the README's command, as an operator runs it
     assert example.site.timezone == "Europe/Berlin"
     assert len(example.registry.bess) == 2 and len(example.registry.ev_sites) == 3
-    start, horizon = local_days(DAY, 1, example.site.timezone)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ForecastInputWarning)  # the file's other days
-        bundle = forecasts.build(example, start, horizon, ev_sessions=EXAMPLE / "sessions.csv")
-    assert len(bundle.ev_sessions) > 100
-    result = run_dayahead(example, DAY, bundle=bundle)
-    plan, base = result.kpis, result.baseline_kpis
-    assert plan["ac_validated"] and plan["ac_violations"] == 0
+    out = tmp_path / "da"
+    code = main(["dayahead", "--model", f"simbench:{CODE}", "--devices",
+                 str(EXAMPLE / "simbench_mv.devices.yaml"), "--sessions",
+                 str(EXAMPLE / "sessions.csv"), "--date", DAY.isoformat(), "--out", str(out),
+                 "--json"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    plan = json.loads(captured.out)
+    base = plan["baseline"]
+    assert plan["verdict"] == "optimal, AC validated" and plan["ac_violations"] == 0
+    assert plan["ev_sessions"] >= 300
     assert plan["cost_cny"] < base["cost_cny"] * 0.95
     assert plan["peak_import_mw"] < base["peak_import_mw"] - 1.0
     assert plan["ev_energy_short_by_grid_or_plan_mwh"] < 1e-3
+    decision = json.loads((out / "decision.json").read_text(encoding="utf-8"))
+    assert decision["inputs"] == {"sessions": str(EXAMPLE / "sessions.csv")}
+    assert decision["forecast_provenance"]["load"].startswith(f"SimBench profiles of {CODE}")
+    assert "of 3549 sessions are not plugged in" in captured.err  # the file's other days

@@ -13,6 +13,7 @@ from gridctl.commands.arguments import parse_day
 from gridctl.commands.inputs import (
     CarbonOption,
     ConfigOption,
+    DevicesOption,
     ForecastOption,
     LoadOption,
     PricesOption,
@@ -38,8 +39,9 @@ def register(app: typer.Typer) -> None:
 
 def dayahead(
     model: Annotated[
-        str, typer.Option("--model", "-m", help="Built-in model or model file.")
+        str, typer.Option("--model", "-m", help="Built-in model, simbench:CODE or model file.")
     ] = "jiuke_oasis",
+    devices: DevicesOption = None,
     date: Annotated[
         str, typer.Option("--date", help="Day to plan, YYYY-MM-DD (the model's local day).")
     ] = "2026-07-15",
@@ -77,7 +79,7 @@ def dayahead(
     inputs = operator_inputs(forecast=forecast, load=load, pv=pv, weather=weather,
                              sessions=sessions, prices=prices, carbon=carbon)
     target = output_folder(out, writes=OUTPUT_FILES)
-    grid = load_model(model)
+    grid = load_model(model, devices=devices)
     inputs.check(grid)  # every file read before the plan: bad input costs no solve
     start, horizon = local_days(day, days, grid.site.timezone)
     bundle = inputs.bundle(grid, start, horizon, "15min", seed=seed,

@@ -12,6 +12,7 @@ import typer
 from gridctl.commands.inputs import (
     CarbonOption,
     ConfigOption,
+    DevicesOption,
     ForecastOption,
     LoadOption,
     PricesOption,
@@ -42,6 +43,7 @@ def drill(
     manual_min: Annotated[float | None, typer.Option(
         "--manual-restoration-min", help="Baseline: minutes until supply is restored by hand "
         "(default: the scenario's, 60).")] = None,
+    devices: DevicesOption = None,
     forecast: ForecastOption = None,
     load: LoadOption = None,
     pv: PvOption = None,
@@ -85,7 +87,7 @@ def drill(
     target = None if out is None else output_folder(
         out, writes=(f"{spec.name}.json", f"{spec.name}.html"))
     try:
-        model = load_model(spec.model)
+        model = load_model(spec.model, devices=devices)
     except InputError as exc:  # the file named it: say so
         raise DrillInputError(str(exc), source=str(path), field="model") from None
     spec = load_scenario(path, model)

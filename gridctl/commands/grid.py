@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from gridctl.commands.inputs import DevicesOption
 from gridctl.commands.outputs import dumps_json, output_file
 from gridctl.errors import UserInputError
 
@@ -17,8 +18,9 @@ ModelOption = Annotated[
     typer.Option(
         "--model",
         "-m",
-        help="Built-in model (jiuke_oasis, case33bw, cigre_mv, "
-        "mv_oberrhein) or a path to a .yaml grid file or a pandapower .json net.",
+        help="Built-in model (jiuke_oasis, case33bw, cigre_mv, mv_oberrhein), "
+        "simbench:CODE (e.g. simbench:1-MV-urban--0-sw), or a path to a .yaml grid file or a "
+        "pandapower .json net.",
     ),
 ]
 
@@ -30,6 +32,7 @@ def register(app: typer.Typer) -> None:
 @grid_app.command("check")
 def check(
     model: ModelOption = "jiuke_oasis",
+    devices: DevicesOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object (figures a "
                                           "case could not give, e.g. a power flow that did not "
                                           "converge, are null).")] = False,
@@ -40,7 +43,7 @@ def check(
     from network_models import load_model
     from network_models.ac_checks import check_grid
 
-    report = check_grid(load_model(model), n1=n1)
+    report = check_grid(load_model(model, devices=devices), n1=n1)
     data = report.to_dict()
     if as_json:
         typer.echo(dumps_json(data))
@@ -117,13 +120,14 @@ def plot(
     out: Annotated[Path, typer.Option("--out", "-o", help="PNG file to write (replaced if it "
                                       "exists, once the new one is complete).")],
     model: ModelOption = "jiuke_oasis",
+    devices: DevicesOption = None,
 ) -> None:
     """Draw the one-line diagram with switch states (open switches hollow)."""
     from network_models import load_model
     from network_models.plot import plot_one_line
 
     target = output_file(out, suffix=".png")
-    grid = load_model(model)
+    grid = load_model(model, devices=devices)
     with target.writing() as path:
         plot_one_line(grid, path)
     typer.echo(f"wrote {out}")
@@ -132,6 +136,7 @@ def plot(
 @grid_app.command("reconfigure")
 def reconfigure(
     model: ModelOption = "jiuke_oasis",
+    devices: DevicesOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     case: Annotated[
         str, typer.Option("--case", help="Operating point: peak or light_load.")
@@ -157,7 +162,8 @@ def reconfigure(
             f"unknown case {case!r}: expected one of {', '.join(cases)}", source="--case",
             field="case",
         )
-    result = find_configuration(load_model(model), operating_point=cases[case], method=method)
+    result = find_configuration(load_model(model, devices=devices), operating_point=cases[case],
+                                method=method)
     if as_json:
         typer.echo(dumps_json(result.to_dict()))
     else:

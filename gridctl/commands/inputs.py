@@ -11,6 +11,7 @@ import typer
 __all__ = [
     "CarbonOption",
     "ConfigOption",
+    "DevicesOption",
     "ForecastOption",
     "LoadOption",
     "PricesOption",
@@ -22,6 +23,9 @@ __all__ = [
     "study_of",
 ]
 
+DevicesOption = Annotated[Path | None, typer.Option(
+    "--devices", help="Devices file (YAML: bess, pv, ev_sites, loads, microgrids) to put on "
+    "the grid; a NAME.json model takes NAME.devices.yaml beside it by default.")]
 ForecastOption = Annotated[Path | None, typer.Option(
     "--forecast", help="Forecast bundle folder written by `gridctl forecast --out`; the files "
     "below replace only their part of it.")]

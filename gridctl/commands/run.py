@@ -12,6 +12,7 @@ import typer
 from gridctl.commands.inputs import (
     CarbonOption,
     ConfigOption,
+    DevicesOption,
     ForecastOption,
     LoadOption,
     PricesOption,
@@ -51,8 +52,10 @@ def register(app: typer.Typer) -> None:
 def run(
     endpoint: Annotated[str, typer.Option("--endpoint", "-e", help="opc.tcp://HOST:PORT")]
     = "opc.tcp://127.0.0.1:4840",
-    model: Annotated[str, typer.Option("--model", "-m", help="Built-in model or model file.")]
+    model: Annotated[str, typer.Option(
+        "--model", "-m", help="Built-in model, simbench:CODE or a model file.")]
     = "jiuke_oasis",
+    devices: DevicesOption = None,
     db: Annotated[Path, typer.Option("--db", help="Historian (SQLite) file.")]
     = Path("out/historian.sqlite"),
     security: SecurityOption = "none",
@@ -114,7 +117,7 @@ def run(
     from gridctl.field.asyncua_logs import show_asyncua_warnings
 
     show_asyncua_warnings(controller=True)  # security warnings visible, reconnect noise not
-    grid = load_model(model)
+    grid = load_model(model, devices=devices)
     inputs.check(grid)
     client_security = None if security == "none" and user is None else client_security_of(
         security, pki, user)

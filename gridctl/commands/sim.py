@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from gridctl.commands.inputs import (
+    DevicesOption,
     ForecastOption,
     LoadOption,
     PvOption,
@@ -55,8 +56,10 @@ def _library_logs() -> None:
 
 @sim_app.command("serve")
 def serve(
-    model: Annotated[str, typer.Option("--model", "-m", help="Built-in model or a model file.")]
+    model: Annotated[str, typer.Option(
+        "--model", "-m", help="Built-in model, simbench:CODE or a model file.")]
     = "jiuke_oasis",
+    devices: DevicesOption = None,
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", "-p", help="TCP port (0: any free port).")]
     = 4840,
@@ -136,7 +139,7 @@ def serve(
     begin = _start_of(date, start)
     user_store = load_users(users) if users is not None else UserStore()
     pki_dir = pki or DEFAULT_PKI_DIR
-    grid = load_model(model)
+    grid = load_model(model, devices=devices)
     # the truth replays the operator's measured day where the files cover it
     inputs = operator_inputs(forecast=forecast, load=load, pv=pv, weather=weather,
                              sessions=sessions)
