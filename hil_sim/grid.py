@@ -53,8 +53,10 @@ class SimGrid:
         bess = self.model.registry[microgrid.grid_forming_bess]
         row = pp.create_ext_grid(self.net, self.model.bus_index(bess.bus), vm_pu=1.0,
                                  in_service=False, name=f"ISLAND_{microgrid.name}")
-        return Island(microgrid=microgrid, ext_grid_row=int(row),
-                      pcc_row=self.model.switch_index(microgrid.breaker), bess_id=bess.id)
+        # the breaker by its registry id (on a JSON or SimBench net, not the switch's name)
+        pcc_row = int(self.model.registry[microgrid.breaker].element.index)
+        return Island(microgrid=microgrid, ext_grid_row=int(row), pcc_row=pcc_row,
+                      bess_id=bess.id)
 
     # --- switching ---------------------------------------------------------------------------
 

@@ -94,6 +94,19 @@ def test_microgrid_is_declared_with_the_breakers_registry_id(net_json, tmp_path)
     assert model.registry[mg.breaker].description == "S1"
 
 
+def test_the_simulator_islands_a_devices_file_microgrid_at_its_breaker(net_json, tmp_path):
+    from hil_sim.grid import SimGrid
+    from network_models.powerflow import PowerFlowEngine
+
+    model = load_model(net_json, devices=_write(tmp_path / "d.yaml", DEVICES))
+    (mg,) = model.microgrids
+    grid = SimGrid(model, engine=PowerFlowEngine.PANDAPOWER)
+    (island,) = grid.islands
+    # the switch the registry id names, not one of that name (the net calls it "S1")
+    assert grid.net.switch.at[island.pcc_row, "name"] == "S1"
+    assert island.bess_id == "bess_island"
+
+
 def test_the_grid_without_the_file_is_left_as_it_was(net_json, tmp_path):
     base = load_model(net_json)
     load_model(net_json, devices=_write(tmp_path / "d.yaml", DEVICES))
