@@ -99,9 +99,9 @@ def test_the_simulator_islands_a_devices_file_microgrid_at_its_breaker(net_json,
     from network_models.powerflow import PowerFlowEngine
 
     model = load_model(net_json, devices=_write(tmp_path / "d.yaml", DEVICES))
-    (mg,) = model.microgrids
     grid = SimGrid(model, engine=PowerFlowEngine.PANDAPOWER)
     (island,) = grid.islands
+    assert island.microgrid == model.microgrids[0]
     # the switch the registry id names, not one of that name (the net calls it "S1")
     assert grid.net.switch.at[island.pcc_row, "name"] == "S1"
     assert island.bess_id == "bess_island"
