@@ -25,6 +25,10 @@ class ObjectiveWeights:
     degradation: float = 1.0  # multiplier on each BESS's degradation_cny_per_mwh throughput cost
     reactive_cny_per_mvarh: float = 10.0  # reactive power for limits, not for pennies of losses
     ev_shortfall_cny_per_mwh: float = 20_000.0  # energy owed to a driver at departure
+    # per MWh a plugged-in vehicle could take in the coming step and is not given: as dear as
+    # energy owed (what is deferred a later arrival may take), above any price spread or peak
+    # saving of a step, far below a network limit's penalties; 0: plugged-in vehicles may wait
+    ev_deferral_cny_per_mwh: float = 20_000.0
     bess_terminal_cny_per_mwh: float = 1_500.0  # end-of-horizon SoC below its target
     # per MWh outside a battery's SoC band, in every step: above any price spread or demand
     # charge a discharge below the band (or a charge above it) could earn, so it comes back first
@@ -48,7 +52,9 @@ class DispatchConfig:
     max_relinearisations: int = 4
     bess_terminal_soc_frac: float | None = None  # None: each BESS ends where it started
     use_island_reserve: bool = True
-    ev_finish_margin_min: float = 15.0  # plan each session to finish this early where possible
+    # a preference, never a deadline: of two splits that deliver as much, the one that gives
+    # each vehicle its energy before the last minutes of its stay
+    ev_finish_margin_min: float = 15.0
 
     @property
     def ac_limits(self) -> AcLimits:

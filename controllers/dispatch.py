@@ -16,7 +16,7 @@ from __future__ import annotations
 import copy
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -130,9 +130,8 @@ class Dispatcher:
         """The validated schedule for the bundle's first ``steps`` steps from ``snapshot``."""
         t_start = time.perf_counter()
         bundle = self._window(bundle, snapshot.time)
-        measured = self._session_states(bundle, snapshot)
-        # the optimiser plans to finish early; the baseline and the report use real departures
-        states = tuple(self._finish_early(s, snapshot.time) for s in measured)
+        # real departures everywhere: finishing early is the split's preference, never a deadline
+        states = measured = self._session_states(bundle, snapshot)
         schedule = base if base is not None and base.index.equals(bundle.index) else None
         baseline = None
         if schedule is None:
@@ -400,22 +399,27 @@ class Dispatcher:
                 states.append(SessionState(session=s, energy_delivered_kwh=0.0))
         return tuple(s for s in states if s.session.departure > snapshot.time)
 
-    def _finish_early(self, st: SessionState, now: pd.Timestamp) -> SessionState:
-        """Plan to finish ``ev_finish_margin_min`` before the announced departure where the
-        stay allows: a just-in-time plan leaves a driver short at the first late decision or
-        early departure. The margin never makes a session infeasible."""
-        margin = pd.Timedelta(minutes=self.config.ev_finish_margin_min)
-        s = st.session
-        if margin <= pd.Timedelta(0) or st.energy_owed_kwh <= 0:
-            return st
-        start = max(s.arrival, now)
-        needed = pd.Timedelta(hours=1.02 * st.energy_owed_kwh / min(s.max_kw, 1e9))
-        target = max(s.departure - margin, start + needed)
-        if target >= s.departure or target <= s.arrival:
-            return st  # no room to finish early (a stay shorter than the margin, nearly done)
-        return SessionState(
-            session=replace(s, departure=target), energy_delivered_kwh=st.energy_delivered_kwh
-        )
+    def _first_step_floor_mwh(
+        self, site, snapshot: GridSnapshot, index: pd.DatetimeIndex, step_h: float
+    ) -> float:
+        """What the vehicles plugged in at ``site`` now can take in the first step, MWh: each
+        at its power limit up to what it can still get, the site within its limit at every
+        minute. The optimiser is asked for it (a soft floor priced at
+        ``ev_deferral_cny_per_mwh``) so that no price or peak term holds a plugged-in vehicle
+        back while the site has room and the grid is not limiting: energy deferred is energy a
+        later arrival, unknown now, may take (the shortfall risk of an online plan)."""
+        from controllers.ev_charging import max_site_energy_kwh, servable_owed_kwh
+
+        if self.config.weights.ev_deferral_cny_per_mwh <= 0:
+            return 0.0
+        plugged = [st for st in snapshot.ev_sessions
+                   if st.session.charger == site.id and st.session.departure > snapshot.time
+                   and st.session.arrival <= snapshot.time]
+        if not plugged:
+            return 0.0
+        owed = servable_owed_kwh(site, plugged, index, step_h)
+        kwh = max_site_energy_kwh(site, [st.session for st in plugged], index[:1], step_h, owed)
+        return float(kwh[0]) / 1000.0
 
     def _static_inputs(
         self, bundle: ForecastBundle, snapshot: GridSnapshot, states: Sequence[SessionState]
@@ -425,6 +429,8 @@ class Dispatcher:
         s_mva = np.array([d.s_mva for d in self.model.registry.pv])[:, None]
         q_cap = np.sqrt(np.clip(s_mva**2 - pv_avail**2, 0.0, None)) * (pv_avail > 1e-6)
         env = [site_envelope(s, states, idx, bundle.step_h) for s in self.ev_sites]
+        floor = [self._first_step_floor_mwh(s, snapshot, idx, bundle.step_h)
+                 for s in self.ev_sites]
         n_ev = len(self.ev_sites)
         readings = read_fleet(self.bess, snapshot.bess_soc_frac)
         e0, emin, emax, p_max, etarget = [], [], [], [], []
@@ -452,6 +458,7 @@ class Dispatcher:
             "ev_cap": np.vstack([e.cap_mw for e in env]) if n_ev else np.zeros((0, t)),
             "ev_lo": np.vstack([e.e_min_mwh for e in env]) if n_ev else np.zeros((0, t)),
             "ev_hi": np.vstack([e.e_max_mwh for e in env]) if n_ev else np.zeros((0, t)),
+            "ev_floor": np.array(floor, dtype=float),
             "e0": np.array(e0),
             "emin": np.array(emin),
             "emax": np.array(emax),
@@ -481,6 +488,7 @@ class Dispatcher:
             ev_cap_mw=st["ev_cap"],
             ev_e_min_mwh=st["ev_lo"],
             ev_e_max_mwh=st["ev_hi"],
+            ev_first_step_floor_mwh=st["ev_floor"],
             bess_e0_mwh=st["e0"],
             bess_e_min_mwh=st["emin"],
             bess_e_max_mwh=st["emax"],
@@ -508,8 +516,10 @@ class Dispatcher:
         sol: DispatchSolution,
     ) -> DispatchSchedule:
         idx = bundle.index
+        margin_h = max(self.config.ev_finish_margin_min, 0.0) / 60.0
         allocs = {
-            s.id: allocate_site(s, states, sol.ev_p_mw[k], idx, bundle.step_h)
+            s.id: allocate_site(s, states, sol.ev_p_mw[k], idx, bundle.step_h,
+                                finish_margin_h=margin_h)
             for k, s in enumerate(self.ev_sites)
         }
         e_mwh = np.array([b.e_mwh for b in self.bess])[:, None]

@@ -45,6 +45,7 @@ class DispatchInputs:
     ev_cap_mw: np.ndarray
     ev_e_min_mwh: np.ndarray
     ev_e_max_mwh: np.ndarray
+    ev_first_step_floor_mwh: np.ndarray  # (n_ev,) what plugged-in vehicles can take in step 1
     bess_e0_mwh: np.ndarray  # (n_bess,)
     bess_e_min_mwh: np.ndarray  # (n_bess,) hard lower energy bound: floor, or lower if measured
     bess_e_max_mwh: np.ndarray  # (n_bess,) hard upper energy bound: soc_max, or higher if measured
@@ -167,6 +168,7 @@ class DispatchProblem:
             "ev_cap": par((n_ev, t), nonneg=True, name="ev_cap_mw"),
             "ev_lo": par((n_ev, t), nonneg=True, name="ev_e_min_mwh"),
             "ev_hi": par((n_ev, t), nonneg=True, name="ev_e_max_mwh"),
+            "ev_floor": par(n_ev, nonneg=True, name="ev_first_step_floor_mwh"),
             "e0": par(n_b, nonneg=True, name="bess_e0_mwh"),
             "emin": par(n_b, nonneg=True, name="bess_e_min_mwh"),
             "emax": par(n_b, nonneg=True, name="bess_e_max_mwh"),
@@ -197,6 +199,7 @@ class DispatchProblem:
             "ev_p": var((n_ev, t), nonneg=True, name="ev_p_mw"),
             "ev_e": var((n_ev, t), nonneg=True, name="ev_e_mwh"),
             "ev_short": var((n_ev, t), nonneg=True, name="ev_shortfall_mwh"),
+            "ev_defer": var(n_ev, nonneg=True, name="ev_deferred_mwh"),
             "b_term": var(n_b, nonneg=True, name="bess_terminal_shortfall_mwh"),
             "b_under": var((n_b, t), nonneg=True, name="bess_below_band_mwh"),
             "b_over": var((n_b, t), nonneg=True, name="bess_above_band_mwh"),
@@ -294,6 +297,8 @@ class DispatchProblem:
                 v["ev_e"][:, 0] == v["ev_p"][:, 0] * dt,
                 v["ev_e"] + v["ev_short"] >= p["ev_lo"],
                 v["ev_e"] <= p["ev_hi"],
+                # what plugged-in vehicles can take now, soft: only the grid's limits hold it back
+                v["ev_e"][:, 0] + v["ev_defer"] >= p["ev_floor"],
             ]
             if t > 1:
                 cons.append(v["ev_e"][:, 1:] == v["ev_e"][:, :-1] + v["ev_p"][:, 1:] * dt)
@@ -317,6 +322,7 @@ class DispatchProblem:
             * (cp.sum(cp.abs(v["pv_q"])) + cp.sum(cp.abs(v["b_q"]))),
             # each MWh owed late costs in every step it stays owed
             "ev_shortfall": w.ev_shortfall_cny_per_mwh * cp.sum(v["ev_short"]),
+            "ev_deferral": w.ev_deferral_cny_per_mwh * cp.sum(v["ev_defer"]),
             "violations": w.voltage_violation_cny_per_pu * cp.sum(v["sig_v"])
             + w.loading_violation_cny_per_mva * cp.sum(v["sig_s"]),
         }
@@ -348,6 +354,11 @@ class DispatchProblem:
         p["ev_cap"].value = np.clip(x.ev_cap_mw, 0, None) * self.ev_alive[:, None]
         p["ev_lo"].value = np.clip(x.ev_e_min_mwh, 0, None) * self.ev_alive[:, None]
         p["ev_hi"].value = np.clip(x.ev_e_max_mwh, 0, None) * self.ev_alive[:, None]
+        # never above what the envelopes allow in the first step (it stays a floor, not a push)
+        first = np.minimum(x.ev_e_max_mwh[:, 0], x.ev_cap_mw[:, 0] * self.step_h) if len(
+            x.ev_e_max_mwh) else np.zeros(0)
+        p["ev_floor"].value = (np.clip(np.minimum(x.ev_first_step_floor_mwh, first), 0, None)
+                               * self.ev_alive)
         p["e0"].value = np.clip(x.bess_e0_mwh, 0, None)
         p["emin"].value = np.clip(x.bess_e_min_mwh, 0, None)
         p["emax"].value = np.clip(x.bess_e_max_mwh, 0, None)

@@ -21,7 +21,7 @@ Units: kW and kWh for sessions, MW and MWh for sites. Times are step starts (tz-
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -65,6 +65,105 @@ def presence_h(sessions: Sequence[EvSession], index: pd.DatetimeIndex, step_h: f
     dep = np.array([s.departure.value for s in sessions], dtype=np.int64)[:, None]
     overlap = np.minimum(ends[None, :], dep) - np.maximum(starts[None, :], arr)
     return np.clip(overlap, 0, None) / _NS_PER_H
+
+
+@dataclass(frozen=True, kw_only=True)
+class StepSegments:
+    """The parts of each step between the arrivals and departures inside it.
+
+    A session's power is held while it is plugged in within a step (kW, its energy in the step
+    over the hours it is there), so the site's power changes only where a vehicle plugs in or
+    leaves: a site limit held on every segment holds at every minute.
+    """
+
+    step: np.ndarray  # (n_segments,) the step each segment is in
+    hours: np.ndarray  # (n_segments,) its length, h
+    present: np.ndarray  # (n_sessions, n_segments) plugged in for the whole segment
+
+
+def step_segments(
+    sessions: Sequence[EvSession], index: pd.DatetimeIndex, step_h: float
+) -> StepSegments:
+    """Segments of every step of ``index`` cut at the sessions' arrivals and departures."""
+    starts = index.asi8.astype(np.int64)
+    step_ns = round(step_h * _NS_PER_H)
+    end = starts[-1] + step_ns if len(starts) else 0
+    arr = np.array([s.arrival.value for s in sessions], dtype=np.int64)
+    dep = np.array([s.departure.value for s in sessions], dtype=np.int64)
+    cuts = np.r_[starts, end, arr, dep]
+    cuts = np.unique(cuts[(cuts >= (starts[0] if len(starts) else 0)) & (cuts <= end)])
+    lo, hi = cuts[:-1], cuts[1:]
+    step = np.searchsorted(starts, lo, side="right") - 1
+    present = (arr[:, None] <= lo[None, :]) & (dep[:, None] >= hi[None, :])
+    return StepSegments(step=step, hours=(hi - lo) / _NS_PER_H, present=present)
+
+
+def site_limit_rows(
+    site: EvChargingSite, sessions: Sequence[EvSession], index: pd.DatetimeIndex, step_h: float,
+    rows: np.ndarray, cols: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The site limit on every segment where it can bind, as sparse rows over the energies
+    ``x[k]`` of session ``rows[k]`` in step ``cols[k]`` (kWh): Σ x / hours plugged in that
+    step ≤ ``p_site_max_kw``. Returns (row, variable, coefficient, bound kW); a segment whose
+    sessions cannot together exceed the limit gets no row."""
+    hours = presence_h(sessions, index, step_h)
+    seg = step_segments(sessions, index, step_h)
+    p_kw = session_limits_kw(site, sessions)
+    load = (seg.present * p_kw[:, None]).sum(axis=0)
+    binding = np.flatnonzero(load > site.p_site_max_kw * (1 + 1e-9))
+    var_of = {(int(r), int(c)): k for k, (r, c) in enumerate(zip(rows, cols, strict=True))}
+    r_out, v_out, c_out = [], [], []
+    n = 0
+    for j in binding:
+        k = int(seg.step[j])
+        found = [(var_of[(int(i), k)], 1.0 / hours[i, k])
+                 for i in np.flatnonzero(seg.present[:, j]) if (int(i), k) in var_of]
+        if found:
+            r_out += [n] * len(found)
+            v_out += [v for v, _ in found]
+            c_out += [c for _, c in found]
+            n += 1
+    return (np.array(r_out, dtype=int), np.array(v_out, dtype=int), np.array(c_out, dtype=float),
+            np.full(n, site.p_site_max_kw))
+
+
+def max_site_energy_kwh(
+    site: EvChargingSite,
+    sessions: Sequence[EvSession],
+    index: pd.DatetimeIndex,
+    step_h: float,
+    owed_kwh: np.ndarray | None = None,
+) -> np.ndarray:
+    """The most energy the site's sessions can take in each step (kWh): each session within
+    its power limit (and, if given, ``owed_kwh`` in each step), the site within its limit at
+    every minute of the step (every segment between arrivals and departures)."""
+    from scipy.optimize import linprog
+    from scipy.sparse import coo_matrix
+
+    t = len(index)
+    if not sessions:
+        return np.zeros(t)
+    hours = presence_h(sessions, index, step_h)
+    cap = hours * session_limits_kw(site, sessions)[:, None]
+    if owed_kwh is not None:
+        cap = np.minimum(cap, np.asarray(owed_kwh, dtype=float)[:, None])
+    rows, cols = np.nonzero(cap > 1e-9)
+    r, v, c, b = site_limit_rows(site, sessions, index, step_h, rows, cols)
+    out = np.minimum(cap.sum(axis=0), site.p_site_max_kw * step_h)
+    if not len(b):
+        return out
+    # only the steps where the limit binds on some segment need the LP; each step is apart
+    steps = np.unique(cols[v])
+    keep = np.isin(cols, steps)
+    new = -np.ones(len(rows), dtype=int)
+    new[keep] = np.arange(int(keep.sum()))
+    a = coo_matrix((c, (r, new[v])), shape=(len(b), int(keep.sum())))
+    res = linprog(-np.ones(int(keep.sum())), A_ub=a.tocsr(), b_ub=b,
+                  bounds=np.c_[np.zeros(int(keep.sum())), cap[rows[keep], cols[keep]]],
+                  method="highs")
+    if res.status == 0:
+        out[steps] = np.bincount(cols[keep], weights=res.x, minlength=t)[steps]
+    return np.minimum(out, cap.sum(axis=0))
 
 
 def energy_due_in_window_kwh(
@@ -128,6 +227,8 @@ def site_envelope(
     p_kw = session_limits_kw(site, sessions)
     deliverable_kwh = hours * p_kw[:, None]  # per step
     owed = servable_owed_kwh(site, states, index, step_h)
+    # the most the site can draw in each step with its limit held at every minute of it
+    site_kwh = max_site_energy_kwh(site, sessions, index, step_h, owed)
     total_kwh = deliverable_kwh.sum(axis=1)
     # energy owed beyond the horizon's end stays owed; only what departs inside must be met
     ends = index[-1].value + round(step_h * _NS_PER_H)
@@ -141,7 +242,7 @@ def site_envelope(
     must = np.where(departs_inside[:, None], must, 0.0)
     must[~departs_inside, -1] = due[~departs_inside]
     may = np.minimum(cum, servable[:, None])
-    cap = np.minimum(site_cap, (hours * p_kw[:, None]).sum(axis=0) / step_h / 1000.0)
+    cap = np.minimum(site_cap, site_kwh / step_h / 1000.0)
     return SiteEnvelope(
         cap_mw=cap,
         e_min_mwh=must.sum(axis=0) / 1000.0,
@@ -165,6 +266,7 @@ def allocate_site(
     step_h: float,
     *,
     top_up: bool = True,
+    finish_margin_h: float = 0.0,
 ) -> SiteAllocation:
     """Split the site's planned power among its sessions, exactly: a small LP per site.
 
@@ -172,7 +274,11 @@ def allocate_site(
     serves every session in proportion to its need as early as the plan allows (each kWh a step
     later costs a little more, relative to the session's need), which spreads the site's power
     over the sessions present instead of finishing one vehicle before starting the next.
-    Never above a session's power limit, never outside its stay, never beyond what it asked for.
+    Never above a session's power limit, never outside its stay, never beyond what it asked for,
+    and the site's limit held at every minute (each session's power is held while it is plugged
+    in within a step; see :class:`StepSegments`). Energy in the last ``finish_margin_h`` of a
+    stay costs a little more (a driver who leaves early still has it): a preference that never
+    costs delivered energy, since a kWh owed costs a thousand times more.
     With ``top_up`` a session the plan would leave short may draw beyond the site's planned power
     (within the site's limit) at a cost between the two: the site envelope the optimiser sees is
     a relaxation, and the few kWh it can misplace are better delivered than owed. The caller
@@ -197,20 +303,23 @@ def allocate_site(
     room_kwh = (site.p_site_max_kw * step_h - budget_kwh).clip(0.0) if top_up else np.zeros(t)
     # variables: x (energy of session rows[k] in step cols[k]); per session the shortfall on what
     # is due inside the window and on the rest; per step a top-up beyond the plan
-    need = np.maximum(owed, 1e-3)
+    need = np.maximum(owed, 1e-2)
+    late = _share_in_last_h(sessions, index, step_h, finish_margin_h)[rows, cols]
     c = np.r_[
-        (1.0 + cols / max(t, 1)) / need[rows] * 1e-3,
+        (1.0 + cols / max(t, 1) + late) / need[rows] * 1e-3,
         np.ones(n_s),
         np.full(n_s, 1e-4),
-        np.full(t, 0.2),
+        np.full(t, 0.02),
     ]
     n_var = n_x + 2 * n_s + t
+    seg_r, seg_v, seg_c, seg_b = site_limit_rows(site, sessions, index, step_h, rows, cols)
     a_ub = coo_matrix(
         (
-            np.r_[np.ones(n_x), -np.ones(t)],
-            (np.r_[cols, np.arange(t)], np.r_[np.arange(n_x), n_x + 2 * n_s + np.arange(t)]),
+            np.r_[np.ones(n_x), -np.ones(t), seg_c],
+            (np.r_[cols, np.arange(t), t + seg_r],
+             np.r_[np.arange(n_x), n_x + 2 * n_s + np.arange(t), seg_v]),
         ),
-        shape=(t, n_var),
+        shape=(t + len(seg_b), n_var),
     )
     sess = np.arange(n_s)
     energy_rows = coo_matrix(
@@ -223,7 +332,7 @@ def allocate_site(
     res = linprog(
         c,
         A_ub=a_ub.tocsr(),
-        b_ub=budget_kwh,
+        b_ub=np.r_[budget_kwh, seg_b],
         A_eq=energy_rows.tocsr(),
         b_eq=owed,
         bounds=np.c_[np.zeros(n_var), np.r_[cap_kwh[rows, cols], due, owed - due, room_kwh]],
@@ -238,6 +347,20 @@ def allocate_site(
     return SiteAllocation(session_ids=tuple(s.id for s in sessions), p_kw=energy / step_h)
 
 
+def _share_in_last_h(
+    sessions: Sequence[EvSession], index: pd.DatetimeIndex, step_h: float, last_h: float
+) -> np.ndarray:
+    """The share of each session's time in each step that lies in the last ``last_h`` of its
+    stay: (n_sessions, T), 0 without a margin."""
+    hours = presence_h(sessions, index, step_h)
+    if last_h <= 0 or not len(sessions):
+        return np.zeros_like(hours)
+    margin = pd.Timedelta(hours=last_h)
+    tail = [replace(s, arrival=max(s.arrival, s.departure - margin)) for s in sessions]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(hours > 0, presence_h(tail, index, step_h) / hours, 0.0)
+
+
 def split_rest_of_step(
     site: EvChargingSite,
     states: Sequence[SessionState],
@@ -245,6 +368,8 @@ def split_rest_of_step(
     step_end: pd.Timestamp,
     planned_kw: Mapping[str, float],
     planned_site_kw: float,
+    *,
+    room_kw: float = 0.0,
 ) -> dict[str, float]:
     """Charging power (kW while plugged in) of each session at ``site`` from ``now`` to
     ``step_end``, after a vehicle plugged in or left between two control steps.
@@ -254,7 +379,9 @@ def split_rest_of_step(
     that would miss its departure even at full power after this step gets what it must have now
     (least laxity), beyond the plan if need be, within the site's rating; if even that is short,
     the rating is shared in proportion to those needs. Never above a session's power limit or
-    what it still owes, and the whole never above the site's rating.
+    what it still owes, and the whole never above the site's rating. ``room_kw`` is power
+    beyond the plan the grid is known to take at the site now (the MPC checks it in AC): a
+    vehicle that plugged in gets it rather than waiting for the next step.
     """
     states = [s for s in states if s.session.charger == site.id and s.session.departure > now]
     if not states:
@@ -280,7 +407,7 @@ def split_rest_of_step(
         extra = give - must
         if give.sum() > rating:  # planned power beyond the needs gives way, in proportion
             give = must + extra * ((rating - must.sum()) / extra.sum())
-        budget = min(rating, max(planned_site_kw, give.sum()))
+        budget = min(rating, max(planned_site_kw + max(room_kw, 0.0), give.sum()))
         # what the plan kept for arrivals goes to the vehicles it did not know, then to all
         unplanned = np.array([s.id not in planned_kw for s in sessions])
         left = max(budget - give.sum(), 0.0)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -46,6 +46,9 @@ class MpcDecision:
     schedule: DispatchSchedule
     record: DecisionRecord
     planned_import_mw: float = float("nan")  # AC power flow of the first step, when planned
+    # site id -> power beyond the plan the grid takes in the first step (kW): a vehicle that
+    # plugs in before the next step may use it (``split_rest_of_step``)
+    ev_site_room_kw: Mapping[str, float] = field(default_factory=dict)
 
 
 class RecedingHorizonController:
@@ -151,6 +154,7 @@ class RecedingHorizonController:
             record=record,
             planned_import_mw=float(result.ac.import_mw[0])
             if fallback is None and result is not None else float("nan"),
+            ev_site_room_kw=self._ev_site_room_kw(forecast, schedule) if plan_ok else {},
         )
 
     # -- internals -----------------------------------------------------------------------------
@@ -165,6 +169,36 @@ class RecedingHorizonController:
         except Exception as exc:
             notes.append(f"the AC check of the schedule sent failed: {type(exc).__name__}: {exc}")
             return {"passed": False, "evaluated": False}
+
+    def _ev_site_room_kw(
+        self, forecast: ForecastBundle, schedule: DispatchSchedule
+    ) -> dict[str, float]:
+        """Room at each EV site beyond its planned first-step power, kW: up to its rating where
+        an AC power flow of the first step with every site at its rating holds every limit,
+        none where it does not (then only the plan's power is known to be safe)."""
+        sites = self.model.registry.ev_sites
+        planned = schedule.ev_site_p_mw.iloc[0]
+        room = {s.id: max(s.p_site_max_kw - 1000.0 * float(planned.get(s.id, 0.0)), 0.0)
+                for s in sites}
+        if not any(kw > 1e-6 for kw in room.values()):
+            return {}
+        first = schedule.index[:1]
+
+        def cut(df: pd.DataFrame) -> pd.DataFrame:
+            return df.iloc[:1]
+
+        full = pd.DataFrame({s.id: [s.p_site_max_kw / 1000.0] for s in sites}, index=first)
+        probe = replace(schedule, index=first, pv_p_mw=cut(schedule.pv_p_mw),
+                        pv_q_mvar=cut(schedule.pv_q_mvar), bess_p_mw=cut(schedule.bess_p_mw),
+                        bess_q_mvar=cut(schedule.bess_q_mvar),
+                        bess_soc_frac=cut(schedule.bess_soc_frac), ev_site_p_mw=full,
+                        ev_session_p_kw=cut(schedule.ev_session_p_kw))
+        try:
+            window = forecast.window(first[0], first[0] + pd.Timedelta(hours=self.step_h))
+            ok = self.dispatcher.evaluate(window, probe).passed
+        except Exception:  # no check, no room: the plan's power stays the budget
+            ok = False
+        return room if ok else {}
 
     def _session_setpoints(
         self, snapshot: GridSnapshot, schedule: DispatchSchedule
