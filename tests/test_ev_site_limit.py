@@ -70,7 +70,8 @@ def _acn_rows() -> list[str]:
     rng = np.random.default_rng(13)
     rows = []
     for k in range(34):
-        arrive = pd.Timestamp(f"{DAY} 07:00", tz=SH) + pd.Timedelta(minutes=int(rng.integers(0, 210)))
+        arrive = (pd.Timestamp(f"{DAY} 07:00", tz=SH)
+                  + pd.Timedelta(minutes=int(rng.integers(0, 210))))
         stay = pd.Timedelta(minutes=int(rng.integers(180, 600)))
         kwh = round(float(min(rng.uniform(4, 30), 6.6 * stay / pd.Timedelta(hours=1))), 3)
         gmt = [t.tz_convert("UTC").strftime("%a, %d %b %Y %H:%M:%S GMT") for t in
@@ -126,7 +127,8 @@ def llf_setpoints(site, present, delivered, now: pd.Timestamp, next_step: pd.Tim
     what it can still take before the next step), until the site's limit is reached."""
     def laxity(s):
         owed = s.servable_kwh - delivered[s.id]
-        return (s.departure - now) / pd.Timedelta(hours=1) - owed / min(s.max_kw, site.p_connector_kw)
+        hours_left = (s.departure - now) / pd.Timedelta(hours=1)
+        return hours_left - owed / min(s.max_kw, site.p_connector_kw)
 
     room, out = site.p_site_max_kw, {}
     for s in sorted(present, key=laxity):
@@ -207,3 +209,88 @@ def closed_loop_llf(site, sessions, start, end, step_min: int):
 
 def pct(kwh: float, sessions) -> float:
     return 100.0 * kwh / sum(s.servable_kwh for s in sessions)
+
+
+START = pd.Timestamp(f"{DAY} 00:00", tz=SH)
+END = START + pd.Timedelta(hours=24)
+
+
+@pytest.fixture(scope="module")
+def figures(model, session_sets):
+    """Energy delivered (% of what the sessions could get alone) by the LP optimum, the offline
+    plan on 5-minute steps, least-laxity-first and the MPC in closed loop on 15-minute steps,
+    with the site power of each closed loop minute by minute."""
+    out = {}
+    for name, site, sessions in session_sets:
+        bundle = replace(build(model, DAY, "24h", step="5min"), ev_sessions=tuple(sessions))
+        plan = Dispatcher(model, steps=len(bundle.index), step_h=bundle.step_h).plan(
+            bundle, GridSnapshot(time=START, bess_soc_frac={}))
+        assert plan.solution is not None and plan.solution.ok and plan.ac.passed
+        planned = plan.schedule.ev_session_p_kw.sum() * bundle.step_h
+        llf, llf_kw = closed_loop_llf(site, sessions, START, END, 15)
+        mpc, mpc_kw = closed_loop_mpc(model, site, sessions, START, END, 15, 16)
+        out[name] = {
+            "site": site,
+            "lp_optimum": pct(lp_optimum_kwh(site, sessions, START, END), sessions),
+            "plan": pct(float(planned.sum()), sessions),
+            "plan_site_mw": plan.schedule.ev_site_p_mw[site.id].to_numpy(),
+            "plan_sessions": plan.schedule.ev_session_p_kw,
+            "llf": pct(sum(llf.values()), sessions), "llf_kw": llf_kw,
+            "mpc": pct(sum(mpc.values()), sessions), "mpc_kw": mpc_kw,
+        }
+    return out
+
+
+@pytest.mark.parametrize("name", ["generated", "acn_like"])
+def test_the_site_limit_binds_in_these_session_sets(figures, name):
+    f = figures[name]
+    # the sessions together ask for more than the site can give: no schedule serves them all
+    assert f["lp_optimum"] < 99.0
+    assert f["llf_kw"].max() == pytest.approx(f["site"].p_site_max_kw)
+
+
+@pytest.mark.parametrize("name", ["generated", "acn_like"])
+def test_the_offline_plan_delivers_within_a_tenth_of_a_point_of_the_lp_optimum(figures, name):
+    f = figures[name]
+    assert f["plan"] <= f["lp_optimum"] + 1e-6  # the LP is the most any schedule can do
+    assert f["plan"] >= f["lp_optimum"] - 0.1, (f["plan"], f["lp_optimum"])
+
+
+@pytest.mark.parametrize("name", ["generated", "acn_like"])
+def test_the_site_limit_holds_at_every_minute_in_closed_loop(figures, name):
+    f = figures[name]
+    limit = f["site"].p_site_max_kw
+    assert f["mpc_kw"].max() <= limit + 1e-6 and f["llf_kw"].max() <= limit + 1e-6
+
+
+@pytest.mark.parametrize("name", ["generated", "acn_like"])
+def test_the_offline_plan_holds_the_site_limit_at_every_minute(figures, session_sets, name):
+    """Each session's planned power held while it is plugged in within a step: the site's
+    power, minute by minute, never above its limit (nor its step average)."""
+    f = figures[name]
+    _, site, sessions = next(s for s in session_sets if s[0] == name)
+    plan = f["plan_sessions"]
+    step_h = 5 / 60
+    minutes = pd.date_range(START, END, freq="1min", inclusive="left")
+    site_kw = np.zeros(len(minutes))
+    for s in sessions:
+        if s.id not in plan:
+            continue
+        mean_kw = plan[s.id].reindex(minutes, method="ffill").to_numpy()
+        starts = minutes.floor("5min")
+        hours = ((np.minimum(starts + pd.Timedelta(minutes=5), s.departure)
+                  - np.maximum(starts, s.arrival)) / pd.Timedelta(hours=1)).to_numpy().clip(0)
+        here = (minutes >= s.arrival) & (minutes < s.departure)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            site_kw += np.where(here & (hours > 0), mean_kw * step_h / hours, 0.0)
+    assert site_kw.max() <= site.p_site_max_kw + 1e-3
+    assert f["plan_site_mw"].max() * 1000 <= site.p_site_max_kw + 1e-6
+
+
+@pytest.mark.xfail(strict=True, reason="measured: the MPC on 15-minute steps delivers 96.6 % "
+                   "(generated) and 79.68 % (ACN-like) against least-laxity-first's 97.6 % and "
+                   "79.75 %: the split among sessions is not laxity-ordered yet")
+@pytest.mark.parametrize("name", ["generated", "acn_like"])
+def test_the_closed_loop_mpc_delivers_at_least_what_least_laxity_first_does(figures, name):
+    f = figures[name]
+    assert f["mpc"] >= f["llf"] - 1e-6, (f["mpc"], f["llf"])
