@@ -18,6 +18,7 @@ from gridctl.commands.inputs import (
     LoadOption,
     PricesOption,
     PvOption,
+    ScenarioOption,
     SessionsOption,
     SetOption,
     WeatherOption,
@@ -42,6 +43,7 @@ def dayahead(
         str, typer.Option("--model", "-m", help="Built-in model, simbench:CODE or model file.")
     ] = "jiuke_oasis",
     devices: DevicesOption = None,
+    scenario: ScenarioOption = None,
     date: Annotated[
         str, typer.Option("--date", help="Day to plan, YYYY-MM-DD (the model's local day).")
     ] = "2026-07-15",
@@ -79,7 +81,7 @@ def dayahead(
     inputs = operator_inputs(forecast=forecast, load=load, pv=pv, weather=weather,
                              sessions=sessions, prices=prices, carbon=carbon)
     target = output_folder(out, writes=OUTPUT_FILES)
-    grid = load_model(model, devices=devices)
+    grid = load_model(model, devices=devices, scenario=scenario)
     inputs.check(grid)  # every file read before the plan: bad input costs no solve
     start, horizon = local_days(day, days, grid.site.timezone)
     bundle = inputs.bundle(grid, start, horizon, "15min", seed=seed,
