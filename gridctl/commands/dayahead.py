@@ -88,17 +88,21 @@ def dayahead(
                            tariff=tariff_for(study, inputs),
                            carbon_kg_per_kwh=study.carbon_kg_per_kwh)
     result = run_dayahead(grid, day, config=study.dispatch, bundle=bundle, days=days)
+    limits = where_limits_bind(grid, result, study.dispatch)
     with target.writing() as folder:
         written = write_dayahead_outputs(result, folder, model_name=model,
-                                         inputs=inputs.given(), study=study_record(study))
+                                         inputs=inputs.given(), study=study_record(study),
+                                         scenario=scenario, limits=limits)
     paths = [out / p.name for p in written]
     summary = {
         "model": model,
+        "scenario": scenario,
         "date": day.isoformat(),
         "verdict": plan_verdict(result.kpis),
         "days": days,
         **result.kpis,
         "baseline": result.baseline_kpis,
+        **limits,
         "wall_s": round(result.wall_s, 3),
         "outputs": [str(p) for p in paths],
     }
@@ -121,8 +125,21 @@ def _check_days(days: int) -> None:
                              source="--days")
 
 
+def where_limits_bind(grid, result, config) -> dict:
+    """``binding_constraints`` (the limits the plan's AC flow reaches), ``baseline_violations``
+    (how many AC violations no control has) and ``baseline_violated`` (those by element)."""
+    from controllers.dayahead import binding_constraints, violated_elements
+
+    return {
+        "binding_constraints": binding_constraints(grid, result, config),
+        "baseline_violations": len(result.baseline_ac.violations),
+        "baseline_violated": violated_elements(result),
+    }
+
+
 def write_dayahead_outputs(
-    result, out: Path, *, model_name: str, inputs: dict | None = None, study: dict | None = None
+    result, out: Path, *, model_name: str, inputs: dict | None = None, study: dict | None = None,
+    scenario: str | None = None, limits: dict | None = None,
 ) -> list[Path]:
     """schedule.csv, sessions.csv, decision.json and report.html into the folder ``out``
     (which exists; :mod:`gridctl.commands.outputs` puts it in place when it is complete)."""
@@ -149,6 +166,7 @@ def write_dayahead_outputs(
     unservable = unservable_sessions(bundle, states, plan.schedule)
     decision = {
         "model": model_name,
+        "scenario": scenario,
         "date": result.date.isoformat(),
         "verdict": plan_verdict(result.kpis),
         "horizon": _horizon(bundle),
@@ -160,6 +178,7 @@ def write_dayahead_outputs(
         "study": study or {},  # settings that are not the defaults, and where they came from
         # asked for more than their stay allows at their power: planned at their maximum
         "ev_unservable_sessions": unservable,
+        **(limits or {}),  # where the plan reaches its limits, what no control breaks
     }
     write("decision.json", dumps_json(decision, indent=1))
 
@@ -238,6 +257,7 @@ def write_dayahead_outputs(
         baseline_kpis=result.baseline_kpis,
         record=plan.record.to_dict(),
         notes=list(plan.record.notes) + _ev_notes(result.kpis, unservable)
+        + _limit_notes(limits or {})
         + [f"source of {part}: {text}" for part, text in bundle.provenance.items()],
         verdict=plan_verdict(result.kpis),
     )
@@ -275,6 +295,25 @@ def _ev_notes(kpis: dict, unservable: list[dict]) -> list[str]:
     return lines
 
 
+def _limit_notes(limits: dict) -> list[str]:
+    """The report's and the console's lines on where limits bind and what no control breaks."""
+    lines = []
+    if "baseline_violations" in limits:
+        worst = ", ".join(f"{v['element']} {v['kind']} {v['worst_value']:g} (limit "
+                          f"{v['limit']:g}) at {v['worst_time'][11:16]}"
+                          for v in limits["baseline_violated"][:5])
+        lines.append(f"no control: {limits['baseline_violations']} AC violation(s)"
+                     + (f", worst {worst}" if worst else ""))
+    for b in limits.get("binding_constraints", [])[:20]:
+        lines.append(f"binding: {b['kind']} {b['element']} {b['worst_value']:g} {b['unit']} "
+                     f"(planned limit {b['planned_limit']:g}, AC limit {b['limit']:g}) in "
+                     f"{len(b['steps'])} step(s), worst at {b['worst_time'][11:16]}")
+    more = len(limits.get("binding_constraints", [])) - 20
+    if more > 0:
+        lines.append(f"... and {more} more binding limits (decision.json)")
+    return lines
+
+
 def _print_summary(summary: dict) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -286,9 +325,12 @@ def _print_summary(summary: dict) -> None:
     table.add_column("plan", justify="right")
     table.add_column("no control", justify="right")
     for k, v in summary.items():
-        if k in ("baseline", "outputs", "model", "date", "verdict"):
+        if k in ("baseline", "outputs", "model", "date", "verdict", "binding_constraints",
+                 "baseline_violated", "scenario"):
             continue
         table.add_row(k, str(v), str(summary["baseline"].get(k, "")))
     console.print(table)
+    for line in _limit_notes(summary):
+        console.print(line)
     for p in summary["outputs"]:
         console.print(f"wrote {p}")
