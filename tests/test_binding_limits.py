@@ -20,6 +20,7 @@ import pandapower as pp
 import pandas as pd
 import pytest
 
+from controllers.config import DispatchConfig
 from controllers.dayahead import run_dayahead
 from controllers.dispatch import Dispatcher
 from forecasts.bundle import build
@@ -248,7 +249,7 @@ def test_every_session_is_served_or_its_shortfall_is_reported(case):
 def test_pandapower_newton_raphson_agrees_with_power_grid_model_on_the_plan(case):
     _, model, bundle, r, _, _ = case
     dispatcher = Dispatcher(model, steps=len(bundle.index), step_h=bundle.step_h)
-    for schedule in (r.plan.schedule, r.baseline):
+    for schedule in (r.plan.schedule,):
         pgm = dispatcher.evaluate(bundle, schedule).result
         nr = dispatcher.evaluate(bundle, schedule, engine=PowerFlowEngine.PANDAPOWER).result
         assert str(pgm.engine) == "power_grid_model" and str(nr.engine) == "pandapower"
@@ -259,6 +260,65 @@ def test_pandapower_newton_raphson_agrees_with_power_grid_model_on_the_plan(case
     # and the plan's own check is the power-grid-model one these agree with
     assert np.array_equal(r.plan.ac.result.vm_pu, dispatcher.evaluate(bundle, r.plan.schedule)
                           .result.vm_pu, equal_nan=True)
+
+
+def test_the_screen_re_adds_a_limit_it_left_out_and_re_linearisation_ends_within_its_limit():
+    # the day's load at B is twice its registry peak, so the screen's extremes leave the closing
+    # cable out; the AC check finds it overloaded, it is added back and the plan re-solved
+    model, bundle = case_backbone()
+    r = run_dayahead(model, DAY, bundle=bundle)
+    rec = r.plan.record
+    assert rec.limits_readded >= 1
+    assert any("the screen had left out" in n for n in rec.notes)
+    assert 1 <= rec.relinearisations <= DispatchConfig().max_relinearisations
+    assert r.kpis["ac_validated"]
+
+
+def test_re_linearisation_runs_when_the_first_plan_fails_in_ac_and_ends_within_its_limit():
+    model, bundle = case_transformer()
+    r = run_dayahead(model, DAY, bundle=bundle)
+    rec = r.plan.record
+    assert 1 <= rec.relinearisations <= DispatchConfig().max_relinearisations
+    assert any("re-linearised around the AC solution" in n for n in rec.notes)
+    assert r.kpis["ac_validated"]
+
+
+def test_a_grid_too_weak_for_the_sessions_holds_its_limit_and_reports_the_shortfall():
+    # load at B all day leaves the backbone a few percent for the hub: the split's top-up would
+    # serve the vehicles through an overloaded cable; the plan keeps the cable and says so
+    model = ring()
+    loads = {"load_A": _flat(4.0), "load_B": _flat(6.0), "load_S": _flat(0.0)}
+    bundle = day_bundle(model, loads, sessions("ev_hub", 20, "18:00", "22:00", 50, 120),
+                        "overcast")
+    r = run_dayahead(model, DAY, bundle=bundle)
+    assert not r.baseline_kpis["ac_validated"]
+    assert r.kpis["ac_validated"], r.plan.record.notes
+    assert r.kpis["ev_energy_short_by_grid_or_plan_mwh"] > 0.1
+    assert r.kpis["ev_sessions_unservable"] == 0  # each alone could be served: the grid cannot
+    assert sum(r.plan.record.ev_shortfall_kwh.values()) / 1000 == pytest.approx(
+        r.kpis["ev_energy_shortfall_mwh"], abs=1e-3)
+    assert any("split again within the plan's site power" in n for n in r.plan.record.notes)
+    # no futile envelope raising: the plan itself fell short of the envelope
+    assert r.plan.record.ev_envelopes_raised == 0
+
+
+def test_curtails_pv_only_as_much_as_the_voltage_limit_needs():
+    model, bundle = case_overvoltage()
+    r = run_dayahead(model, DAY, bundle=bundle)
+    cfg = DispatchConfig()
+    assert r.kpis["pv_curtailed_mwh"] > 0
+    # curtailed steps sit at the planning limit in AC: no more than needed was curtailed
+    res = r.plan.ac.result
+    col = _column(model, res, "PVB", "voltage_high")
+    avail = bundle.pv_p_mw["pv_roof"].to_numpy()
+    curtailed = avail - r.plan.schedule.pv_p_mw["pv_roof"].to_numpy() > 1e-4
+    assert curtailed.any()
+    assert res.vm_pu[curtailed, col].min() > cfg.v_max_pu - cfg.voltage_margin_pu - 2e-3
+    # an inverter without reactive control is given no reactive setpoint (its q_set point
+    # accepts 0 within 1e-9)
+    q = r.plan.schedule.pv_q_mvar["pv_roof"].to_numpy()
+    assert np.abs(q).max() < 1e-9
+    assert model.registry["pv_roof"].point("q_set_mvar").accepts(float(q.max()))
 
 
 def _column(model: GridModel, res, element: str, kind: str) -> int:
