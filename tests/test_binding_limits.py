@@ -283,6 +283,16 @@ def test_re_linearisation_runs_when_the_first_plan_fails_in_ac_and_ends_within_i
     assert r.kpis["ac_validated"]
 
 
+def test_the_report_says_which_limit_bound_where_and_when(case):
+    from gridctl.commands.dayahead import binding_notes
+
+    _, _, _, r, element, kind = case
+    lines = binding_notes(r.plan.record.binding_constraints)
+    assert any(line.startswith(f"binding: {kind} at {element} in ") and "shadow price" in line
+               for line in lines), lines
+    assert binding_notes(()) == ["no network limit bound the plan"]
+
+
 def test_a_grid_too_weak_for_the_sessions_holds_its_limit_and_reports_the_shortfall():
     # load at B all day leaves the backbone a few percent for the hub: the split's top-up would
     # serve the vehicles through an overloaded cable; the plan keeps the cable and says so

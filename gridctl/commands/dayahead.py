@@ -3,8 +3,9 @@ and report."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import numpy as np
 import typer
@@ -235,7 +236,8 @@ def write_dayahead_outputs(
         kpis=result.kpis,
         baseline_kpis=result.baseline_kpis,
         record=plan.record.to_dict(),
-        notes=list(plan.record.notes) + _ev_notes(result.kpis, unservable)
+        notes=list(plan.record.notes) + binding_notes(plan.record.binding_constraints)
+        + _ev_notes(result.kpis, unservable)
         + [f"source of {part}: {text}" for part, text in bundle.provenance.items()],
         verdict=plan_verdict(result.kpis),
     )
@@ -254,6 +256,20 @@ def _horizon(bundle) -> dict:
         "days_text": first.isoformat() if first == last
         else f"{first.isoformat()} to {last.isoformat()}",
     }
+
+
+def binding_notes(binding: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The report's lines on the limits that bound the plan: where, when, and the dearest
+    shadow price (the decision record has every step's)."""
+    if not binding:
+        return ["no network limit bound the plan"]
+    lines = []
+    for b in binding:
+        times = b["times"]
+        span = times[0][11:16] if len(times) == 1 else f"{times[0][11:16]}-{times[-1][11:16]}"
+        lines.append(f"binding: {b['kind']} at {b['element']} in {len(times)} step(s) "
+                     f"({span}), shadow price up to {b['max_shadow_price']:g} {b['unit']}")
+    return lines
 
 
 def _ev_notes(kpis: dict, unservable: list[dict]) -> list[str]:
