@@ -41,7 +41,7 @@ def _present(bundle, plan, now, step_h):
 
 
 def bench(name: str | None, args) -> None:
-    from controllers.dayahead import binding_constraints, run_dayahead
+    from controllers.dayahead import limits_reached, run_dayahead
     from controllers.mpc import RecedingHorizonController
     from controllers.snapshot import GridSnapshot
     from network_models import load_model
@@ -54,7 +54,7 @@ def bench(name: str | None, args) -> None:
     day = dt.date.fromisoformat(args.date)
     result = run_dayahead(model, day, seed=args.seed)
     k, b = result.kpis, result.baseline_kpis
-    binding = binding_constraints(model, result)
+    binding = limits_reached(model, result)
     connectors = sum(v for key, v in totals.items() if key.startswith("connectors_"))
     print(f"\n== {name or 'jiuke_oasis (base)'}: {connectors:.0f} connectors, "
           f"{totals['pv_kwp'] / 1000:.2f} MWp PV, {totals['bess_mwh']:.0f} MWh BESS, "

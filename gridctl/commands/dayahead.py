@@ -3,8 +3,9 @@ and report."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import numpy as np
 import typer
@@ -126,12 +127,15 @@ def _check_days(days: int) -> None:
 
 
 def where_limits_bind(grid, result, config) -> dict:
-    """``binding_constraints`` (the limits the plan's AC flow reaches), ``baseline_violations``
-    (how many AC violations no control has) and ``baseline_violated`` (those by element)."""
-    from controllers.dayahead import binding_constraints, violated_elements
+    """``binding_constraints`` (the network limits that bound the optimiser, with their shadow
+    prices, as the decision record has them), ``limits_reached`` (the limits the plan's AC flow
+    reaches), ``baseline_violations`` (how many AC violations no control has) and
+    ``baseline_violated`` (those by element)."""
+    from controllers.dayahead import limits_reached, violated_elements
 
     return {
-        "binding_constraints": binding_constraints(grid, result, config),
+        "binding_constraints": [dict(b) for b in result.plan.record.binding_constraints],
+        "limits_reached": limits_reached(grid, result, config),
         "baseline_violations": len(result.baseline_ac.violations),
         "baseline_violated": violated_elements(result),
     }
@@ -256,8 +260,8 @@ def write_dayahead_outputs(
         kpis=result.kpis,
         baseline_kpis=result.baseline_kpis,
         record=plan.record.to_dict(),
-        notes=list(plan.record.notes) + _ev_notes(result.kpis, unservable)
-        + _limit_notes(limits or {})
+        notes=list(plan.record.notes) + binding_notes(plan.record.binding_constraints)
+        + _ev_notes(result.kpis, unservable) + _limit_notes(limits or {})
         + [f"source of {part}: {text}" for part, text in bundle.provenance.items()],
         verdict=plan_verdict(result.kpis),
     )
@@ -276,6 +280,20 @@ def _horizon(bundle) -> dict:
         "days_text": first.isoformat() if first == last
         else f"{first.isoformat()} to {last.isoformat()}",
     }
+
+
+def binding_notes(binding: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The report's lines on the limits that bound the plan: where, when, and the dearest
+    shadow price (the decision record has every step's)."""
+    if not binding:
+        return ["no network limit bound the plan"]
+    lines = []
+    for b in binding:
+        times = b["times"]
+        span = times[0][11:16] if len(times) == 1 else f"{times[0][11:16]}-{times[-1][11:16]}"
+        lines.append(f"binding: {b['kind']} at {b['element']} in {len(times)} step(s) "
+                     f"({span}), shadow price up to {b['max_shadow_price']:g} {b['unit']}")
+    return lines
 
 
 def _ev_notes(kpis: dict, unservable: list[dict]) -> list[str]:
@@ -304,13 +322,14 @@ def _limit_notes(limits: dict) -> list[str]:
                           for v in limits["baseline_violated"][:5])
         lines.append(f"no control: {limits['baseline_violations']} AC violation(s)"
                      + (f", worst {worst}" if worst else ""))
-    for b in limits.get("binding_constraints", [])[:20]:
-        lines.append(f"binding: {b['kind']} {b['element']} {b['worst_value']:g} {b['unit']} "
-                     f"(planned limit {b['planned_limit']:g}, AC limit {b['limit']:g}) in "
-                     f"{len(b['steps'])} step(s), worst at {b['worst_time'][11:16]}")
-    more = len(limits.get("binding_constraints", [])) - 20
+    for b in limits.get("limits_reached", [])[:20]:
+        lines.append(f"limit reached in AC: {b['kind']} {b['element']} {b['worst_value']:g} "
+                     f"{b['unit']} (planned limit {b['planned_limit']:g}, AC limit "
+                     f"{b['limit']:g}) in {len(b['steps'])} step(s), worst at "
+                     f"{b['worst_time'][11:16]}")
+    more = len(limits.get("limits_reached", [])) - 20
     if more > 0:
-        lines.append(f"... and {more} more binding limits (decision.json)")
+        lines.append(f"... and {more} more limits reached (decision.json)")
     return lines
 
 
@@ -326,11 +345,11 @@ def _print_summary(summary: dict) -> None:
     table.add_column("no control", justify="right")
     for k, v in summary.items():
         if k in ("baseline", "outputs", "model", "date", "verdict", "binding_constraints",
-                 "baseline_violated", "scenario"):
+                 "limits_reached", "baseline_violated", "scenario"):
             continue
         table.add_row(k, str(v), str(summary["baseline"].get(k, "")))
     console.print(table)
-    for line in _limit_notes(summary):
+    for line in binding_notes(summary.get("binding_constraints", [])) + _limit_notes(summary):
         console.print(line)
     for p in summary["outputs"]:
         console.print(f"wrote {p}")
