@@ -288,9 +288,10 @@ def limits_reached(
     """The limits the planned AC flow reaches (the optimiser's binding rows, with their shadow
     prices, are the decision record's ``binding_constraints``): every line and transformer
     loaded to at least :data:`BINDING_LOADING_FRAC` of the limit the plan holds it to (the AC
-    limit less the loading margin), every bus within :data:`BINDING_VOLTAGE_PU` of its planned voltage bound
-    (the band less the voltage margin); each with its kind, limits, worst value and the steps
-    and local times (step starts) where it bound, worst first (by closeness to its limit)."""
+    limit less the loading margin), every bus within :data:`BINDING_VOLTAGE_PU` of its planned
+    voltage bound (the band less the voltage margin); each with its kind, limits, worst value
+    and the steps and local times (step starts) where it bound, worst first (by closeness to
+    its limit)."""
     config = config or DispatchConfig()
     res, index = result.plan.ac.result, result.bundle.index
     net = model.net
