@@ -124,6 +124,7 @@ def jiuke():
     return load_model("jiuke_oasis")
 
 
+@pytest.mark.slow  # 3 minutes: 16 feeders, a day-ahead solve at each
 def test_orderly_hosts_at_least_what_uncontrolled_does_on_every_jiuke_feeder(jiuke):
     # coarse, to stay within a minute: one day (the July weekday), a 16-connector search step;
     # the orderly search starts where uncontrolled stopped and must hold there
