@@ -28,6 +28,8 @@ from forecasts.timegrid import local_days
 from network_models.model import GridModel
 
 MAX_DAYS = 7  # a week: what one day-ahead problem is built and solved for in minutes
+BINDING_LOADING_FRAC = 0.99  # a loading at 99 % of the limit the plan holds it to has bound
+BINDING_VOLTAGE_PU = 0.002  # a voltage this close to its planned bound has bound
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -277,4 +279,84 @@ def unservable_sessions(
             "short_by_grid_or_plan_kwh": round(r["short_by_grid_or_plan_kwh"], 3),
             "why": s.unservable_reason(),
         })
+    return out
+
+
+def limits_reached(
+    model: GridModel, result: DayAheadResult, config: DispatchConfig | None = None
+) -> list[dict[str, Any]]:
+    """The limits the planned AC flow reaches (the optimiser's binding rows, with their shadow
+    prices, are the decision record's ``binding_constraints``): every line and transformer
+    loaded to at least :data:`BINDING_LOADING_FRAC` of the limit the plan holds it to (the AC
+    limit less the loading margin), every bus within :data:`BINDING_VOLTAGE_PU` of its planned
+    voltage bound (the band less the voltage margin); each with its kind, limits, worst value
+    and the steps and local times (step starts) where it bound, worst first (by closeness to
+    its limit)."""
+    config = config or DispatchConfig()
+    res, index = result.plan.ac.result, result.bundle.index
+    net = model.net
+    loading_pct = 100.0 * (config.max_loading_frac - config.loading_margin_frac)
+    v_low = config.v_min_pu + config.voltage_margin_pu
+    v_high = config.v_max_pu - config.voltage_margin_pu
+    tables = [
+        ("line", net.line.name.reindex(res.line_index), res.line_loading_pct, "loading_pct",
+         100.0 * config.max_loading_frac, loading_pct, BINDING_LOADING_FRAC * loading_pct, 1),
+        ("trafo", net.trafo.name.reindex(res.trafo_index), res.trafo_loading_pct,
+         "loading_pct", 100.0 * config.max_loading_frac, loading_pct,
+         BINDING_LOADING_FRAC * loading_pct, 1),
+        ("bus_voltage_high", net.bus.name.reindex(res.bus_index), res.vm_pu, "v_pu",
+         config.v_max_pu, v_high, v_high - BINDING_VOLTAGE_PU, 1),
+        ("bus_voltage_low", net.bus.name.reindex(res.bus_index), res.vm_pu, "v_pu",
+         config.v_min_pu, v_low, v_low + BINDING_VOLTAGE_PU, -1),
+    ]
+    out = []
+    for kind, names, values, unit, limit, planned, threshold, sign in tables:
+        values = np.asarray(values, dtype=float)
+        with np.errstate(invalid="ignore"):
+            hit = sign * values >= sign * threshold
+        for col in np.flatnonzero(hit.any(axis=0)):
+            steps = np.flatnonzero(hit[:, col])
+            column = values[steps, col]
+            worst = float(column.max() if sign > 0 else column.min())
+            out.append({
+                "element": str(names.iloc[col]),
+                "kind": kind,
+                "unit": unit,
+                "limit": round(limit, 4),
+                "planned_limit": round(planned, 4),
+                "worst_value": round(worst, 4),
+                "worst_frac_of_planned_limit": round(worst / planned, 4),
+                "worst_time": index[steps[int(np.argmax(sign * column))]].isoformat(),
+                "steps": [int(k) for k in steps],
+                "times": [index[k].isoformat() for k in steps],
+            })
+    # closest to (or beyond) its planned limit first, voltages and loadings alike
+    out.sort(key=lambda b: -(b["worst_value"] / b["planned_limit"]) ** (
+        -1 if b["kind"] == "bus_voltage_low" else 1))
+    return out
+
+
+def violated_elements(result: DayAheadResult) -> list[dict[str, Any]]:
+    """The baseline's (no control) AC violations by element: kind, worst value, limit, how many
+    steps and the first and worst local times, worst first."""
+    index = result.bundle.index
+    by_element: dict[tuple[str, str], list[Any]] = {}
+    for v in result.baseline_ac.violations:
+        by_element.setdefault((v.kind, v.element), []).append(v)
+    out = []
+    for (kind, element), found in by_element.items():
+        low = kind == "voltage_low"
+        worst = min(found, key=lambda v: v.value) if low else max(found, key=lambda v: v.value)
+        out.append({
+            "element": element, "kind": kind, "limit": worst.limit,
+            "worst_value": round(float(worst.value), 4), "steps": len(found),
+            "first_time": index[found[0].step].isoformat(),
+            "worst_time": index[worst.step].isoformat(),
+        })
+    def excess(r: dict[str, Any]) -> float:  # a step that did not converge first
+        if not np.isfinite(r["worst_value"] / r["limit"]):
+            return float("inf")
+        return (r["worst_value"] / r["limit"]) ** (-1 if r["kind"] == "voltage_low" else 1)
+
+    out.sort(key=lambda r: -excess(r))
     return out

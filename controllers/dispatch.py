@@ -143,6 +143,8 @@ class Dispatcher:
         solution: DispatchSolution | None = None
         ac = base_ac
         ev_lo = inputs_static["ev_lo"].copy()
+        top_up = True  # the split may draw beyond the plan, until that breaks an AC limit
+        raised = readded = 0  # sessions whose site envelope was raised; limits added back
         for iterations in range(1, self.config.max_relinearisations + 2):
             inputs = self._inputs({**inputs_static, "ev_lo": ev_lo}, base_schedule, base_ac)
             self.problem.set_inputs(inputs)
@@ -154,16 +156,32 @@ class Dispatcher:
             if not solution.ok:
                 notes.append(f"solve {iterations}: {solution.status}")
                 break
-            schedule = self._schedule(bundle, snapshot, states, solution)
+            schedule = self._schedule(bundle, snapshot, states, solution, top_up=top_up)
             ac = self.evaluate(bundle, schedule)
-            late = self._fixable_shortfall(bundle, states, schedule)
+            if not ac.passed and top_up and self._topped_up(schedule, solution):
+                # the split's top-up serves what the site envelope (a relaxation) misplaced,
+                # but it is not in the network problem: where it breaks a limit, the split
+                # keeps to the plan's site power from here on, and a session it leaves short
+                # is the envelope's to serve (raised below) or the grid's to report
+                held = self._schedule(bundle, snapshot, states, solution, top_up=False)
+                held_ac = self.evaluate(bundle, held)
+                if len(held_ac.violations) < len(ac.violations):
+                    notes.append(
+                        f"solve {iterations}: the split among sessions drew beyond the plan's "
+                        f"site power and broke {len(ac.violations)} AC limit(s); split again "
+                        f"within the plan's site power ({len(held_ac.violations)} violation(s))"
+                    )
+                    top_up, schedule, ac = False, held, held_ac
+            late = self._fixable_shortfall(bundle, states, schedule, solution, ev_lo)
             if ac.passed and not late:
                 break
             if not ac.passed:
-                if self._monitor_violated(ac):
+                added = self._monitor_violated(ac)
+                if added:
+                    readded += added
                     notes.append(
-                        f"solve {iterations}: AC check found a violation at a limit the screen "
-                        "had left out; added it and rebuilt the problem"
+                        f"solve {iterations}: AC check found violations at {added} limit(s) "
+                        "the screen had left out; added them and rebuilt the problem"
                     )
                 first = ac.violations[0]
                 notes.append(
@@ -177,6 +195,7 @@ class Dispatcher:
                 # owed, ask the site for that much more by those sessions' departures
                 for site_row, step, kwh in late:
                     ev_lo[site_row, step:] += kwh / 1000.0
+                raised += len(late)
                 notes.append(
                     f"solve {iterations}: {len(late)} session(s) short after the split among "
                     "sessions; raised their sites' energy envelopes"
@@ -205,6 +224,9 @@ class Dispatcher:
             ev_shortfall_kwh=shortfall,
             bess_soc_issues=soc_issues(read_fleet(self.bess, snapshot.bess_soc_frac)),
             notes=tuple(notes),
+            binding_constraints=binding_records(solution, bundle.index),
+            limits_readded=readded,
+            ev_envelopes_raised=raised,
         )
         return PlanResult(
             schedule=schedule,
@@ -216,15 +238,25 @@ class Dispatcher:
         )
 
     def _fixable_shortfall(
-        self, bundle: ForecastBundle, states: Sequence[SessionState], schedule: DispatchSchedule
+        self,
+        bundle: ForecastBundle,
+        states: Sequence[SessionState],
+        schedule: DispatchSchedule,
+        solution: DispatchSolution,
+        ev_lo_mwh: np.ndarray,
     ) -> list[tuple[int, int, float]]:
         """(site row, step of departure, kWh) for sessions left short of what they could get
-        (an unservable session's gap beyond its maximum is reported, not chased)."""
+        (an unservable session's gap beyond its maximum is reported, not chased), at sites
+        whose plan met their envelope by that step: where the plan itself fell short of the
+        envelope (the grid or the site limit could not carry it), a higher envelope costs the
+        same per MWh and changes nothing, so it is reported, not chased."""
         from controllers.ev_charging import presence_h, servable_owed_kwh
 
         short = self._shortfall(bundle, states, schedule)
         if not short:
             return []
+        planned_mwh = np.cumsum(solution.ev_p_mw, axis=1) * bundle.step_h
+        plan_short = ev_lo_mwh - planned_mwh > 1e-6
         site_row = {s.id: k for k, s in enumerate(self.ev_sites)}
         by_id = {s.session.id: s for s in states}
         sites = {s.id: s for s in self.ev_sites}
@@ -239,8 +271,18 @@ class Dispatcher:
                 continue  # no schedule can serve more: reported, not chased
             hours = presence_h([st.session], bundle.index, bundle.step_h)[0]
             present = np.flatnonzero(hours > 0)
-            out.append((site_row[site.id], int(present[-1]), kwh))
+            row, step = site_row[site.id], int(present[-1])
+            if plan_short[row, step]:
+                continue
+            out.append((row, step, kwh))
         return out
+
+    def _topped_up(self, schedule: DispatchSchedule, solution: DispatchSolution) -> bool:
+        """True if the split among sessions drew more than the plan's site power somewhere."""
+        if not len(self.ev_sites):
+            return False
+        drawn = schedule.ev_site_p_mw.to_numpy().T
+        return bool((drawn - solution.ev_p_mw > 1e-6).any())
 
     def _unservable_note(
         self, bundle: ForecastBundle, states: Sequence[SessionState], short: Mapping[str, float]
@@ -265,8 +307,8 @@ class Dispatcher:
                 f"their power), {sum(gaps.values()):.1f} kWh of the shortfall: {named}"
                 + (", ..." if len(gaps) > 5 else ""))
 
-    def _monitor_violated(self, ac: AcCheck) -> bool:
-        """Add violated limits the screen left out; rebuild the problem if any. True if added."""
+    def _monitor_violated(self, ac: AcCheck) -> int:
+        """Add violated limits the screen left out; rebuild the problem if any. How many."""
         bus_row = {str(self.net.bus.name.at[b]): i for i, b in enumerate(self.lin.monitored_buses)}
         n_lines = len(self.lin.monitored_lines)
         branch_row = {
@@ -287,12 +329,10 @@ class Dispatcher:
             elif v.kind in ("line_loading", "trafo_loading") and v.element in branch_row:
                 branches.append(branch_row[v.element])
         new = self.limits.with_added(v_low=low, v_high=high, branches=branches)
-        if (len(new.v_low), len(new.v_high), len(new.branches)) == (
-            len(self.limits.v_low),
-            len(self.limits.v_high),
-            len(self.limits.branches),
-        ):
-            return False
+        added = (len(new.v_low) + len(new.v_high) + len(new.branches)
+                 - len(self.limits.v_low) - len(self.limits.v_high) - len(self.limits.branches))
+        if not added:
+            return 0
         self.limits = new
         self.problem = DispatchProblem(
             self.model,
@@ -302,7 +342,7 @@ class Dispatcher:
             config=self.config,
             limits=new,
         )
-        return True
+        return added
 
     def baseline(
         self,
@@ -427,7 +467,10 @@ class Dispatcher:
         t, idx = self.steps, bundle.index
         pv_avail = bundle.pv_p_mw.reindex(columns=self.pv_ids, fill_value=0.0).to_numpy().T
         s_mva = np.array([d.s_mva for d in self.model.registry.pv])[:, None]
-        q_cap = np.sqrt(np.clip(s_mva**2 - pv_avail**2, 0.0, None)) * (pv_avail > 1e-6)
+        # an inverter without reactive control has none to give (its q_set point is 0 to 0)
+        q_capable = np.array([d.q_capable for d in self.model.registry.pv], dtype=bool)[:, None]
+        q_cap = (np.sqrt(np.clip(s_mva**2 - pv_avail**2, 0.0, None)) * (pv_avail > 1e-6)
+                 * q_capable)
         env = [site_envelope(s, states, idx, bundle.step_h) for s in self.ev_sites]
         floor = [self._first_step_floor_mwh(s, snapshot, idx, bundle.step_h)
                  for s in self.ev_sites]
@@ -514,12 +557,14 @@ class Dispatcher:
         snapshot: GridSnapshot,
         states: Sequence[SessionState],
         sol: DispatchSolution,
+        *,
+        top_up: bool = True,
     ) -> DispatchSchedule:
         idx = bundle.index
         margin_h = max(self.config.ev_finish_margin_min, 0.0) / 60.0
         allocs = {
             s.id: allocate_site(s, states, sol.ev_p_mw[k], idx, bundle.step_h,
-                                finish_margin_h=margin_h)
+                                finish_margin_h=margin_h, top_up=top_up)
             for k, s in enumerate(self.ev_sites)
         }
         e_mwh = np.array([b.e_mwh for b in self.bess])[:, None]
@@ -612,6 +657,27 @@ class Dispatcher:
             storage_p_mw=st_p,
             storage_q_mvar=st_q,
         )
+
+
+def binding_records(
+    solution: DispatchSolution | None, index: pd.DatetimeIndex
+) -> tuple[dict[str, object], ...]:
+    """The binding limits of a solve for the decision record: step start times (ISO, local)
+    in place of step numbers, shadow prices and limits rounded for reading."""
+    if solution is None or not solution.ok:
+        return ()
+    return tuple(
+        {
+            "element": b.element,
+            "kind": b.kind,
+            "times": [index[j].isoformat() for j in b.steps],
+            "shadow_price": [round(x, 3) for x in b.shadow_prices],
+            "unit": b.unit,
+            "max_shadow_price": round(max(b.shadow_prices), 3),
+            "limit": [round(x, 5) for x in b.limits],
+        }
+        for b in solution.binding
+    )
 
 
 def ac_check_of(net, res: TimeSeriesResult, config: DispatchConfig, wall_s: float) -> AcCheck:

@@ -86,6 +86,34 @@ _RETRIES: tuple[tuple[str, dict[str, object]], ...] = (
 )
 
 
+@dataclass(frozen=True, kw_only=True)
+class BindingLimit:
+    """A voltage or thermal limit of the network problem that bound the plan in some steps.
+
+    ``kind``: voltage_low or voltage_high (a bus, ``unit`` CNY/pu) or line_loading or
+    trafo_loading (a branch's from end, CNY/MVA), as the AC check names violations.
+    ``shadow_prices`` (one per step of ``steps``) are the constraint's duals: what the
+    objective would fall, in CNY, if the limit of that one step moved by one unit outward
+    (a tenth of that for 0.1 pu or 0.1 MVA; the problem is linear, so for small moves).
+    ``limit`` is the bound the plan kept to: the voltage band less its margin (pu), or the
+    branch's rated power less its margin at the step's from-end voltage (MVA, per step).
+    """
+
+    element: str
+    kind: str
+    unit: str
+    steps: tuple[int, ...]
+    shadow_prices: tuple[float, ...]
+    limits: tuple[float, ...]
+
+
+# a limit binds where its dual is above this (CNY per pu or per MVA in one step) and its row has
+# no more room than BINDING_ROOM (pu or MVA): an interior point solver leaves duals of 1e-6 on
+# rows far off, and stops 1e-5 short of the bounds it holds
+BINDING_DUAL_CNY = 1e-2
+BINDING_ROOM = 1e-4
+
+
 @dataclass(frozen=True, kw_only=True, eq=False)
 class DispatchSolution:
     status: str
@@ -104,6 +132,8 @@ class DispatchSolution:
     voltage_slack_pu: np.ndarray
     loading_slack_mva: np.ndarray
     terms_cny: dict[str, float]
+    # the network limits that bound the plan: one per element and kind (see BindingLimit)
+    binding: tuple[BindingLimit, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -227,6 +257,9 @@ class DispatchProblem:
             - bp_ev @ v["ev_p"]
             + p["offset"]
         )
+        # (kind, constraint, names of its rows): read back after a solve for the shadow prices
+        self._limit_rows: list[tuple[str, cp.Constraint, list[str]]] = []
+        net = self.model.net
         sig_v_row = cp.reshape(v["sig_v"], (1, t), order="C")
         lo = cfg.v_min_pu + cfg.voltage_margin_pu
         hi = cfg.v_max_pu - cfg.voltage_margin_pu
@@ -234,12 +267,17 @@ class DispatchProblem:
             vm = p["vm0"] + sp.csr_matrix(lin.v_select)[self._v_rows] @ z
             pick_low = np.flatnonzero(np.isin(self._v_rows, lim.v_low))
             pick_high = np.flatnonzero(np.isin(self._v_rows, lim.v_high))
+            bus_names = [str(net.bus.name.at[b]) for b in lin.monitored_buses[self._v_rows]]
             if len(pick_low):
                 ones = np.ones((len(pick_low), 1))
                 cons.append(vm[pick_low, :] >= lo - ones @ sig_v_row)
+                self._limit_rows.append(
+                    ("voltage_low", cons[-1], [bus_names[i] for i in pick_low]))
             if len(pick_high):
                 ones = np.ones((len(pick_high), 1))
                 cons.append(vm[pick_high, :] <= hi + ones @ sig_v_row)
+                self._limit_rows.append(
+                    ("voltage_high", cons[-1], [bus_names[i] for i in pick_high]))
         if n_br:
             # thermal limit as the tangent of |S| <= limit at the base flow's direction, both
             # ways: exact at the base point, never cuts off a feasible flow, re-linearised
@@ -250,6 +288,15 @@ class DispatchProblem:
             toward = cp.multiply(p["u_p"], g_p @ z) + cp.multiply(p["u_q"], g_q @ z)
             slack = np.ones((n_br, 1)) @ sig_s_row
             cons += [toward <= p["room_fwd"] + slack, -toward <= p["room_rev"] + slack]
+            n_lines = len(lin.monitored_lines)
+            names = [
+                ("line_loading", str(net.line.name.at[lin.monitored_lines[r]])) if r < n_lines
+                else ("trafo_loading", str(net.trafo.name.at[lin.monitored_trafos[r - n_lines]]))
+                for r in lim.branches
+            ]
+            self._branch_kinds = [k for k, _ in names]
+            self._limit_rows += [("branch", cons[-2], [n for _, n in names]),
+                                 ("branch", cons[-1], [n for _, n in names])]
         # import, linearised; devices on a slack bus change it one to one
         slack_inj = 0
         if slack_pv.any():
@@ -386,6 +433,7 @@ class DispatchProblem:
             return
         limit = (cfg.max_loading_frac - cfg.loading_margin_frac) * lin.rated_mva[br, None]
         limit = limit * np.clip(x.base_v_from_pu[br], 0.8, 1.2)  # loading is by current
+        self._branch_limit_mva = limit
         s0 = np.hypot(x.base_flow_p_mw[br], x.base_flow_q_mvar[br])
         tiny = s0 < 1e-6
         u_p = np.where(tiny, 1.0, x.base_flow_p_mw[br] / np.where(tiny, 1.0, s0))
@@ -451,9 +499,53 @@ class DispatchProblem:
             voltage_slack_pu=val(v["sig_v"], (t,)),
             loading_slack_mva=val(v["sig_s"], (t,)),
             terms_cny=terms,
+            binding=self._binding() if ok else (),
         )
         object.__setattr__(sol, "total_s", time.perf_counter() - t_start)
         return sol
+
+    def _binding(self) -> tuple[BindingLimit, ...]:
+        """The voltage and thermal rows that bound the last solve, with their duals in CNY.
+
+        The solver sees the objective in thousands of CNY and the rows in pu (voltages: the
+        milli-pu state is scaled back inside the row) and MVA (flows), so a dual times 1000 is
+        CNY per pu or per MVA of one step's limit."""
+        found: dict[tuple[str, str], dict[int, tuple[float, float]]] = {}
+        for kind, con, names in self._limit_rows:
+            dual, expr = con.dual_value, con.expr.value
+            if dual is None or expr is None:
+                continue
+            dual_cny = np.asarray(dual, dtype=float).reshape(len(names), -1) * 1000.0
+            room = -np.asarray(expr, dtype=float).reshape(len(names), -1)  # >= 0 when held
+            limit = self._row_limits(kind, con, len(names))
+            for i, j in zip(*np.nonzero((dual_cny > BINDING_DUAL_CNY) & (room < BINDING_ROOM)),
+                            strict=True):
+                k = self._branch_kinds[i] if kind == "branch" else kind
+                steps = found.setdefault((names[i], k), {})
+                # a branch has a row each way; only one binds at a time, keep the dearer
+                if j not in steps or steps[j][0] < dual_cny[i, j]:
+                    steps[int(j)] = (float(dual_cny[i, j]), float(limit[i, j]))
+        out = []
+        for (element, kind), steps in sorted(found.items()):
+            order = sorted(steps)
+            out.append(BindingLimit(
+                element=element,
+                kind=kind,
+                unit="CNY/MVA" if kind.endswith("loading") else "CNY/pu",
+                steps=tuple(order),
+                shadow_prices=tuple(steps[j][0] for j in order),
+                limits=tuple(steps[j][1] for j in order),
+            ))
+        return tuple(out)
+
+    def _row_limits(self, kind: str, con: cp.Constraint, rows: int) -> np.ndarray:
+        """The bound each row of a limit constraint keeps to, per step (pu or MVA)."""
+        cfg = self.config
+        if kind == "voltage_low":
+            return np.full((rows, self.steps), cfg.v_min_pu + cfg.voltage_margin_pu)
+        if kind == "voltage_high":
+            return np.full((rows, self.steps), cfg.v_max_pu - cfg.voltage_margin_pu)
+        return np.asarray(self._branch_limit_mva, dtype=float)
 
     def _attempts(self) -> list[tuple[str, dict[str, object]]]:
         """The configured solver with its settings, then, only for a solver that is installed

@@ -145,6 +145,11 @@ class RecedingHorizonController:
             ev_shortfall_kwh=record.ev_shortfall_kwh if record is not None else {},
             bess_soc_issues=soc_issues(readings),
             notes=(record.notes if record is not None else ()) + tuple(notes),
+            # what bound the plan; a fallback sends something else, which no dual describes
+            binding_constraints=record.binding_constraints
+            if record is not None and fallback is None else (),
+            limits_readded=record.limits_readded if record is not None else 0,
+            ev_envelopes_raised=record.ev_envelopes_raised if record is not None else 0,
         )
         return MpcDecision(
             time=snapshot.time,

@@ -129,6 +129,12 @@ class DecisionRecord:
     # per BESS id whose measured SoC was out of its band, faulty or unknown: what and what was done
     bess_soc_issues: Mapping[str, str] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
+    # the network limits that bound the accepted plan: element, kind (voltage_low,
+    # voltage_high, line_loading, trafo_loading), the steps' start times, the shadow price of
+    # each (CNY per pu or per MVA of that step's limit, ``unit``) and the limit kept to
+    binding_constraints: tuple[Mapping[str, Any], ...] = ()
+    limits_readded: int = 0  # limits the screen had left out, added back after an AC check
+    ev_envelopes_raised: int = 0  # sessions whose site envelope was raised after the split
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -137,4 +143,5 @@ class DecisionRecord:
         d["bess_soc_issues"] = dict(self.bess_soc_issues)
         d["ac_check"] = dict(self.ac_check)
         d["notes"] = list(self.notes)
+        d["binding_constraints"] = [dict(b) for b in self.binding_constraints]
         return d

@@ -23,7 +23,7 @@ app = typer.Typer(
 
 def _register() -> None:
     # Sub-commands live in gridctl/commands/<verb>.py; each exposes `register(app)`.
-    from gridctl.commands import config, dayahead, drill, forecast, grid, run, sim
+    from gridctl.commands import config, dayahead, drill, forecast, grid, run, sim, study
 
     grid.register(app)
     forecast.register(app)
@@ -32,6 +32,7 @@ def _register() -> None:
     run.register(app)
     drill.register(app)
     config.register(app)
+    study.register(app)
 
 
 def _input_warnings_as_lines() -> None:

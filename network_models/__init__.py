@@ -30,20 +30,33 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'network_models' has no attribute {name!r}")
 
 
-def load_model(name_or_path: str | Path, *, devices: str | Path | None = None) -> GridModel:
+def load_model(
+    name_or_path: str | Path,
+    *,
+    devices: str | Path | None = None,
+    scenario: str | Path | None = None,
+) -> GridModel:
     """A model by built-in name, ``simbench:CODE``, or from a gridctl YAML grid file or a
-    pandapower JSON file; with the devices of the devices file ``devices`` added.
+    pandapower JSON file; with the devices of the devices file ``devices`` added, then the growth
+    scenario ``scenario`` applied (a shipped scenario of the model by name, e.g.
+    ``jiuke_2030``, or a scenario file; see :mod:`network_models.scenario_file`).
 
     Without ``devices``, a JSON model ``NAME.json`` takes ``NAME.devices.yaml`` beside it if there
-    is one. The devices file is read on every call (only the grid is cached): an edited file is
-    never served from the model cache. Any model may take one.
+    is one. The devices and scenario files are read on every call (only the grid is cached): an
+    edited file is never served from the model cache. Any model may take one.
     """
     from network_models.devices_file import apply_devices, sibling_devices
 
     model, path = _grid(name_or_path)
     if devices is None and path is not None and path.suffix.lower() == ".json":
         devices = sibling_devices(path)
-    return model if devices is None else apply_devices(model, devices)
+    if devices is not None:
+        model = apply_devices(model, devices)
+    if scenario is not None:
+        from network_models.scenario_file import apply_scenario, scenario_path
+
+        model = apply_scenario(model, scenario_path(scenario, model.name))
+    return model
 
 
 def _grid(name_or_path: str | Path) -> tuple[GridModel, Path | None]:

@@ -48,7 +48,10 @@ from network_models.registry import (
 )
 from network_models.yaml_file import read_yaml
 
-__all__ = ["DevicesSpec", "LoadSettingsSpec", "apply_devices", "load_devices", "sibling_devices"]
+__all__ = [
+    "DevicesSpec", "LoadSettingsSpec", "apply_devices", "apply_devices_spec", "load_devices",
+    "sibling_devices",
+]
 
 # buses and switches of a foreign net are named as it names them ("MV3.101 Bus 11")
 NetName = Annotated[str, Field(min_length=1)]
@@ -131,9 +134,17 @@ def sibling_devices(path: str | Path) -> Path | None:
 
 def apply_devices(model: GridModel, path: str | Path) -> GridModel:
     """``model`` with the devices of the devices file ``path`` added (a new model and net)."""
-    source = str(path)
-    spec = load_devices(path)
-    refs = _References(model, source)
+    return apply_devices_spec(model, load_devices(path), source=str(path))
+
+
+def apply_devices_spec(
+    model: GridModel, spec: DevicesSpec, *, source: str, section: str = "",
+    note_key: str = "devices_file",
+) -> GridModel:
+    """``model`` with the devices of ``spec`` added, read from ``source``; ``section`` prefixes
+    the entries an error names (a scenario's ``add.``), ``note_key`` names the assumption that
+    records where they came from."""
+    refs = _References(model, source, section)
     refs.check(spec)
     net = model.copy_net()
     added: list[Device] = []
@@ -150,7 +161,7 @@ def apply_devices(model: GridModel, path: str | Path) -> GridModel:
     )
     site = model.site if spec.site is None else Site(**spec.site.model_dump())
     notes = dict(model.assumptions)
-    notes["devices_file"] = Assumption(
+    notes[note_key] = Assumption(
         value=source, note=f"{len(added)} devices, {len(spec.microgrids)} microgrids and "
         f"{len(spec.loads)} load settings declared on the grid" + (
             f"; site {site.name}" if spec.site is not None else ""))
@@ -175,8 +186,8 @@ def _examples(names: Iterable[str], wanted: str) -> str:
 class _References:
     """The names of the net a devices file may refer to, and the errors when it does not."""
 
-    def __init__(self, model: GridModel, source: str) -> None:
-        self.model, self.source = model, source
+    def __init__(self, model: GridModel, source: str, section: str = "") -> None:
+        self.model, self.source, self.section = model, source, section
         self.buses = set(model.net.bus["name"].astype(str))
         self.bus_order = [str(b) for b in model.net.bus["name"]]
         self.device_ids = {d.id for d in model.registry}
@@ -185,7 +196,7 @@ class _References:
         self.bess = {d.id: d for d in model.registry.bess}
 
     def fail(self, table: str, i: int, name: str | None, field: str, message: str) -> None:
-        element = f"{table}[{i}]" + (f" {name}" if name else "")
+        element = f"{self.section}{table}[{i}]" + (f" {name}" if name else "")
         raise ModelError(message, source=self.source, element=element, field=field)
 
     def bus(self, table: str, i: int, name: str | None, field: str, bus: str) -> None:

@@ -41,7 +41,7 @@ def _strict_json(text: str):
 
 @pytest.fixture
 def small(monkeypatch):
-    monkeypatch.setattr(network_models, "load_model", lambda name, devices=None: SMALL)
+    monkeypatch.setattr(network_models, "load_model", lambda name, **_: SMALL)
 
 
 # --- model files -----------------------------------------------------------------------------

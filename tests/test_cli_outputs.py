@@ -35,7 +35,7 @@ def no_model_load(monkeypatch):
 
 @pytest.fixture
 def small(monkeypatch):
-    monkeypatch.setattr(network_models, "load_model", lambda name, devices=None: SMALL)
+    monkeypatch.setattr(network_models, "load_model", lambda name, **_: SMALL)
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ MODEL = small_model()
 
 @pytest.fixture
 def app(monkeypatch) -> typer.Typer:
-    monkeypatch.setattr(network_models, "load_model", lambda name, devices=None: MODEL)
+    monkeypatch.setattr(network_models, "load_model", lambda name, **_: MODEL)
     cli = typer.Typer()
     register(cli)
 

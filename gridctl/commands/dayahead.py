@@ -3,8 +3,9 @@ and report."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import numpy as np
 import typer
@@ -18,6 +19,7 @@ from gridctl.commands.inputs import (
     LoadOption,
     PricesOption,
     PvOption,
+    ScenarioOption,
     SessionsOption,
     SetOption,
     WeatherOption,
@@ -42,6 +44,7 @@ def dayahead(
         str, typer.Option("--model", "-m", help="Built-in model, simbench:CODE or model file.")
     ] = "jiuke_oasis",
     devices: DevicesOption = None,
+    scenario: ScenarioOption = None,
     date: Annotated[
         str, typer.Option("--date", help="Day to plan, YYYY-MM-DD (the model's local day).")
     ] = "2026-07-15",
@@ -79,24 +82,28 @@ def dayahead(
     inputs = operator_inputs(forecast=forecast, load=load, pv=pv, weather=weather,
                              sessions=sessions, prices=prices, carbon=carbon)
     target = output_folder(out, writes=OUTPUT_FILES)
-    grid = load_model(model, devices=devices)
+    grid = load_model(model, devices=devices, scenario=scenario)
     inputs.check(grid)  # every file read before the plan: bad input costs no solve
     start, horizon = local_days(day, days, grid.site.timezone)
     bundle = inputs.bundle(grid, start, horizon, "15min", seed=seed,
                            tariff=tariff_for(study, inputs),
                            carbon_kg_per_kwh=study.carbon_kg_per_kwh)
     result = run_dayahead(grid, day, config=study.dispatch, bundle=bundle, days=days)
+    limits = where_limits_bind(grid, result, study.dispatch)
     with target.writing() as folder:
         written = write_dayahead_outputs(result, folder, model_name=model,
-                                         inputs=inputs.given(), study=study_record(study))
+                                         inputs=inputs.given(), study=study_record(study),
+                                         scenario=scenario, limits=limits)
     paths = [out / p.name for p in written]
     summary = {
         "model": model,
+        "scenario": scenario,
         "date": day.isoformat(),
         "verdict": plan_verdict(result.kpis),
         "days": days,
         **result.kpis,
         "baseline": result.baseline_kpis,
+        **limits,
         "wall_s": round(result.wall_s, 3),
         "outputs": [str(p) for p in paths],
     }
@@ -119,8 +126,24 @@ def _check_days(days: int) -> None:
                              source="--days")
 
 
+def where_limits_bind(grid, result, config) -> dict:
+    """``binding_constraints`` (the network limits that bound the optimiser, with their shadow
+    prices, as the decision record has them), ``limits_reached`` (the limits the plan's AC flow
+    reaches), ``baseline_violations`` (how many AC violations no control has) and
+    ``baseline_violated`` (those by element)."""
+    from controllers.dayahead import limits_reached, violated_elements
+
+    return {
+        "binding_constraints": [dict(b) for b in result.plan.record.binding_constraints],
+        "limits_reached": limits_reached(grid, result, config),
+        "baseline_violations": len(result.baseline_ac.violations),
+        "baseline_violated": violated_elements(result),
+    }
+
+
 def write_dayahead_outputs(
-    result, out: Path, *, model_name: str, inputs: dict | None = None, study: dict | None = None
+    result, out: Path, *, model_name: str, inputs: dict | None = None, study: dict | None = None,
+    scenario: str | None = None, limits: dict | None = None,
 ) -> list[Path]:
     """schedule.csv, sessions.csv, decision.json and report.html into the folder ``out``
     (which exists; :mod:`gridctl.commands.outputs` puts it in place when it is complete)."""
@@ -147,6 +170,7 @@ def write_dayahead_outputs(
     unservable = unservable_sessions(bundle, states, plan.schedule)
     decision = {
         "model": model_name,
+        "scenario": scenario,
         "date": result.date.isoformat(),
         "verdict": plan_verdict(result.kpis),
         "horizon": _horizon(bundle),
@@ -158,6 +182,7 @@ def write_dayahead_outputs(
         "study": study or {},  # settings that are not the defaults, and where they came from
         # asked for more than their stay allows at their power: planned at their maximum
         "ev_unservable_sessions": unservable,
+        **(limits or {}),  # where the plan reaches its limits, what no control breaks
     }
     write("decision.json", dumps_json(decision, indent=1))
 
@@ -235,7 +260,8 @@ def write_dayahead_outputs(
         kpis=result.kpis,
         baseline_kpis=result.baseline_kpis,
         record=plan.record.to_dict(),
-        notes=list(plan.record.notes) + _ev_notes(result.kpis, unservable)
+        notes=list(plan.record.notes) + binding_notes(plan.record.binding_constraints)
+        + _ev_notes(result.kpis, unservable) + _limit_notes(limits or {})
         + [f"source of {part}: {text}" for part, text in bundle.provenance.items()],
         verdict=plan_verdict(result.kpis),
     )
@@ -256,6 +282,20 @@ def _horizon(bundle) -> dict:
     }
 
 
+def binding_notes(binding: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The report's lines on the limits that bound the plan: where, when, and the dearest
+    shadow price (the decision record has every step's)."""
+    if not binding:
+        return ["no network limit bound the plan"]
+    lines = []
+    for b in binding:
+        times = b["times"]
+        span = times[0][11:16] if len(times) == 1 else f"{times[0][11:16]}-{times[-1][11:16]}"
+        lines.append(f"binding: {b['kind']} at {b['element']} in {len(times)} step(s) "
+                     f"({span}), shadow price up to {b['max_shadow_price']:g} {b['unit']}")
+    return lines
+
+
 def _ev_notes(kpis: dict, unservable: list[dict]) -> list[str]:
     """The report's EV lines: unservable on its own apart from short by the grid or the plan."""
     lines = [
@@ -273,6 +313,26 @@ def _ev_notes(kpis: dict, unservable: list[dict]) -> list[str]:
     return lines
 
 
+def _limit_notes(limits: dict) -> list[str]:
+    """The report's and the console's lines on where limits bind and what no control breaks."""
+    lines = []
+    if "baseline_violations" in limits:
+        worst = ", ".join(f"{v['element']} {v['kind']} {v['worst_value']:g} (limit "
+                          f"{v['limit']:g}) at {v['worst_time'][11:16]}"
+                          for v in limits["baseline_violated"][:5])
+        lines.append(f"no control: {limits['baseline_violations']} AC violation(s)"
+                     + (f", worst {worst}" if worst else ""))
+    for b in limits.get("limits_reached", [])[:20]:
+        lines.append(f"limit reached in AC: {b['kind']} {b['element']} {b['worst_value']:g} "
+                     f"{b['unit']} (planned limit {b['planned_limit']:g}, AC limit "
+                     f"{b['limit']:g}) in {len(b['steps'])} step(s), worst at "
+                     f"{b['worst_time'][11:16]}")
+    more = len(limits.get("limits_reached", [])) - 20
+    if more > 0:
+        lines.append(f"... and {more} more limits reached (decision.json)")
+    return lines
+
+
 def _print_summary(summary: dict) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -284,9 +344,12 @@ def _print_summary(summary: dict) -> None:
     table.add_column("plan", justify="right")
     table.add_column("no control", justify="right")
     for k, v in summary.items():
-        if k in ("baseline", "outputs", "model", "date", "verdict"):
+        if k in ("baseline", "outputs", "model", "date", "verdict", "binding_constraints",
+                 "limits_reached", "baseline_violated", "scenario"):
             continue
         table.add_row(k, str(v), str(summary["baseline"].get(k, "")))
     console.print(table)
+    for line in binding_notes(summary.get("binding_constraints", [])) + _limit_notes(summary):
+        console.print(line)
     for p in summary["outputs"]:
         console.print(f"wrote {p}")

@@ -17,6 +17,7 @@ from gridctl.commands.inputs import (
     LoadOption,
     PricesOption,
     PvOption,
+    ScenarioOption,
     SessionsOption,
     SetOption,
     WeatherOption,
@@ -44,6 +45,7 @@ def drill(
         "--manual-restoration-min", help="Baseline: minutes until supply is restored by hand "
         "(default: the scenario's, 60).")] = None,
     devices: DevicesOption = None,
+    growth: ScenarioOption = None,
     forecast: ForecastOption = None,
     load: LoadOption = None,
     pv: PvOption = None,
@@ -87,7 +89,7 @@ def drill(
     target = None if out is None else output_folder(
         out, writes=(f"{spec.name}.json", f"{spec.name}.html"))
     try:
-        model = load_model(spec.model, devices=devices)
+        model = load_model(spec.model, devices=devices, scenario=growth)
     except InputError as exc:  # the file named it: say so
         raise DrillInputError(str(exc), source=str(path), field="model") from None
     spec = load_scenario(path, model)

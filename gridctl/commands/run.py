@@ -17,6 +17,7 @@ from gridctl.commands.inputs import (
     LoadOption,
     PricesOption,
     PvOption,
+    ScenarioOption,
     SessionsOption,
     SetOption,
     WeatherOption,
@@ -56,6 +57,7 @@ def run(
         "--model", "-m", help="Built-in model, simbench:CODE or a model file.")]
     = "jiuke_oasis",
     devices: DevicesOption = None,
+    scenario: ScenarioOption = None,
     db: Annotated[Path, typer.Option("--db", help="Historian (SQLite) file.")]
     = Path("out/historian.sqlite"),
     security: SecurityOption = "none",
@@ -117,7 +119,7 @@ def run(
     from gridctl.field.asyncua_logs import show_asyncua_warnings
 
     show_asyncua_warnings(controller=True)  # security warnings visible, reconnect noise not
-    grid = load_model(model, devices=devices)
+    grid = load_model(model, devices=devices, scenario=scenario)
     inputs.check(grid)
     client_security = None if security == "none" and user is None else client_security_of(
         security, pki, user)

@@ -16,6 +16,7 @@ from gridctl.commands.inputs import (
     ForecastOption,
     LoadOption,
     PvOption,
+    ScenarioOption,
     SessionsOption,
     WeatherOption,
     operator_inputs,
@@ -60,6 +61,7 @@ def serve(
         "--model", "-m", help="Built-in model, simbench:CODE or a model file.")]
     = "jiuke_oasis",
     devices: DevicesOption = None,
+    scenario: ScenarioOption = None,
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", "-p", help="TCP port (0: any free port).")]
     = 4840,
@@ -139,7 +141,7 @@ def serve(
     begin = _start_of(date, start)
     user_store = load_users(users) if users is not None else UserStore()
     pki_dir = pki or DEFAULT_PKI_DIR
-    grid = load_model(model, devices=devices)
+    grid = load_model(model, devices=devices, scenario=scenario)
     # the truth replays the operator's measured day where the files cover it
     inputs = operator_inputs(forecast=forecast, load=load, pv=pv, weather=weather,
                              sessions=sessions)

@@ -1,0 +1,55 @@
+"""Hosting capacity of the whole Jiuke Oasis grid: how many more EV connectors and kWp of PV.
+
+Runs the grid-wide question (every EV site grown together; every PV system scaled together) for
+EV and PV, uncontrolled against orderly, on the two planned days, and prints the figures and the
+wall time of each beside the target (the whole study ≤ 60 s on these machines, 2 loaded cores).
+
+    .venv/bin/python benchmarks/bench_hosting.py [--what ev|pv|both] [--scope grid,feeders,...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from gridctl.studies.hosting import HostingSettings, Scope, What, run_hosting
+from network_models import load_model
+
+TARGET_S = 60.0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--what", default="both", choices=["ev", "pv", "both"])
+    ap.add_argument("--scope", default="grid")
+    ap.add_argument("--resolution", type=int, default=None)
+    args = ap.parse_args()
+    model = load_model("jiuke_oasis")
+    scopes = [Scope(s) for s in args.scope.split(",")]
+    whats = [What.EV, What.PV] if args.what == "both" else [What(args.what)]
+    t_all = time.perf_counter()
+    for what in whats:
+        res = args.resolution or (1 if what is What.EV else 10)
+        t0 = time.perf_counter()
+        results, _ = run_hosting(model, what, scopes=scopes,
+                                 settings=HostingSettings(resolution=res))
+        wall = time.perf_counter() - t0
+        print(f"== {what.value}: {len(results)} location(s), resolution {res}, {wall:.1f} s")
+        for r in results:
+            for c, f in r.found.items():
+                b = f.binding or {}
+                print(f"  {r.location.kind:11s} {r.location.name:14s} {c.value:12s} "
+                      f"+{f.value:>7d} {f.unit:10s} binding {b.get('kind', 'cap')} "
+                      f"{b.get('element', '')} {b.get('time', '')} on {f.worst_day}; "
+                      f"{f.evaluations} day checks, {f.wall_s:.1f} s; at value "
+                      f"v {f.at_value['v_min_pu']:.4f}-{f.at_value['v_max_pu']:.4f} pu, "
+                      f"line {f.at_value['max_line_loading_pct']:.1f} %, "
+                      f"trafo {f.at_value['max_trafo_loading_pct']:.1f} %, "
+                      f"passed {f.at_value['passed_every_day']}")
+    total = time.perf_counter() - t_all
+    print(f"whole study {total:.1f} s (target <= {TARGET_S:.0f} s): "
+          f"{'met' if total <= TARGET_S else 'NOT met'}")
+
+
+if __name__ == "__main__":
+    main()

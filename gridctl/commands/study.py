@@ -1,0 +1,194 @@
+"""``gridctl study ...``: questions answered over many plans. ``study hosting``: how many more EV
+connectors or kWp of PV each feeder, transformer, EV site and the whole grid can take."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from gridctl.commands.arguments import parse_day
+from gridctl.commands.inputs import ConfigOption, DevicesOption, SetOption, study_of
+from gridctl.commands.outputs import FOLDER_HELP, dumps_json, output_folder
+from gridctl.errors import UserInputError
+
+HOSTING_JSON = "hosting.json"
+
+
+def register(app: typer.Typer) -> None:
+    study_app = typer.Typer(help="Studies over many plans: hosting capacity.",
+                            no_args_is_help=True)
+    study_app.command("hosting")(hosting)
+    app.add_typer(study_app, name="study")
+
+
+def hosting(
+    model: Annotated[
+        str, typer.Option("--model", "-m", help="Built-in model, simbench:CODE or model file.")
+    ] = "jiuke_oasis",
+    devices: DevicesOption = None,
+    what: Annotated[str, typer.Option(
+        "--what", help="ev: added EV connectors; pv: added PV kWp.")] = "ev",
+    date: Annotated[list[str] | None, typer.Option(
+        "--date", help="A planned day to hold, YYYY-MM-DD (repeatable); default 2026-07-15 "
+        "(July weekday: peak load, every commuter) and 2026-05-03 (a May Day Sunday: light "
+        "load, high sun).")] = None,
+    scope: Annotated[str, typer.Option(
+        "--scope", help="Comma-separated: grid, feeders, transformers, sites.")
+    ] = "grid,feeders,transformers,sites",
+    resolution: Annotated[int | None, typer.Option(
+        "--resolution", help="Search step: connectors (ev, default 1) or kWp (pv, default "
+        "10).")] = None,
+    control: Annotated[str, typer.Option(
+        "--control", help="uncontrolled, orderly, or both.")] = "both",
+    ev_type: Annotated[str, typer.Option(
+        "--ev-type", help="Type of a new EV site where a location has none: office_ac, "
+        "residential_ac, public_dc, bus_depot.")] = "residential_ac",
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the forecasts and the added "
+                                      "sessions.")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    out: Annotated[Path | None, typer.Option(
+        "--out", "-o", help=f"{FOLDER_HELP} Writes {HOSTING_JSON} and one bar chart per "
+        "feeder (hosting_FEEDER.png).")] = None,
+    config: ConfigOption = None,
+    settings: SetOption = None,
+) -> None:
+    """For each distribution feeder, distribution transformer and EV site, and the whole grid:
+    the largest added EV connectors (--what ev) or PV kWp (--what pv) for which the worst
+    planned day still holds every limit in AC, uncontrolled against gridctl's orderly day-ahead
+    dispatch, each checked in AC at the value found, with the element that breaks just above."""
+    from gridctl.studies.hosting import (
+        Control,
+        HostingSettings,
+        Scope,
+        What,
+        results_frame,
+        run_hosting,
+    )
+    from network_models import load_model
+    from network_models.registry import EvSiteType
+
+    kind = _choice(what, What, "--what")
+    scopes = [_choice(s.strip(), Scope, "--scope") for s in scope.split(",") if s.strip()]
+    if not scopes:
+        raise UserInputError("expected at least one of grid, feeders, transformers, sites",
+                             source="--scope")
+    controls = (tuple(Control) if control == "both"
+                else (_choice(control, Control, "--control", extra="both"),))
+    site_type = _choice(ev_type, EvSiteType, "--ev-type")
+    if resolution is not None and resolution < 1:
+        raise UserInputError(f"{resolution}: expected a whole number of at least 1",
+                             source="--resolution")
+    days = tuple(parse_day(d) for d in date) if date else None
+    study = study_of(config, settings)
+    grid = load_model(model, devices=devices)
+    target = (output_folder(out, writes=[HOSTING_JSON, *_chart_names(grid)])
+              if out is not None else None)
+    step = resolution or (1 if kind is What.EV else 10)
+    hs = HostingSettings(resolution=step, ev_type=site_type, seed=seed, controls=controls)
+    kwargs = {"days": days} if days else {}
+
+    def progress(line: str) -> None:
+        if not as_json:
+            typer.echo(line, err=True)
+
+    results, st = run_hosting(grid, kind, scopes=scopes, settings=hs, config=study.dispatch,
+                              progress=progress, **kwargs)
+    summary = {
+        "model": model,
+        "what": kind.value,
+        "unit": st.unit,
+        "days": [d.isoformat() for d in st.day_dates],
+        "resolution": step,
+        "ev_short_frac": hs.ev_short_frac,
+        "pv_curtail_frac": hs.pv_curtail_frac,
+        "results": [r.to_dict() for r in results],
+    }
+    if target is not None:
+        with target.writing() as folder:
+            (folder / HOSTING_JSON).write_text(dumps_json(summary, indent=1), encoding="utf-8")
+            written = [out / HOSTING_JSON]
+            written += [out / p.name for p in write_feeder_charts(results, folder, st.unit)]
+        summary["outputs"] = [str(p) for p in written]
+    if as_json:
+        typer.echo(dumps_json(summary))
+        return
+    _print_table(results_frame(results), summary)
+
+
+def _choice(value: str, enum, option: str, *, extra: str | None = None):
+    try:
+        return enum(value)
+    except ValueError:
+        names = [e.value for e in enum] + ([extra] if extra else [])
+        raise UserInputError(f"{value!r}: expected one of {', '.join(names)}",
+                             source=option) from None
+
+
+def _chart_names(grid) -> list[str]:
+    from network_models.topology import distribution_feeders, switch_roles
+
+    if not grid.registry.switches:
+        return []
+    names = [f.name for f in distribution_feeders(grid.net, switch_roles(grid.net,
+                                                                         grid.registry))]
+    return [f"hosting_{n}.png" for n in names]
+
+
+def write_feeder_charts(results, folder: Path, unit: str) -> list[Path]:
+    """One bar chart per feeder: the feeder, its transformers and EV sites, uncontrolled
+    beside orderly (matplotlib, PNG)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    by_feeder: dict[str, list] = {}
+    for r in results:
+        if r.location.feeder is not None:
+            by_feeder.setdefault(r.location.feeder, []).append(r)
+    written = []
+    for feeder, rows in by_feeder.items():
+        rows.sort(key=lambda r: ({"feeder": 0, "transformer": 1, "ev_site": 2}[r.location.kind],
+                                 r.location.name))
+        controls = list(rows[0].found)
+        x = np.arange(len(rows))
+        width = 0.8 / len(controls)
+        fig, ax = plt.subplots(figsize=(max(5, 1.1 * len(rows) + 2), 4))
+        for k, c in enumerate(controls):
+            vals = [r.found[c].value for r in rows]
+            bars = ax.bar(x + (k - (len(controls) - 1) / 2) * width, vals, width, label=c.value)
+            for bar, r in zip(bars, rows, strict=True):
+                b = r.found[c].binding or {}
+                ax.annotate(b.get("element", "cap"), (bar.get_x() + bar.get_width() / 2,
+                                                      bar.get_height()),
+                            ha="center", va="bottom", fontsize=6, rotation=90)
+        ax.set_xticks(x, [f"{r.location.kind}\n{r.location.name}" for r in rows], fontsize=7)
+        ax.set_ylabel(f"added {unit}")
+        ax.set_title(f"Hosting capacity, feeder {feeder} (label: binding element)")
+        ax.legend()
+        fig.tight_layout()
+        path = folder / f"hosting_{feeder}.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        written.append(path)
+    return written
+
+
+def _print_table(frame, summary: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(width=160)
+    table = Table(title=f"Hosting capacity, {summary['model']}: added {summary['unit']} "
+                  f"(worst of {', '.join(summary['days'])})")
+    for col in frame.columns:
+        table.add_column(col, justify="right" if col.endswith("_added") else "left")
+    for row in frame.itertuples(index=False):
+        table.add_row(*["" if v is None else str(v) for v in row])
+    console.print(table)
+    for p in summary.get("outputs", []):
+        console.print(f"wrote {p}")
+
