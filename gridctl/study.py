@@ -95,6 +95,7 @@ class WeightsSpec(_Section):
     degradation: NonNegative | None = None
     reactive_cny_per_mvarh: NonNegative | None = None
     ev_shortfall_cny_per_mwh: NonNegative | None = None
+    ev_deferral_cny_per_mwh: NonNegative | None = None
     bess_terminal_cny_per_mwh: NonNegative | None = None
     bess_out_of_band_cny_per_mwh: NonNegative | None = None
     voltage_violation_cny_per_pu: NonNegative | None = None

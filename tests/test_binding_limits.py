@@ -149,7 +149,7 @@ def case_backbone():
     m = ring()
     loads = {"load_A": np.where(NOON, 3.5, 2.5), "load_B": _flat(6.0),
              "load_S": np.where(NOON, 6.0, 1.0)}
-    return m, day_bundle(m, loads, sessions("ev_hub", 20, "18:00", "22:00", 80, 120), "overcast")
+    return m, day_bundle(m, loads, sessions("ev_hub", 20, "18:00", "22:00", 88, 120), "overcast")
 
 
 def case_feeder():
@@ -298,7 +298,7 @@ def test_a_grid_too_weak_for_the_sessions_holds_its_limit_and_reports_the_shortf
     # serve the vehicles through an overloaded cable; the plan keeps the cable and says so
     model = ring()
     loads = {"load_A": _flat(4.0), "load_B": _flat(6.0), "load_S": _flat(0.0)}
-    bundle = day_bundle(model, loads, sessions("ev_hub", 20, "18:00", "22:00", 50, 120),
+    bundle = day_bundle(model, loads, sessions("ev_hub", 20, "18:00", "22:00", 88, 120),
                         "overcast")
     r = run_dayahead(model, DAY, bundle=bundle)
     assert not r.baseline_kpis["ac_validated"]
