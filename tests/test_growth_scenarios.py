@@ -207,22 +207,26 @@ def test_under_jiuke_2030_the_plan_holds_every_limit_and_serves_every_servable_s
         summary["ev_energy_unservable_mwh"], abs=1e-3)
 
 
-def test_under_jiuke_2030_the_decision_record_names_the_limits_that_bound(dayahead_2030) -> None:
+def test_under_jiuke_2030_the_record_says_what_no_control_breaks_and_what_bound(
+        dayahead_2030) -> None:
     summary, decision = dayahead_2030
-    reached = summary["limits_reached"]
-    assert reached and decision["limits_reached"] == reached
-    assert decision["baseline_violations"] == summary["baseline_violations"]
-    broken = {v["element"] for v in summary["baseline_violated"]}
-    # the optimiser's binding rows, with their shadow prices, include the mall's transformer
+    # what no control breaks, by element: a mall's transformer at the evening peak among them
+    violated = summary["baseline_violated"]
+    assert decision["baseline_violations"] == summary["baseline_violations"] == sum(
+        v["steps"] for v in violated) > 0
+    assert any(v["kind"] == "trafo_loading" and v["element"] in ("TR_L3_2", "TR_L5_4")
+               and v["worst_value"] > v["limit"] for v in violated)
+    # the optimiser's binding rows (with shadow prices) and the limits its AC flow reaches, as
+    # the record has them; the orderly plan moves the evening's energy into the night, so it
+    # may reach none of them
     binding = summary["binding_constraints"]
     assert decision["binding_constraints"] == binding == decision["record"]["binding_constraints"]
-    assert any(b["kind"] == "trafo_loading" and b["element"] in broken
-               and b["max_shadow_price"] > 0 for b in binding)
+    assert all(b["max_shadow_price"] > 0 and b["times"] for b in binding)
+    reached = summary["limits_reached"]
+    assert decision["limits_reached"] == reached
     for b in reached:
         assert b["kind"] in ("line", "trafo", "bus_voltage_high", "bus_voltage_low")
         assert len(b["steps"]) == len(b["times"]) >= 1 and b["worst_time"] in b["times"]
         if b["kind"] in ("line", "trafo"):
             # at its planned limit (the AC limit less the margin), never beyond the AC limit
             assert 0.99 * b["planned_limit"] <= b["worst_value"] <= b["limit"]
-    # the plan binds where no control breaks: a mall's transformer at the evening peak
-    assert any(b["kind"] == "trafo" and b["element"] in broken for b in reached)
