@@ -338,3 +338,33 @@ def _column(model: GridModel, res, element: str, kind: str) -> int:
     if kind == "line_loading":
         return list(res.line_index).index(model.line_index(element))
     return list(res.trafo_index).index(model.trafo_index(element))
+
+
+def _late_mpc_step(model, bundle, now: str):
+    from controllers.dayahead import sessions_at_start
+    from controllers.mpc import RecedingHorizonController
+    from controllers.snapshot import GridSnapshot
+
+    t = pd.Timestamp(f"2026-07-15 {now}", tz=TZ)
+    window = bundle.window(t, bundle.end)
+    controller = RecedingHorizonController(model, horizon_steps=8, deadline_s=0.0)  # all late
+    return controller.step(GridSnapshot.initial(model, t, sessions_at_start(window)), window)
+
+
+def test_a_late_plan_that_holds_the_limits_beats_a_fallback_that_breaks_them():
+    # a feeder cable the fast chargers would overload at half their site's limit
+    m = radial(feeder_max_i_ka=0.1)
+    loads = {"load_R1": _flat(1.2), "load_LV1": _flat(0.05), "load_PVB": _flat(0.0),
+             "load_S": np.where(NOON, 3.0, 1.0)}
+    bundle = day_bundle(m, loads, sessions("ev_dc", 10, "18:00", "22:00", 90, 120), "overcast")
+    decision = _late_mpc_step(m, bundle, "18:30")
+    assert decision.record.fallback is None and decision.record.ac_check["passed"]
+    assert any("the late plan, which passed its AC check, is sent" in n
+               for n in decision.record.notes)
+
+
+def test_a_late_plan_still_gives_way_to_a_fallback_that_holds_the_limits():
+    m, bundle = case_transformer()
+    decision = _late_mpc_step(m, bundle, "09:00")
+    assert decision.record.fallback == "rule_based_safe_dispatch"
+    assert decision.record.ac_check["passed"]
