@@ -121,13 +121,23 @@ def test_booked_sessions_from_a_file_are_the_sessions_planned(jiuke, plain, tmp_
     assert only_depot.kpis["ev_energy_short_by_grid_or_plan_mwh"] == 0.0
 
 
-def test_a_carbon_file_sets_the_intensity_the_co2_is_counted_with(jiuke, plain, tmp_path):
+def test_a_carbon_file_moves_charging_to_the_clean_hours_at_a_high_carbon_price(
+        jiuke, plain, tmp_path):
     idx = plain.bundle.index
-    intensity = np.where(_hours(idx, 10, 16), 0.2, 0.8)
+    clean = _hours(idx, 10, 16)  # a solar-rich grid mix at midday
+    intensity = np.where(clean, 0.1, 0.9)
     path = _series_csv(tmp_path / "carbon.csv", idx, carbon_kg_per_kwh=intensity)
     bundle = OperatorInputs(carbon_csv=path).bundle(jiuke, DAY, "24h")
     np.testing.assert_array_equal(bundle.carbon_kg_per_kwh.to_numpy(), intensity)
     assert bundle.provenance["carbon"] == f"from {path}"
+    study = load_study(None, {"carbon.price_cny_per_t": (3000.0, "--set")})
+    green = _plan(jiuke, OperatorInputs(carbon_csv=path), study)
+    share = [r.plan.schedule.ev_site_p_mw.sum(axis=1).to_numpy() for r in (plain, green)]
+    assert share[1][clean].sum() / share[1].sum() > share[0][clean].sum() / share[0].sum() + 0.02
+    # and the CO2 reported is counted with the file's intensity
+    imported_mw = np.clip(np.asarray(green.plan.ac.import_mw), 0, None)
+    assert green.kpis["co2_t"] == pytest.approx(
+        float(np.sum(imported_mw * intensity) * green.bundle.step_h), rel=1e-3)
 
 
 def test_a_study_file_overrides_the_defaults_and_says_where_each_value_came_from(tmp_path):
