@@ -152,6 +152,7 @@ class OperatorInputs:
     def _from_bundle(self, model: GridModel, index: pd.DatetimeIndex, end: pd.Timestamp,
                      own: dict, tariff: Tariff | None, carbon: float | None) -> ForecastBundle:
         assert self.forecast_dir is not None
+        _bundle_header(self.forecast_dir)
         given = read_bundle(self.forecast_dir, model)
         source = str(Path(self.forecast_dir) / HEADER_FILE)
         step = end - index[-1]

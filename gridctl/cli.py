@@ -40,7 +40,10 @@ def _input_warnings_as_lines() -> None:
     as errors are, not Python's warning with a source line."""
     from forecasts.errors import ForecastInputWarning
 
+    warnings.simplefilter("always", ForecastInputWarning)  # each one, not once per line
     shown = warnings.showwarning
+    if getattr(shown, "gridctl_input_lines", False):
+        return  # installed by an earlier main() in this process (tests call it many times)
 
     def show(message, category, filename, lineno, file=None, line=None):
         if issubclass(category, ForecastInputWarning):
@@ -48,6 +51,7 @@ def _input_warnings_as_lines() -> None:
         else:
             shown(message, category, filename, lineno, file, line)
 
+    show.gridctl_input_lines = True  # type: ignore[attr-defined]
     warnings.showwarning = show
 
 

@@ -83,8 +83,8 @@ def dayahead(
                              sessions=sessions, prices=prices, carbon=carbon)
     target = output_folder(out, writes=OUTPUT_FILES)
     grid = load_model(model, devices=devices, scenario=scenario)
-    inputs.check(grid)  # every file read before the plan: bad input costs no solve
     start, horizon = local_days(day, days, grid.site.timezone)
+    # every file is read (and bad input refused) here, before any solve or write
     bundle = inputs.bundle(grid, start, horizon, "15min", seed=seed,
                            tariff=tariff_for(study, inputs),
                            carbon_kg_per_kwh=study.carbon_kg_per_kwh)

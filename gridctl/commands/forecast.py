@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import warnings
 from pathlib import Path
 from typing import Annotated
 
@@ -49,7 +48,6 @@ def forecast(
     and a short summary."""
     from forecasts import Tariff, build, write_bundle
     from forecasts.bundle_io import BUNDLE_FILES
-    from forecasts.errors import ForecastInputWarning
     from network_models import load_model
 
     day = parse_day(date)
@@ -58,17 +56,11 @@ def forecast(
                              source="--flat-price")
     target = output_folder(out, writes=BUNDLE_FILES)
     grid = load_model(model, devices=devices, scenario=scenario)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", ForecastInputWarning)
-        bundle = build(
-            grid, day, horizon, step, seed=seed, weather=weather, load_source=load_source,
-            ev_sessions=ev_sessions, tariff=Tariff(flat_price_cny_per_kwh=flat_price),
-        )
-    for w in caught:
-        if issubclass(w.category, ForecastInputWarning):
-            typer.echo(f"gridctl: warning: {w.message}", err=True)
-        else:
-            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+    # a warning about the input (sessions of other days left out) is one line: gridctl.cli
+    bundle = build(
+        grid, day, horizon, step, seed=seed, weather=weather, load_source=load_source,
+        ev_sessions=ev_sessions, tariff=Tariff(flat_price_cny_per_kwh=flat_price),
+    )
     with target.writing() as folder:
         names = [p.name for p in write_bundle(
             bundle, folder, plot=plot,
