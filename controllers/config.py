@@ -25,11 +25,10 @@ class ObjectiveWeights:
     degradation: float = 1.0  # multiplier on each BESS's degradation_cny_per_mwh throughput cost
     reactive_cny_per_mvarh: float = 10.0  # reactive power for limits, not for pennies of losses
     ev_shortfall_cny_per_mwh: float = 20_000.0  # energy owed to a driver at departure
-    # per MWh a plugged-in vehicle could take in the coming step and is not given (a soft floor:
-    # charge now what the site has room for). Off by default: at 20,000 it doubled Jiuke's EV
-    # power at the 18:30 peak price (1.32 against 0.60 MW in the MPC's first step), undoing
-    # orderly charging where the site limit does not bind; it needs to be weighed by laxity
-    ev_deferral_cny_per_mwh: float = 0.0
+    # per MWh a vehicle that should not wait (little slack, or a busy site: see
+    # DispatchConfig.ev_wait_slack_min) could take in the coming step and is not given: a soft
+    # floor, below the shortfall price (a risk, not a certain loss), above any price spread
+    ev_deferral_cny_per_mwh: float = 10_000.0
     bess_terminal_cny_per_mwh: float = 1_500.0  # end-of-horizon SoC below its target
     # per MWh outside a battery's SoC band, in every step: above any price spread or demand
     # charge a discharge below the band (or a charge above it) could earn, so it comes back first
@@ -56,6 +55,14 @@ class DispatchConfig:
     # a preference, never a deadline: of two splits that deliver as much, the one that gives
     # each vehicle its energy before the last minutes of its stay
     ev_finish_margin_min: float = 15.0
+    # an online plan does not defer the charging of a vehicle with less slack than this, nor of
+    # any vehicle at a site whose plugged-in vehicles need this share of its rating until they
+    # leave, nor at a site whose connectors can draw this many times its rating: what it defers,
+    # a vehicle arriving meanwhile may take (ev_deferral_cny_per_mwh; assumptions, see
+    # controllers.ev_charging.sessions_that_should_not_wait)
+    ev_wait_slack_min: float = 60.0
+    ev_site_busy_frac: float = 0.5
+    ev_site_oversubscribed_ratio: float = 2.0
 
     @property
     def ac_limits(self) -> AcLimits:

@@ -442,19 +442,25 @@ class Dispatcher:
     def _first_step_floor_mwh(
         self, site, snapshot: GridSnapshot, index: pd.DatetimeIndex, step_h: float
     ) -> float:
-        """What the vehicles plugged in at ``site`` now can take in the first step, MWh: each
-        at its power limit up to what it can still get, the site within its limit at every
+        """What the vehicles at ``site`` that should not wait can take in the first step, MWh:
+        each at its power limit up to what it can still get, the site within its limit at every
         minute. The optimiser is asked for it (a soft floor priced at
-        ``ev_deferral_cny_per_mwh``) so that no price or peak term holds a plugged-in vehicle
-        back while the site has room and the grid is not limiting: energy deferred is energy a
-        later arrival, unknown now, may take (the shortfall risk of an online plan)."""
-        from controllers.ev_charging import max_site_energy_kwh, servable_owed_kwh
+        ``ev_deferral_cny_per_mwh``) so that no price or peak term holds such a vehicle back
+        while the site has room and the grid is not limiting: energy deferred is energy a later
+        arrival, unknown now, may take (the shortfall risk of an online plan). Which vehicles
+        should not wait: :func:`~controllers.ev_charging.sessions_that_should_not_wait`."""
+        from controllers.ev_charging import (
+            max_site_energy_kwh,
+            servable_owed_kwh,
+            sessions_that_should_not_wait,
+        )
 
         if self.config.weights.ev_deferral_cny_per_mwh <= 0:
             return 0.0
-        plugged = [st for st in snapshot.ev_sessions
-                   if st.session.charger == site.id and st.session.departure > snapshot.time
-                   and st.session.arrival <= snapshot.time]
+        cfg = self.config
+        plugged = sessions_that_should_not_wait(
+            site, snapshot.ev_sessions, snapshot.time, slack_h=cfg.ev_wait_slack_min / 60.0,
+            busy_frac=cfg.ev_site_busy_frac, oversubscribed_ratio=cfg.ev_site_oversubscribed_ratio)
         if not plugged:
             return 0.0
         owed = servable_owed_kwh(site, plugged, index, step_h)
@@ -472,8 +478,8 @@ class Dispatcher:
         q_cap = (np.sqrt(np.clip(s_mva**2 - pv_avail**2, 0.0, None)) * (pv_avail > 1e-6)
                  * q_capable)
         env = [site_envelope(s, states, idx, bundle.step_h) for s in self.ev_sites]
-        floor = [self._first_step_floor_mwh(s, snapshot, idx, bundle.step_h)
-                 for s in self.ev_sites]
+        ev_floor = [self._first_step_floor_mwh(s, snapshot, idx, bundle.step_h)
+                    for s in self.ev_sites]
         n_ev = len(self.ev_sites)
         readings = read_fleet(self.bess, snapshot.bess_soc_frac)
         e0, emin, emax, p_max, etarget = [], [], [], [], []
@@ -501,7 +507,7 @@ class Dispatcher:
             "ev_cap": np.vstack([e.cap_mw for e in env]) if n_ev else np.zeros((0, t)),
             "ev_lo": np.vstack([e.e_min_mwh for e in env]) if n_ev else np.zeros((0, t)),
             "ev_hi": np.vstack([e.e_max_mwh for e in env]) if n_ev else np.zeros((0, t)),
-            "ev_floor": np.array(floor, dtype=float),
+            "ev_floor": np.array(ev_floor, dtype=float),
             "e0": np.array(e0),
             "emin": np.array(emin),
             "emax": np.array(emax),

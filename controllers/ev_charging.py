@@ -210,6 +210,52 @@ def servable_owed_kwh(
     return np.minimum(owed, p_kw * (inside + after / _NS_PER_H))
 
 
+def sessions_that_should_not_wait(
+    site: EvChargingSite,
+    states: Sequence[SessionState],
+    now: pd.Timestamp,
+    *,
+    slack_h: float,
+    busy_frac: float,
+    oversubscribed_ratio: float,
+) -> list[SessionState]:
+    """The vehicles plugged in at ``site`` now whose charging an online plan should not defer.
+
+    A plan that knows only the vehicles already plugged in can shift their charging to cheaper
+    hours, and every kWh it shifts is one a vehicle arriving meanwhile may compete for. So:
+
+    - every vehicle, at a site built to be shared: its connectors can together draw at least
+      ``oversubscribed_ratio`` times its rating (a workplace with many slow connectors behind a
+      small connection, a fast-charging hub), so it is at its limit whenever it is busy;
+    - every vehicle, when the site is busy: its plugged-in vehicles need at least
+      ``busy_frac`` of its rating from now until they leave (the largest share over their
+      departures, earliest first);
+    - otherwise the vehicles with less than ``slack_h`` of slack (laxity: the hours left in
+      the stay beyond what it takes at full power to get what can still be had); a short stay
+      at a hub with room.
+
+    A residential site in the evening, its vehicles there for the night, has neither: its
+    charging is the plan's to shift into the valley.
+    """
+    plugged = [st for st in states if st.session.charger == site.id
+               and st.session.arrival <= now < st.session.departure]
+    if not plugged:
+        return []
+    sessions = [st.session for st in plugged]
+    left_h = np.array([(s.departure - now).total_seconds() / 3600.0 for s in sessions])
+    p_kw = session_limits_kw(site, sessions)
+    owed = np.minimum([st.energy_owed_kwh for st in plugged], p_kw * left_h)
+    order = np.argsort(left_h, kind="stable")
+    need_kw = np.cumsum(owed[order]) / np.maximum(left_h[order], 1e-9)
+    oversubscribed = site.n_connectors * site.p_connector_kw >= oversubscribed_ratio * site.p_site_max_kw
+    if oversubscribed or (site.p_site_max_kw > 0
+                          and need_kw.max() >= busy_frac * site.p_site_max_kw):
+        return [plugged[i] for i in range(len(plugged)) if owed[i] > 1e-9]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        laxity_h = left_h - np.where(p_kw > 0, owed / p_kw, 0.0)
+    return [plugged[i] for i in range(len(plugged)) if owed[i] > 1e-9 and laxity_h[i] < slack_h]
+
+
 def site_envelope(
     site: EvChargingSite,
     states: Sequence[SessionState],
@@ -303,10 +349,10 @@ def allocate_site(
     room_kwh = (site.p_site_max_kw * step_h - budget_kwh).clip(0.0) if top_up else np.zeros(t)
     # variables: x (energy of session rows[k] in step cols[k]); per session the shortfall on what
     # is due inside the window and on the rest; per step a top-up beyond the plan
-    need = np.maximum(owed, 1e-2)
     late = _share_in_last_h(sessions, index, step_h, finish_margin_h)[rows, cols]
+    urgency = _urgency(sessions, owed, session_limits_kw(site, sessions), index[0], step_h)
     c = np.r_[
-        (1.0 + cols / max(t, 1) + late) / need[rows] * 1e-3,
+        (1.0 + late + urgency[rows] * (cols - 1.0)) * 1e-3,
         np.ones(n_s),
         np.full(n_s, 1e-4),
         np.full(t, 0.02),
@@ -347,6 +393,20 @@ def allocate_site(
     return SiteAllocation(session_ids=tuple(s.id for s in sessions), p_kw=energy / step_h)
 
 
+def _urgency(
+    sessions: Sequence[EvSession], owed_kwh: np.ndarray, p_kw: np.ndarray, now: pd.Timestamp,
+    step_h: float,
+) -> np.ndarray:
+    """How much a session's charging loses by waiting, in (0, 1]: ``step_h / (laxity + step_h)``
+    with its laxity the hours it could still wait and finish at full power (least laxity first:
+    the vehicle with the least slack is served first; one with a night ahead of it waits)."""
+    stay_h = np.array([(s.departure - max(s.arrival, now)).total_seconds() / 3600.0
+                       for s in sessions])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        laxity_h = np.where(p_kw > 0, stay_h - owed_kwh / p_kw, stay_h)
+    return step_h / (np.clip(laxity_h, 0.0, None) + step_h)
+
+
 def _share_in_last_h(
     sessions: Sequence[EvSession], index: pd.DatetimeIndex, step_h: float, last_h: float
 ) -> np.ndarray:
@@ -366,22 +426,27 @@ def split_rest_of_step(
     states: Sequence[SessionState],
     now: pd.Timestamp,
     step_end: pd.Timestamp,
-    planned_kw: Mapping[str, float],
     planned_site_kw: float,
     *,
     room_kw: float = 0.0,
 ) -> dict[str, float]:
     """Charging power (kW while plugged in) of each session at ``site`` from ``now`` to
-    ``step_end``, after a vehicle plugged in or left between two control steps.
+    ``step_end``: at a control step and again whenever a vehicle plugs in or leaves.
 
-    The plan's site power stays the budget: sessions keep their planned power and the one that
-    plugged in gets what the plan left over (the plan allowed for expected arrivals). A session
-    that would miss its departure even at full power after this step gets what it must have now
-    (least laxity), beyond the plan if need be, within the site's rating; if even that is short,
-    the rating is shared in proportion to those needs. Never above a session's power limit or
-    what it still owes, and the whole never above the site's rating. ``room_kw`` is power
-    beyond the plan the grid is known to take at the site now (the MPC checks it in AC): a
-    vehicle that plugged in gets it rather than waiting for the next step.
+    The plan decides the site's power (the network, prices and deadlines are its to weigh);
+    the field splits it among the vehicles plugged in, least laxity first: the vehicle with the
+    least slack (hours left in its stay beyond what it needs at full power) first, at full
+    power, vehicles of equal slack sharing equally, until the budget is used. The budget is the
+    plan's site power and ``room_kw``, power beyond the plan the grid is known to take at the
+    site now (the MPC checks it in AC), and at least what the sessions that would miss their
+    departure even at full power after this step must have now; never above the site's rating,
+    a session's power limit or what it still owes.
+
+    Why least laxity first and not the plan's own split among sessions: the plan holds each
+    session's power for a whole step and knows only the vehicles already there, so it finds a
+    short stay dear in site capacity and a later arrival free; the field re-splits at every
+    arrival and departure, and least laxity first there delivers at least what the best online
+    schedulers do (``tests/test_ev_site_limit.py``).
     """
     states = [s for s in states if s.session.charger == site.id and s.session.departure > now]
     if not states:
@@ -397,23 +462,18 @@ def split_rest_of_step(
     with np.errstate(divide="ignore", invalid="ignore"):
         room = np.where(rest_h > 0, np.minimum(p_max, owed / rest_h), 0.0)
         must = np.where(rest_h > 0, (owed - p_max * after_h) / rest_h, 0.0)
+        laxity_h = rest_h + after_h - np.where(p_max > 0, owed / p_max, 0.0)
     must = np.clip(must, 0.0, room)
-    planned = np.minimum([max(planned_kw.get(s.id, 0.0), 0.0) for s in sessions], room)
-    rating = site.p_site_max_kw
-    if must.sum() >= rating:
-        give = must * (rating / must.sum()) if must.sum() > 0 else must
-    else:
-        give = np.maximum(must, planned)
-        extra = give - must
-        if give.sum() > rating:  # planned power beyond the needs gives way, in proportion
-            give = must + extra * ((rating - must.sum()) / extra.sum())
-        budget = min(rating, max(planned_site_kw + max(room_kw, 0.0), give.sum()))
-        # what the plan kept for arrivals goes to the vehicles it did not know, then to all
-        unplanned = np.array([s.id not in planned_kw for s in sessions])
-        left = max(budget - give.sum(), 0.0)
-        more = np.where(unplanned, _water_fill(np.where(unplanned, room - give, 0.0), left), 0.0)
-        give = give + more
-        give = give + _water_fill(room - give, max(budget - give.sum(), 0.0))
+    budget = min(site.p_site_max_kw, max(planned_site_kw + max(room_kw, 0.0), must.sum()))
+    give = np.zeros(len(sessions))
+    # slack to the second: ties share (a fleet of identical vehicles is not served in id order)
+    slack_s = np.round(laxity_h * 3600.0)
+    for level in np.unique(slack_s):
+        left = budget - give.sum()
+        if left <= 1e-9:
+            break
+        group = slack_s == level
+        give = give + _water_fill(np.where(group, room - give, 0.0), left)
     return {s.id: float(kw) for s, kw in zip(sessions, give, strict=True)}
 
 

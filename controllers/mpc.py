@@ -32,7 +32,12 @@ import pandas as pd
 from controllers.bess_soc import guard_schedule, read_fleet, soc_issues
 from controllers.config import DispatchConfig
 from controllers.dispatch import Dispatcher
-from controllers.ev_charging import presence_h
+from controllers.ev_charging import (
+    presence_h,
+    session_limits_kw,
+    sessions_that_should_not_wait,
+    split_rest_of_step,
+)
 from controllers.schedule import DecisionRecord, DispatchSchedule
 from controllers.snapshot import GridSnapshot
 from forecasts.bundle import ForecastBundle
@@ -161,15 +166,16 @@ class RecedingHorizonController:
             limits_readded=record.limits_readded if record is not None else 0,
             ev_envelopes_raised=record.ev_envelopes_raised if record is not None else 0,
         )
+        room_kw = self._ev_site_room_kw(forecast, schedule) if plan_ok else {}
         return MpcDecision(
             time=snapshot.time,
             setpoints=first_step_setpoints(self.model, schedule),
-            session_p_kw=self._session_setpoints(snapshot, schedule),
+            session_p_kw=self._session_setpoints(snapshot, schedule, room_kw),
             schedule=schedule,
             record=record,
             planned_import_mw=float(result.ac.import_mw[0])
             if fallback is None and result is not None else float("nan"),
-            ev_site_room_kw=self._ev_site_room_kw(forecast, schedule) if plan_ok else {},
+            ev_site_room_kw=room_kw,
         )
 
     # -- internals -----------------------------------------------------------------------------
@@ -216,10 +222,17 @@ class RecedingHorizonController:
         return room if ok else {}
 
     def _session_setpoints(
-        self, snapshot: GridSnapshot, schedule: DispatchSchedule
+        self, snapshot: GridSnapshot, schedule: DispatchSchedule, room_kw: Mapping[str, float]
     ) -> dict[str, float]:
-        """Charging power of each plugged-in session for the first step, kW while plugged in
-        (the schedule holds step averages; a vehicle leaving mid-step gets its energy sooner)."""
+        """Charging power of each session for the first step, kW while plugged in.
+
+        The schedule holds step averages (a vehicle leaving mid-step gets its energy sooner).
+        At each site the vehicles plugged in now are then split as between two steps
+        (:func:`split_rest_of_step`, the plan's first-step site power the budget): one that
+        cannot wait for the next plan is served first, least laxity first. The plan holds each
+        session's power for the whole step, which makes a short stay look dear in site capacity;
+        the field re-splits at every arrival and departure, so a vehicle that leaves mid-step
+        can have its energy first and the others the power it leaves."""
         out = {}
         first = schedule.index[:1]
         for st in snapshot.ev_sessions:
@@ -230,6 +243,24 @@ class RecedingHorizonController:
             mean_kw = float(schedule.ev_session_p_kw[sid].iloc[0])
             kw = mean_kw * self.step_h / hours if hours > 1e-9 else 0.0
             out[sid] = min(kw, st.session.max_kw)
+        now, step_end = snapshot.time, snapshot.time + pd.Timedelta(hours=self.step_h)
+        cfg = self.config
+        for site in self.model.registry.ev_sites:
+            plugged = [st for st in snapshot.ev_sessions if st.session.charger == site.id
+                       and st.session.arrival <= now < st.session.departure]
+            if not plugged or site.id not in schedule.ev_site_p_mw.columns:
+                continue
+            planned_site_kw = 1000.0 * float(schedule.ev_site_p_mw[site.id].iloc[0])
+            # the vehicles that should not wait may have the room the grid has beyond the plan
+            # (checked in AC): the plan's step average is not what they can take
+            hurry = sessions_that_should_not_wait(
+                site, plugged, now, slack_h=cfg.ev_wait_slack_min / 60.0,
+                busy_frac=cfg.ev_site_busy_frac,
+                oversubscribed_ratio=cfg.ev_site_oversubscribed_ratio,
+            ) if cfg.weights.ev_deferral_cny_per_mwh > 0 else []
+            hurry_kw = float(session_limits_kw(site, [st.session for st in hurry]).sum())
+            out.update(split_rest_of_step(site, plugged, now, step_end, planned_site_kw,
+                                          room_kw=min(room_kw.get(site.id, 0.0), hurry_kw)))
         return out
 
     def _set_terminal_targets(self, now: pd.Timestamp) -> None:

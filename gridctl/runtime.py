@@ -843,7 +843,7 @@ class ControllerRuntime:
         for site in sites:
             planned = float(planned_site_kw.get(site.id, 0.0))
             split = split_rest_of_step(
-                site, states, now, decision.time + step, decision.session_p_kw, planned,
+                site, states, now, decision.time + step, planned,
                 room_kw=float(decision.ev_site_room_kw.get(site.id, 0.0)),
             )
             values.update(
