@@ -20,7 +20,7 @@ Units: kW and kWh for sessions, MW and MWh for sites. Times are step starts (tz-
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -247,7 +247,8 @@ def sessions_that_should_not_wait(
     owed = np.minimum([st.energy_owed_kwh for st in plugged], p_kw * left_h)
     order = np.argsort(left_h, kind="stable")
     need_kw = np.cumsum(owed[order]) / np.maximum(left_h[order], 1e-9)
-    oversubscribed = site.n_connectors * site.p_connector_kw >= oversubscribed_ratio * site.p_site_max_kw
+    connectors_kw = site.n_connectors * site.p_connector_kw
+    oversubscribed = connectors_kw >= oversubscribed_ratio * site.p_site_max_kw
     if oversubscribed or (site.p_site_max_kw > 0
                           and need_kw.max() >= busy_frac * site.p_site_max_kw):
         return [plugged[i] for i in range(len(plugged)) if owed[i] > 1e-9]
