@@ -13,6 +13,7 @@ de-energised or out-of-service bus has NaN voltage; branches without flow report
 This module is the public surface; the work is done in the private ``network_models._powerflow``
 package (as power-grid-model keeps ``_core``): the injections and their checks, the result type,
 the pandapower loop, the converter to power-grid-model input and its batch run.
+``device_injections`` builds the injections from per-device values (registry ids and signs).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import copy
 import pandapower as pp
 from power_grid_model import PowerGridModel
 
+from network_models._powerflow.device_injections import DeviceValues, device_injections
 from network_models._powerflow.injections import (
     TimeSeriesInjections,
     step_count,
@@ -34,10 +36,12 @@ from network_models._powerflow.results import PowerFlowEngine, TimeSeriesResult
 from network_models.errors import InputError
 
 __all__ = [
+    "DeviceValues",
     "PowerFlowCase",
     "PowerFlowEngine",
     "TimeSeriesInjections",
     "TimeSeriesResult",
+    "device_injections",
     "run_time_series",
     "solve_once",
 ]
