@@ -17,8 +17,8 @@ import numpy as np
 import pandapower as pp
 import pandas as pd
 
-from network_models import SIMBENCH_PREFIX
 from network_models._net_checks import check_net_values, check_structure
+from network_models.constants import SIMBENCH_PREFIX
 from network_models.errors import ModelError
 from network_models.model import Assumption, GridModel, GridProfiles
 from network_models.registry import (
