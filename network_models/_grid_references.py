@@ -77,6 +77,9 @@ class _KnownNames:
     def bus(self, table: str, name: str, field: str, bus: str) -> None:
         self.need(bus in self.buses, table, name, field, f"unknown bus {bus!r}")
 
+    def switch(self, table: str, name: str, field: str, switch: str) -> None:
+        self.need(switch in self.switches, table, name, field, f"unknown switch {switch!r}")
+
 
 def _unique(items: Iterable[Any], table: str, source: str) -> set[str]:
     seen: set[str] = set()
@@ -239,37 +242,19 @@ def _check_substations(spec: GridSpec, known: _KnownNames) -> None:
             known.need(t in known.trafos, "substations", sub.name, "transformers",
                        f"unknown transformer {t!r}")
         if sub.bus_coupler is not None:
-            known.need(
-                sub.bus_coupler in known.switches,
-                "substations",
-                sub.name,
-                "bus_coupler",
-                f"unknown switch {sub.bus_coupler!r}",
-            )
+            known.switch("substations", sub.name, "bus_coupler", sub.bus_coupler)
 
 
 def _check_switching_stations(spec: GridSpec, known: _KnownNames) -> None:
     for st in spec.switching_stations:
         for b in st.sections:
             known.bus("switching_stations", st.name, "sections", b)
-        known.need(
-            st.bus_tie in known.switches,
-            "switching_stations",
-            st.name,
-            "bus_tie",
-            f"unknown switch {st.bus_tie!r}",
-        )
+        known.switch("switching_stations", st.name, "bus_tie", st.bus_tie)
 
 
 def _check_microgrids(spec: GridSpec, known: _KnownNames) -> None:
     for mg in spec.microgrids:
-        known.need(
-            mg.breaker in known.switches,
-            "microgrids",
-            mg.name,
-            "breaker",
-            f"unknown switch {mg.breaker!r}",
-        )
+        known.switch("microgrids", mg.name, "breaker", mg.breaker)
         for b in mg.buses:
             known.bus("microgrids", mg.name, "buses", b)
         known.need(
