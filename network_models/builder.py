@@ -1,8 +1,16 @@
-"""Build a pandapower net and its device registry from a validated grid file."""
+"""Build a pandapower net and its device registry from a validated grid file.
+
+``build_model`` reads as a table of contents: the net's elements first (buses, grid connections,
+types, transformers, lines, switches), then one small function per device kind (substation
+transformer, switch, fault indicator, meter, and the ``add_*`` functions for loads, EV sites, PV
+and batteries, which devices files use too), then the named structure (substations, switching
+stations, microgrids).
+"""
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
@@ -11,10 +19,19 @@ import pandapower as pp
 from network_models.grid_file import (
     BessSpec,
     EvSiteSpec,
+    FaultIndicatorSpec,
     GridSpec,
     LineRole,
+    LineTypeSpec,
     LoadSpec,
+    MeterSpec,
+    MicrogridSpec,
     PvSpec,
+    SubstationSpec,
+    SwitchingStationSpec,
+    SwitchSpec,
+    TransformerSpec,
+    TransformerTypeSpec,
     load_grid_spec,
 )
 from network_models.model import (
@@ -60,195 +77,245 @@ def build_model(spec: GridSpec, *, source: str) -> GridModel:
     """Turn a validated spec into a GridModel (pandapower net + registry + named structure).
 
     Static values in the net are design values: loads at their peak, EV sites at their connection
-    limit, PV at nameplate, storage idle. Studies set the operating point they need.
+    limit, PV at nameplate, storage idle. Studies set the operating point they need. Elements are
+    created in a fixed order (buses, grid connections, types, transformers, lines, switches, then
+    the devices' loads, EV sites, PV and storage), so row indices follow the file.
     """
     net = pp.create_empty_network(name=spec.name, f_hz=50.0, sn_mva=1.0)
-    bus_idx: dict[str, int] = {}
-    for b in spec.buses:
-        bus_idx[b.name] = pp.create_bus(
-            net, vn_kv=b.vn_kv, name=b.name, geodata=(b.x_km, b.y_km), type="b", zone=b.zone
-        )
-    net.bus["kind"] = [b.kind.value for b in spec.buses]
-
-    for g in spec.grid_connections:
-        pp.create_ext_grid(
-            net,
-            bus_idx[g.bus],
-            vm_pu=g.vm_pu,
-            name=g.name,
-            s_sc_max_mva=g.s_sc_max_mva,
-            rx_max=0.1,
-        )
-
-    for name, lt in spec.line_types.items():
-        pp.create_std_type(
-            net,
-            {
-                "r_ohm_per_km": lt.r_ohm_per_km,
-                "x_ohm_per_km": lt.x_ohm_per_km,
-                "c_nf_per_km": lt.c_nf_per_km,
-                "max_i_ka": lt.max_i_ka,
-                "type": "cs",
-            },
-            name=name,
-            element="line",
-        )
-    for name, tt in spec.transformer_types.items():
-        pp.create_std_type(
-            net,
-            {
-                "sn_mva": tt.sn_mva,
-                "vn_hv_kv": tt.vn_hv_kv,
-                "vn_lv_kv": tt.vn_lv_kv,
-                "vk_percent": tt.vk_percent,
-                "vkr_percent": tt.vkr_percent,
-                "pfe_kw": tt.pfe_kw,
-                "i0_percent": tt.i0_percent,
-                "shift_degree": 0.0,
-                "tap_side": tt.tap_side,
-                "tap_neutral": tt.tap_neutral,
-                "tap_min": tt.tap_min,
-                "tap_max": tt.tap_max,
-                "tap_step_percent": tt.tap_step_percent,
-                "tap_step_degree": 0.0,
-                "tap_changer_type": "Ratio" if tt.tap_step_percent > 0 else None,
-            },
-            name=name,
-            element="trafo",
-        )
-
-    trafo_idx: dict[str, int] = {}
-    for t in spec.transformers:
-        trafo_idx[t.name] = pp.create_transformer(
-            net,
-            bus_idx[t.hv_bus],
-            bus_idx[t.lv_bus],
-            std_type=t.type,
-            name=t.name,
-            tap_pos=t.tap_pos
-            if t.tap_pos is not None
-            else spec.transformer_types[t.type].tap_neutral,
-        )
-    net.trafo["role"] = [t.role for t in spec.transformers]
-
-    line_idx: dict[str, int] = {}
-    for ln in spec.lines:
-        line_idx[ln.name] = pp.create_line(
-            net,
-            bus_idx[ln.from_bus],
-            bus_idx[ln.to_bus],
-            length_km=ln.length_km,
-            std_type=ln.type,
-            name=ln.name,
-        )
-    net.line["role"] = [ln.role.value for ln in spec.lines]
-    net.line["protection"] = [ln.protection for ln in spec.lines]
-
-    switch_idx: dict[str, int] = {}
-    for s in spec.switches:
-        if s.element_type == "line":
-            element, et = line_idx[s.element], "l"
-        elif s.element_type == "trafo":
-            element, et = trafo_idx[s.element], "t"
-        else:
-            element, et = bus_idx[s.element], "b"
-        switch_idx[s.name] = pp.create_switch(
-            net,
-            bus_idx[s.bus],
-            element,
-            et=et,
-            closed=s.closed,
-            type=_PP_SWITCH_TYPE[s.kind.value],
-            name=s.name,
-        )
-    net.switch["role"] = [s.role.value for s in spec.switches]
-
-    devices: list[Device] = []
-    for t in spec.transformers:
-        if t.role == "substation":
-            devices.append(
-                SubstationTransformer(
-                    id=t.name,
-                    bus=t.lv_bus,
-                    element=ElementRef(table=ElementTable.TRAFO, index=trafo_idx[t.name]),
-                    sn_mva=spec.transformer_types[t.type].sn_mva,
-                    hv_bus=t.hv_bus,
-                    lv_bus=t.lv_bus,
-                )
-            )
-    for s in spec.switches:
-        devices.append(
-            SwitchDevice(
-                id=s.name,
-                bus=s.bus,
-                element=ElementRef(table=ElementTable.SWITCH, index=switch_idx[s.name]),
-                switch_kind=s.kind,
-                role=s.role,
-                switched_element=s.element,
-                normally_closed=s.closed,
-                remote_controlled=s.remote_controlled,
-            )
-        )
-    for fi in spec.fault_indicators:
-        devices.append(
-            FaultIndicator(
-                id=fi.name,
-                bus=fi.bus,
-                element=ElementRef(table=ElementTable.LINE, index=line_idx[fi.line]),
-                line=fi.line,
-            )
-        )
-    for m in spec.meters:
-        ref = (
-            ElementRef(table=ElementTable.LINE, index=line_idx[m.element])
-            if m.element_type == "line"
-            else ElementRef(table=ElementTable.TRAFO, index=trafo_idx[m.element])
-        )
-        devices.append(Meter(id=m.name, bus=m.bus, element=ref, measured=m.element))
-    devices.extend(add_load(net, bus_idx[ld.bus], ld) for ld in spec.loads)
-    devices.extend(add_ev_site(net, bus_idx[ev.bus], ev) for ev in spec.ev_sites)
-    devices.extend(add_pv(net, bus_idx[pv.bus], pv) for pv in spec.pv)
-    devices.extend(add_bess(net, bus_idx[b.bus], b) for b in spec.bess)
-
+    bus = _create_buses(net, spec)
+    _create_grid_connections(net, spec, bus)
+    _create_types(net, spec)
+    trafo = _create_transformers(net, spec, bus)
+    line = _create_lines(net, spec, bus)
+    rows = _ElementRows(bus=bus, line=line, trafo=trafo,
+                        switch=_create_switches(net, spec, bus, line, trafo))
+    devices: list[Device] = [
+        *(_substation_transformer(t, spec, rows) for t in spec.transformers
+          if t.role == "substation"),
+        *(_switch_device(s, rows) for s in spec.switches),
+        *(_fault_indicator(fi, rows) for fi in spec.fault_indicators),
+        *(_meter(m, rows) for m in spec.meters),
+        *(add_load(net, bus[ld.bus], ld) for ld in spec.loads),
+        *(add_ev_site(net, bus[ev.bus], ev) for ev in spec.ev_sites),
+        *(add_pv(net, bus[pv.bus], pv) for pv in spec.pv),
+        *(add_bess(net, bus[b.bus], b) for b in spec.bess),
+    ]
     return GridModel(
         name=spec.name,
         net=net,
         registry=DeviceRegistry(tuple(devices)),
         site=Site(**spec.site.model_dump()),
         source=source,
-        substations=tuple(
-            Substation(
-                name=s.name,
-                hv_bus=s.hv_bus,
-                sections=tuple(s.sections),
-                transformers=tuple(s.transformers),
-                bus_coupler=s.bus_coupler,
-            )
-            for s in spec.substations
-        ),
-        switching_stations=tuple(
-            SwitchingStation(
-                name=s.name, sections=(s.sections[0], s.sections[1]), bus_tie=s.bus_tie
-            )
-            for s in spec.switching_stations
-        ),
-        microgrids=tuple(
-            Microgrid(
-                name=m.name,
-                breaker=m.breaker,
-                buses=tuple(m.buses),
-                grid_forming_bess=m.grid_forming_bess,
-            )
-            for m in spec.microgrids
-        ),
+        substations=tuple(_substation(s) for s in spec.substations),
+        switching_stations=tuple(_switching_station(s) for s in spec.switching_stations),
+        microgrids=tuple(_microgrid(m) for m in spec.microgrids),
         backbone_lines=tuple(ln.name for ln in spec.lines if ln.role == LineRole.BACKBONE),
         assumptions=MappingProxyType(
-            {
-                k: Assumption(value=a.value, unit=a.unit, note=a.note)
-                for k, a in spec.assumptions.items()
-            }
+            {k: Assumption(value=a.value, unit=a.unit, note=a.note)
+             for k, a in spec.assumptions.items()}
         ),
         description=spec.description,
+    )
+
+
+@dataclass(frozen=True)
+class _ElementRows:
+    """pandapower row index of each named bus, line, transformer and switch of the spec."""
+
+    bus: dict[str, int]
+    line: dict[str, int]
+    trafo: dict[str, int]
+    switch: dict[str, int]
+
+
+# --- the net: buses, grid connections, types, branches, switches -----------------------------
+
+def _create_buses(net: pp.pandapowerNet, spec: GridSpec) -> dict[str, int]:
+    """One bus per spec bus, with its geodata (km) and kind; returns name -> row."""
+    bus_idx = {
+        b.name: pp.create_bus(
+            net, vn_kv=b.vn_kv, name=b.name, geodata=(b.x_km, b.y_km), type="b", zone=b.zone
+        )
+        for b in spec.buses
+    }
+    net.bus["kind"] = [b.kind.value for b in spec.buses]
+    return bus_idx
+
+
+def _create_grid_connections(net: pp.pandapowerNet, spec: GridSpec, bus: dict[str, int]) -> None:
+    """An ext_grid (slack) per grid connection, with its short-circuit power for fault studies."""
+    for g in spec.grid_connections:
+        pp.create_ext_grid(
+            net, bus[g.bus], vm_pu=g.vm_pu, name=g.name, s_sc_max_mva=g.s_sc_max_mva, rx_max=0.1
+        )
+
+
+def _create_types(net: pp.pandapowerNet, spec: GridSpec) -> None:
+    """The file's cable and transformer types as pandapower standard types of this net."""
+    for name, lt in spec.line_types.items():
+        pp.create_std_type(net, _line_type(lt), name=name, element="line")
+    for name, tt in spec.transformer_types.items():
+        pp.create_std_type(net, _transformer_type(tt), name=name, element="trafo")
+
+
+def _line_type(lt: LineTypeSpec) -> dict[str, object]:
+    return {
+        "r_ohm_per_km": lt.r_ohm_per_km,
+        "x_ohm_per_km": lt.x_ohm_per_km,
+        "c_nf_per_km": lt.c_nf_per_km,
+        "max_i_ka": lt.max_i_ka,
+        "type": "cs",
+    }
+
+
+def _transformer_type(tt: TransformerTypeSpec) -> dict[str, object]:
+    return {
+        "sn_mva": tt.sn_mva,
+        "vn_hv_kv": tt.vn_hv_kv,
+        "vn_lv_kv": tt.vn_lv_kv,
+        "vk_percent": tt.vk_percent,
+        "vkr_percent": tt.vkr_percent,
+        "pfe_kw": tt.pfe_kw,
+        "i0_percent": tt.i0_percent,
+        "shift_degree": 0.0,
+        "tap_side": tt.tap_side,
+        "tap_neutral": tt.tap_neutral,
+        "tap_min": tt.tap_min,
+        "tap_max": tt.tap_max,
+        "tap_step_percent": tt.tap_step_percent,
+        "tap_step_degree": 0.0,
+        "tap_changer_type": "Ratio" if tt.tap_step_percent > 0 else None,
+    }
+
+
+def _create_transformers(
+    net: pp.pandapowerNet, spec: GridSpec, bus: dict[str, int]
+) -> dict[str, int]:
+    """Two-winding transformers at their tap (the type's neutral when the file gives none)."""
+    trafo_idx = {
+        t.name: pp.create_transformer(
+            net,
+            bus[t.hv_bus],
+            bus[t.lv_bus],
+            std_type=t.type,
+            name=t.name,
+            tap_pos=t.tap_pos
+            if t.tap_pos is not None
+            else spec.transformer_types[t.type].tap_neutral,
+        )
+        for t in spec.transformers
+    }
+    net.trafo["role"] = [t.role for t in spec.transformers]
+    return trafo_idx
+
+
+def _create_lines(net: pp.pandapowerNet, spec: GridSpec, bus: dict[str, int]) -> dict[str, int]:
+    """Cables of their type and length, with their role and protection scheme."""
+    line_idx = {
+        ln.name: pp.create_line(
+            net, bus[ln.from_bus], bus[ln.to_bus], length_km=ln.length_km, std_type=ln.type,
+            name=ln.name,
+        )
+        for ln in spec.lines
+    }
+    net.line["role"] = [ln.role.value for ln in spec.lines]
+    net.line["protection"] = [ln.protection for ln in spec.lines]
+    return line_idx
+
+
+def _create_switches(
+    net: pp.pandapowerNet,
+    spec: GridSpec,
+    bus: dict[str, int],
+    line: dict[str, int],
+    trafo: dict[str, int],
+) -> dict[str, int]:
+    """Switches at a line end, a transformer side or between two buses, in their file state."""
+    switch_idx: dict[str, int] = {}
+    for s in spec.switches:
+        if s.element_type == "line":
+            element, et = line[s.element], "l"
+        elif s.element_type == "trafo":
+            element, et = trafo[s.element], "t"
+        else:
+            element, et = bus[s.element], "b"
+        switch_idx[s.name] = pp.create_switch(
+            net, bus[s.bus], element, et=et, closed=s.closed, type=_PP_SWITCH_TYPE[s.kind.value],
+            name=s.name,
+        )
+    net.switch["role"] = [s.role.value for s in spec.switches]
+    return switch_idx
+
+
+# --- devices on elements that exist already: one registry record each -----------------------
+
+def _substation_transformer(
+    t: TransformerSpec, spec: GridSpec, rows: _ElementRows
+) -> SubstationTransformer:
+    """A substation transformer (the feeder head of the registry), seen at its LV bus."""
+    return SubstationTransformer(
+        id=t.name,
+        bus=t.lv_bus,
+        element=ElementRef(table=ElementTable.TRAFO, index=rows.trafo[t.name]),
+        sn_mva=spec.transformer_types[t.type].sn_mva,
+        hv_bus=t.hv_bus,
+        lv_bus=t.lv_bus,
+    )
+
+
+def _switch_device(s: SwitchSpec, rows: _ElementRows) -> SwitchDevice:
+    """A breaker, load-break switch or disconnector, with its role and normal state."""
+    return SwitchDevice(
+        id=s.name,
+        bus=s.bus,
+        element=ElementRef(table=ElementTable.SWITCH, index=rows.switch[s.name]),
+        switch_kind=s.kind,
+        role=s.role,
+        switched_element=s.element,
+        normally_closed=s.closed,
+        remote_controlled=s.remote_controlled,
+    )
+
+
+def _fault_indicator(fi: FaultIndicatorSpec, rows: _ElementRows) -> FaultIndicator:
+    """A fault passage indicator on a line, at the end at bus ``fi.bus``."""
+    return FaultIndicator(
+        id=fi.name,
+        bus=fi.bus,
+        element=ElementRef(table=ElementTable.LINE, index=rows.line[fi.line]),
+        line=fi.line,
+    )
+
+
+def _meter(m: MeterSpec, rows: _ElementRows) -> Meter:
+    """A meter on a line or a transformer."""
+    ref = (
+        ElementRef(table=ElementTable.LINE, index=rows.line[m.element])
+        if m.element_type == "line"
+        else ElementRef(table=ElementTable.TRAFO, index=rows.trafo[m.element])
+    )
+    return Meter(id=m.name, bus=m.bus, element=ref, measured=m.element)
+
+
+# --- named structure ------------------------------------------------------------------------
+
+def _substation(s: SubstationSpec) -> Substation:
+    return Substation(
+        name=s.name,
+        hv_bus=s.hv_bus,
+        sections=tuple(s.sections),
+        transformers=tuple(s.transformers),
+        bus_coupler=s.bus_coupler,
+    )
+
+
+def _switching_station(s: SwitchingStationSpec) -> SwitchingStation:
+    return SwitchingStation(name=s.name, sections=(s.sections[0], s.sections[1]), bus_tie=s.bus_tie)
+
+
+def _microgrid(m: MicrogridSpec) -> Microgrid:
+    return Microgrid(
+        name=m.name, breaker=m.breaker, buses=tuple(m.buses), grid_forming_bess=m.grid_forming_bess
     )
 
 

@@ -27,6 +27,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, ValidationError, model_validator
 
+from network_models._grid_schema import _Spec
 from network_models.builder import add_bess, add_ev_site, add_pv
 from network_models.errors import ModelError
 from network_models.grid_file import (
@@ -36,7 +37,6 @@ from network_models.grid_file import (
     PvSpec,
     SiteSpec,
     _model_error_from_validation,
-    _Spec,
 )
 from network_models.model import Assumption, GridModel, Microgrid, Site
 from network_models.registry import (

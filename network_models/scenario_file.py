@@ -36,6 +36,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, ValidationError, model_validator
 
+from network_models._grid_schema import _Spec
 from network_models.builder import DATA_DIR
 from network_models.devices_file import (
     DeviceBessSpec,
@@ -50,7 +51,6 @@ from network_models.grid_file import (
     Name,
     Positive,
     _model_error_from_validation,
-    _Spec,
 )
 from network_models.model import Assumption, GridModel
 from network_models.registry import (

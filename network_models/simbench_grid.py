@@ -17,7 +17,8 @@ import numpy as np
 import pandapower as pp
 import pandas as pd
 
-from network_models import SIMBENCH_PREFIX
+from network_models._net_checks import check_net_values, check_structure
+from network_models.constants import SIMBENCH_PREFIX
 from network_models.errors import ModelError
 from network_models.model import Assumption, GridModel, GridProfiles
 from network_models.registry import (
@@ -28,7 +29,7 @@ from network_models.registry import (
     Load,
     PvSystem,
 )
-from network_models.standard import _check_structure, _model, _nominal_site, check_net_values
+from network_models.standard import _model, _nominal_site
 
 __all__ = ["PREFIX", "from_simbench", "load_simbench", "simbench_codes"]
 
@@ -86,7 +87,7 @@ def from_simbench(code: str) -> GridModel:
     values = simbench.get_absolute_values(net, profiles_instead_of_study_cases=True)
     del net["profiles"]
     check_net_values(net, source)
-    _check_structure(net, source)
+    check_structure(net, source)
     model = _model(
         code, net, source=source, site=_nominal_site(f"SimBench {code}"),
         description=f"SimBench grid {code} (simbench {simbench.__version__}) with its 2016 "
