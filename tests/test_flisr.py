@@ -21,8 +21,8 @@ from controllers.flisr import (
     plan_restoration,
     report_from_points,
 )
-from controllers.flisr_context import FlisrContext
-from controllers.flisr_location import expected_protection_response
+from controllers.flisr.context import FlisrContext
+from controllers.flisr.location import expected_protection_response
 from network_models import GridModel
 from network_models.ac_checks import PEAK, AcLimits, apply_operating_point
 from network_models.errors import InputError

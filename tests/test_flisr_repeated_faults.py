@@ -15,7 +15,7 @@ import asyncio
 import pytest
 
 from controllers.flisr import report_from_points
-from controllers.flisr_guard import close_refusal
+from controllers.flisr.guard import close_refusal
 from gridctl.commands.drill_runner import run_drill
 from gridctl.commands.drill_scenario import load_scenario
 from gridctl.self_healing import FaultResponder, SwitchCommand

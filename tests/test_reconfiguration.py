@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from controllers.reconfiguration import ReconfigurationResult, reconfigure
-from controllers.reconfiguration_ac import study_configurations
-from controllers.reconfiguration_graph import (
+from controllers.reconfiguration.ac import study_configurations
+from controllers.reconfiguration.graph import (
     SwitchingGraph,
     enumerate_radial_configurations,
     is_radial_configuration,

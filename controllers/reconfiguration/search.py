@@ -29,8 +29,8 @@ from typing import Literal
 import numpy as np
 import pandapower as pp
 
-from controllers.reconfiguration_ac import ConfigurationStudy, study_configurations
-from controllers.reconfiguration_graph import (
+from controllers.reconfiguration.ac import ConfigurationStudy, study_configurations
+from controllers.reconfiguration.graph import (
     SwitchingGraph,
     TooManyConfigurations,
     enumerate_radial_configurations,
@@ -39,7 +39,7 @@ from controllers.reconfiguration_graph import (
     switching_graph,
     tree_path,
 )
-from controllers.reconfiguration_milp import solve_minimum_loss_milp
+from controllers.reconfiguration.milp import solve_minimum_loss_milp
 from network_models.ac_checks import PEAK, AcLimits, OperatingPoint, apply_operating_point
 from network_models.errors import InputError
 from network_models.model import GridModel

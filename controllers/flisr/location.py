@@ -25,8 +25,8 @@ import networkx as nx
 import numpy as np
 import pandapower as pp
 
-from controllers.flisr import FaultKind, FaultLocation, ProtectionReport
-from controllers.flisr_context import FlisrContext
+from controllers.flisr.context import FlisrContext
+from controllers.flisr.records import FaultKind, FaultLocation, ProtectionReport
 from network_models.errors import InputError
 from network_models.model import GridModel
 from network_models.registry import SwitchRole

@@ -36,7 +36,7 @@ import numpy as np
 import pandapower as pp
 import scipy.sparse as sp
 
-from controllers.reconfiguration_graph import (
+from controllers.reconfiguration.graph import (
     SUPPLY_AREA,
     SwitchingGraph,
     branch_chains,

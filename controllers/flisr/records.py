@@ -36,7 +36,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
-from controllers.flisr_context import FlisrContext
+from controllers.flisr.context import FlisrContext
 from network_models.ac_checks import PEAK, AcLimits, OperatingPoint, Violation
 from network_models.errors import InputError
 from network_models.model import GridModel
@@ -311,13 +311,13 @@ def plan_restoration(
 ) -> RestorationPlan:
     """Locate, isolate and restore: the plan for ``report`` on ``model``.
 
-    ``context`` is a :class:`~controllers.flisr_context.FlisrContext` of the model, made
+    ``context`` is a :class:`~controllers.flisr.context.FlisrContext` of the model, made
     once and reused to save its set-up time (about 10 ms on Jiuke Oasis); one is made if absent.
     ``isolated`` names sections isolated for earlier faults and not yet repaired: the plan
     never closes a switch that bounds them and never re-energises them.
     """
     # restoration builds on the records above, so it is imported when first needed
-    from controllers.flisr_restoration import restore
+    from controllers.flisr.restoration import restore
 
     start = time.perf_counter()
     operating, context = _prepared(model, operating, context)
@@ -344,7 +344,7 @@ def plan_reconnection(
 
     One AC batch over the candidate sets; ``context`` as for :func:`plan_restoration`.
     """
-    from controllers.flisr_reconnection import reconnect
+    from controllers.flisr.reconnection import reconnect
 
     start = time.perf_counter()
     operating, context = _prepared(model, operating, context)

@@ -22,7 +22,10 @@ import networkx as nx
 import numpy as np
 import pandapower as pp
 
-from controllers.flisr import (
+from controllers.flisr.ac import AcStep, StudyNet, acceptable
+from controllers.flisr.context import FlisrContext, LoadInfo
+from controllers.flisr.location import FaultZone, locate, zones_location
+from controllers.flisr.records import (
     FaultKind,
     LoadRecord,
     OperatingValues,
@@ -31,9 +34,6 @@ from controllers.flisr import (
     StepAction,
     SwitchingStep,
 )
-from controllers.flisr_ac import AcStep, StudyNet, acceptable
-from controllers.flisr_context import FlisrContext, LoadInfo
-from controllers.flisr_location import FaultZone, locate, zones_location
 from network_models.ac_checks import AcLimits, Violation
 from network_models.registry import SwitchRole
 
