@@ -51,17 +51,19 @@ import pandas as pd
 
 from controllers.flisr import (
     AcCheck,
+    FlisrContext,
     OperatingValues,
     ProtectionReport,
     Reconnection,
     RestorationPlan,
     StepAction,
+    close_refusal,
+    energised_by_closing,
+    live_part,
     plan_reconnection,
     plan_restoration,
     report_from_points,
 )
-from controllers.flisr.context import FlisrContext
-from controllers.flisr.guard import close_refusal, energised_by_closing, live_part
 from network_models.ac_checks import PEAK, OperatingPoint
 from network_models.model import GridModel
 from network_models.registry import (

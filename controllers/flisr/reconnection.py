@@ -17,8 +17,14 @@ import time
 from collections.abc import Sequence
 
 from controllers.flisr.ac import AcStep, StudyNet, acceptable
-from controllers.flisr.context import FlisrContext, LoadInfo
-from controllers.flisr.records import AcCheck, OperatingValues, ProtectionReport, Reconnection
+from controllers.flisr.context import FlisrContext
+from controllers.flisr.records import (
+    AcCheck,
+    LoadInfo,
+    OperatingValues,
+    ProtectionReport,
+    Reconnection,
+)
 from network_models.ac_checks import AcLimits
 from network_models.errors import InputError
 
