@@ -1,48 +1,32 @@
-"""The switching graph of the open-loop feeders: what reconfiguration may change, and radiality.
+"""The switching graph of the open-loop feeders: what reconfiguration may change.
 
 Candidate switches are the line switches whose registry role is a ring switch, a normally-open
 point, a tie or a sectionaliser. A *switchable branch* is a line carrying at least one candidate
 switch: it conducts when all its switches are closed and is opened by one candidate switch.
 Everything else keeps its present state.
 
-Radiality is asked of the open-loop part only. Buses joined without switchable branches form
-*areas*; the areas holding a source are merged into the supply area 0, so a meshed backbone
-(closed-loop cables, bus couplers) is one node however many loops it has. A configuration is
-radial when the closed switchable branches form a spanning tree of the areas reachable from the
-supply: every area fed, by exactly one path. Switchable branches with both ends in one area, or
-leading to areas no configuration can feed, keep their state and are not counted.
+Radiality (:mod:`~controllers.reconfiguration.radiality`) is asked of the open-loop part only.
+Buses joined without switchable branches form *areas*; the areas holding a source are merged
+into the supply area 0, so a meshed backbone (closed-loop cables, bus couplers) is one node
+however many loops it has. A configuration is radial when the closed switchable branches form a
+spanning tree of the areas reachable from the supply: every area fed, by exactly one path.
+Switchable branches with both ends in one area, or leading to areas no configuration can feed,
+keep their state and are not counted.
 """
 
 from __future__ import annotations
 
-import itertools
-import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 import networkx as nx
-import numpy as np
 import pandapower as pp
 
+from controllers.reconfiguration.records import SUPPLY_AREA, SwitchableBranch, SwitchingGraph
 from network_models.model import GridModel
 from network_models.registry import SwitchRole
 from network_models.topology import bus_graph, source_buses
 
-__all__ = [
-    "CANDIDATE_ROLES",
-    "SUPPLY_AREA",
-    "SwitchableBranch",
-    "SwitchingGraph",
-    "TooManyConfigurations",
-    "branch_chains",
-    "bridge_branches",
-    "enumerate_radial_configurations",
-    "fundamental_loops",
-    "is_radial_configuration",
-    "radial_configuration_count",
-    "switching_graph",
-    "tree_path",
-]
+__all__ = ["CANDIDATE_ROLES", "switching_graph"]
 
 CANDIDATE_ROLES: frozenset[SwitchRole] = frozenset(
     {
@@ -52,54 +36,10 @@ CANDIDATE_ROLES: frozenset[SwitchRole] = frozenset(
         SwitchRole.SECTIONALISER,
     }
 )
-SUPPLY_AREA = 0
 # an open switch of these roles is where operators like the open point to be
 _PREFERRED_OPEN_ROLES = (SwitchRole.NORMALLY_OPEN_POINT, SwitchRole.TIE)
-# subsets × XOR passes of the block enumeration: about a second of numpy work
-_MAX_SUBSET_WORK = 200_000_000
 
-
-class TooManyConfigurations(RuntimeError):
-    """Exhaustive enumeration would exceed the limit the caller set."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class SwitchableBranch:
-    """A line that a candidate switch can open, between areas ``area_a`` and ``area_b``.
-
-    ``open_switch`` (a ``net.switch`` row) is the switch the study opens when the branch is to be
-    open: one already open if there is one, else a normally-open point or tie, else the first.
-    ``closed`` is the present state: all switches on the line closed.
-    """
-
-    line_index: int
-    line: str
-    switches: tuple[int, ...]
-    open_switch: int
-    open_at_from_bus: bool
-    area_a: int
-    area_b: int
-    closed: bool
-
-
-@dataclass(frozen=True, kw_only=True)
-class SwitchingGraph:
-    """Areas (area 0 is the supply) joined by switchable branches; see the module docstring."""
-
-    n_areas: int
-    branches: tuple[SwitchableBranch, ...]
-    area_of_bus: Mapping[int, int]
-    kept_lines: tuple[str, ...]  # candidate lines left as they are (inside one area, or unfed)
-
-    @property
-    def present(self) -> np.ndarray:
-        """Present state of every branch, True = closed."""
-        return np.array([b.closed for b in self.branches], dtype=bool)
-
-    @property
-    def loops(self) -> int:
-        """Independent loops: branches that must be open in every radial configuration."""
-        return len(self.branches) - (self.n_areas - 1)
+_Joining = tuple[int, list[int], int, int]  # line, its candidate switch rows, area a, area b
 
 
 def switching_graph(
@@ -116,55 +56,9 @@ def switching_graph(
     role_of_row = {
         int(d.element.index): d.role for d in model.registry.switches if d.remote_controlled
     }
-    candidate_rows = [
-        int(i)
-        for i, et in zip(sw.index, sw["et"], strict=True)
-        if et == "l" and role_of_row.get(int(i)) in roles
-    ]
-    by_line: dict[int, list[int]] = {}
-    for row in candidate_rows:
-        by_line.setdefault(int(sw.at[row, "element"]), []).append(row)
-    # a line with a non-candidate switch held open stays open: reconfiguration may not close it
-    usable = {
-        line: rows
-        for line, rows in by_line.items()
-        if bool(net.line.at[line, "in_service"])
-        and all(
-            bool(closed) or int(r) in rows
-            for r, closed in zip(
-                sw.index[(sw["et"] == "l") & (sw["element"] == line)],
-                sw.loc[(sw["et"] == "l") & (sw["element"] == line), "closed"],
-                strict=True,
-            )
-        )
-    }
-
-    graph = bus_graph(net)
-    fixed = nx.MultiGraph()
-    fixed.add_nodes_from(graph.nodes)
-    fixed.add_edges_from(
-        (u, v, k) for u, v, k in graph.edges(keys=True) if not (k[0] == "line" and k[1] in usable)
-    )
-    sources = source_buses(net)
-    area_of_bus: dict[int, int] = {}
-    next_area = 1
-    for part in nx.connected_components(fixed):
-        if part & sources:
-            area = SUPPLY_AREA
-        else:
-            area, next_area = next_area, next_area + 1
-        for bus in part:
-            area_of_bus[bus] = area
-
-    raw: list[tuple[int, list[int], int, int]] = []
-    kept: list[str] = []
-    for line, rows in sorted(usable.items()):
-        a = area_of_bus.get(int(net.line.at[line, "from_bus"]))
-        b = area_of_bus.get(int(net.line.at[line, "to_bus"]))
-        if a is None or b is None or a == b:
-            kept.append(str(net.line.at[line, "name"]))
-            continue
-        raw.append((line, rows, a, b))
+    usable = _usable_lines(net, role_of_row, roles)
+    area_of_bus = _areas(net, usable)
+    raw, kept = _joining_lines(net, usable, area_of_bus)
 
     # areas no configuration can feed are out of the study
     reach = nx.MultiGraph()
@@ -201,6 +95,74 @@ def switching_graph(
     )
 
 
+def _usable_lines(
+    net: pp.pandapowerNet,
+    role_of_row: Mapping[int, SwitchRole],
+    roles: frozenset[SwitchRole],
+) -> dict[int, list[int]]:
+    """Candidate switch rows by line index, for the lines reconfiguration may change."""
+    sw = net.switch
+    candidate_rows = [
+        int(i)
+        for i, et in zip(sw.index, sw["et"], strict=True)
+        if et == "l" and role_of_row.get(int(i)) in roles
+    ]
+    by_line: dict[int, list[int]] = {}
+    for row in candidate_rows:
+        by_line.setdefault(int(sw.at[row, "element"]), []).append(row)
+    # a line with a non-candidate switch held open stays open: reconfiguration may not close it
+    return {
+        line: rows
+        for line, rows in by_line.items()
+        if bool(net.line.at[line, "in_service"])
+        and all(
+            bool(closed) or int(r) in rows
+            for r, closed in zip(
+                sw.index[(sw["et"] == "l") & (sw["element"] == line)],
+                sw.loc[(sw["et"] == "l") & (sw["element"] == line), "closed"],
+                strict=True,
+            )
+        )
+    }
+
+
+def _areas(net: pp.pandapowerNet, usable: Mapping[int, list[int]]) -> dict[int, int]:
+    """The area of every bus: buses joined without the usable lines; those with a source are 0."""
+    graph = bus_graph(net)
+    fixed = nx.MultiGraph()
+    fixed.add_nodes_from(graph.nodes)
+    fixed.add_edges_from(
+        (u, v, k) for u, v, k in graph.edges(keys=True) if not (k[0] == "line" and k[1] in usable)
+    )
+    sources = source_buses(net)
+    area_of_bus: dict[int, int] = {}
+    next_area = 1
+    for part in nx.connected_components(fixed):
+        if part & sources:
+            area = SUPPLY_AREA
+        else:
+            area, next_area = next_area, next_area + 1
+        for bus in part:
+            area_of_bus[bus] = area
+    return area_of_bus
+
+
+def _joining_lines(
+    net: pp.pandapowerNet, usable: Mapping[int, list[int]], area_of_bus: Mapping[int, int]
+) -> tuple[list[_Joining], list[str]]:
+    """The usable lines joining two areas, and the names of those that do not (kept as they are)."""
+    raw: list[_Joining] = []
+    kept: list[str] = []
+    for line, rows in sorted(usable.items()):
+        a = area_of_bus.get(int(net.line.at[line, "from_bus"]))
+        b = area_of_bus.get(int(net.line.at[line, "to_bus"]))
+        if a is None or b is None or a == b:
+            kept.append(str(net.line.at[line, "name"]))
+            continue
+        raw.append((line, rows, a, b))
+    return raw, kept
+
+
 def _switch_to_open(
     net: pp.pandapowerNet, rows: Sequence[int], role_of_row: Mapping[int, SwitchRole]
 ) -> int:
@@ -212,206 +174,3 @@ def _switch_to_open(
         )
 
     return min(rows, key=rank)
-
-
-# ---------------------------------------------------------------------------------------------
-# radiality
-
-
-def is_radial_configuration(graph: SwitchingGraph, closed: np.ndarray) -> bool:
-    """True if the closed branches form a spanning tree of the areas (every area fed once)."""
-    closed = np.asarray(closed, dtype=bool)
-    if int(closed.sum()) != graph.n_areas - 1:
-        return False
-    parent = list(range(graph.n_areas))
-
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    for branch, on in zip(graph.branches, closed, strict=True):
-        if not on:
-            continue
-        ra, rb = root(branch.area_a), root(branch.area_b)
-        if ra == rb:
-            return False
-        parent[ra] = rb
-    return True
-
-
-def radial_configuration_count(graph: SwitchingGraph) -> float:
-    """The number of radial configurations (spanning trees), by Kirchhoff's matrix-tree theorem.
-
-    Exact as an integer while below 2**53; a float estimate above.
-    """
-    n = graph.n_areas
-    if n <= 1:
-        return 1.0
-    laplacian = np.zeros((n, n))
-    for b in graph.branches:
-        laplacian[b.area_a, b.area_a] += 1
-        laplacian[b.area_b, b.area_b] += 1
-        laplacian[b.area_a, b.area_b] -= 1
-        laplacian[b.area_b, b.area_a] -= 1
-    sign, logdet = np.linalg.slogdet(laplacian[1:, 1:])
-    if sign <= 0:
-        return 0.0
-    count = math.exp(logdet)
-    return float(round(count)) if count < 2.0**53 else count
-
-
-def enumerate_radial_configurations(graph: SwitchingGraph, *, limit: int) -> np.ndarray:
-    """Every radial configuration, as a (configurations, branches) array of closed flags.
-
-    The graph is split into blocks (biconnected parts): a spanning tree is a spanning tree of
-    every block, so the configurations are the product of each block's. In a block with ``k``
-    loops, the ``k`` open branches leave a tree exactly when their columns of the fundamental
-    loop matrix are independent over GF(2) (they then form a basis of the bond matroid), which
-    is tested for all k-subsets at once. Raises ``TooManyConfigurations`` above ``limit``.
-    """
-    count = radial_configuration_count(graph)
-    if count > limit:
-        raise TooManyConfigurations(f"{count:.3g} radial configurations, limit {limit}")
-    per_block = [(members, _block_open_sets(graph, members)) for members in _blocks(graph)]
-    total = math.prod(len(open_sets) for _, open_sets in per_block)
-    closed = np.ones((total, len(graph.branches)), dtype=bool)
-    repeat = total
-    for members, open_sets in per_block:
-        # Cartesian product: each block's choices vary at its own stride
-        repeat //= len(open_sets)
-        tile = total // (repeat * len(open_sets))
-        chosen = np.tile(np.repeat(open_sets, repeat, axis=0), (tile, 1))
-        for j, branch in enumerate(members):
-            closed[:, branch] &= ~chosen[:, j]
-    return closed
-
-
-def _blocks(graph: SwitchingGraph) -> list[list[int]]:
-    """Branch indices of every biconnected block with at least one loop."""
-    simple = nx.Graph()
-    pairs: dict[tuple[int, int], list[int]] = {}
-    for i, b in enumerate(graph.branches):
-        key = (min(b.area_a, b.area_b), max(b.area_a, b.area_b))
-        pairs.setdefault(key, []).append(i)
-        simple.add_edge(*key)
-    blocks: list[list[int]] = []
-    for edges in nx.biconnected_component_edges(simple):
-        members = sorted(i for u, v in edges for i in pairs[(min(u, v), max(u, v))])
-        nodes = {a for u, v in edges for a in (u, v)}
-        if len(members) > len(nodes) - 1:
-            blocks.append(members)
-    return blocks
-
-
-def _block_open_sets(graph: SwitchingGraph, members: list[int]) -> np.ndarray:
-    """(choices, len(members)) bool: which members are open, for each spanning tree of a block."""
-    columns, loops = _loop_columns(graph, members)
-    m = len(members)
-    n_subsets = math.comb(m, loops)
-    if n_subsets * (2**loops) > _MAX_SUBSET_WORK:
-        raise TooManyConfigurations(
-            f"a block of {m} branches and {loops} loops has {n_subsets:.3g} subsets to test"
-        )
-    subsets = np.fromiter(
-        itertools.chain.from_iterable(itertools.combinations(range(m), loops)),
-        dtype=np.int32,
-        count=n_subsets * loops,
-    ).reshape(n_subsets, loops)
-    picked = columns[subsets]
-    independent = np.ones(n_subsets, dtype=bool)
-    xor = np.zeros(n_subsets, dtype=np.int64)
-    # every non-empty subset of the chosen columns must XOR to non-zero; visit them in Gray order
-    for t in range(1, 2**loops):
-        xor ^= picked[:, (t & -t).bit_length() - 1]
-        independent &= xor != 0
-    subsets = subsets[independent]
-    open_sets = np.zeros((len(subsets), m), dtype=bool)
-    np.put_along_axis(open_sets, subsets, True, axis=1)
-    return open_sets
-
-
-def _loop_columns(graph: SwitchingGraph, members: list[int]) -> tuple[np.ndarray, int]:
-    """Fundamental loop matrix columns of a block as bit masks, and the number of loops."""
-    multi = nx.MultiGraph()
-    for j, i in enumerate(members):
-        b = graph.branches[i]
-        multi.add_edge(b.area_a, b.area_b, key=j)
-    tree = nx.MultiGraph()
-    start = next(iter(multi.nodes))
-    tree.add_node(start)
-    for u, v, key in nx.edge_bfs(multi, start):
-        if v not in tree:
-            tree.add_edge(u, v, key=key)
-    in_tree = {key for _, _, key in tree.edges(keys=True)}
-    columns = np.zeros(len(members), dtype=np.int64)
-    chords = [j for j in range(len(members)) if j not in in_tree]
-    for bit, chord in enumerate(chords):
-        b = graph.branches[members[chord]]
-        columns[chord] |= 1 << bit
-        for key in _path_keys(tree, b.area_a, b.area_b):
-            columns[key] |= 1 << bit
-    return columns, len(chords)
-
-
-def _path_keys(tree: nx.MultiGraph, a: int, b: int) -> list[int]:
-    nodes = nx.shortest_path(tree, a, b)
-    return [next(iter(tree[u][v])) for u, v in itertools.pairwise(nodes)]
-
-
-def tree_path(graph: SwitchingGraph, closed: np.ndarray, branch: int) -> list[int]:
-    """The closed branches joining the two ends of ``branch`` in a radial configuration.
-
-    With ``branch`` closed in its place, they and it form the loop a branch exchange opens.
-    """
-    tree = nx.MultiGraph()
-    tree.add_nodes_from(range(graph.n_areas))
-    for i, (b, on) in enumerate(zip(graph.branches, closed, strict=True)):
-        if on:
-            tree.add_edge(b.area_a, b.area_b, key=i)
-    b = graph.branches[branch]
-    return _path_keys(tree, b.area_a, b.area_b)
-
-
-def bridge_branches(graph: SwitchingGraph) -> list[int]:
-    """Branches in no loop: every radial configuration closes them."""
-    in_blocks = {i for block in _blocks(graph) for i in block}
-    return [i for i in range(len(graph.branches)) if i not in in_blocks]
-
-
-def fundamental_loops(graph: SwitchingGraph) -> list[list[int]]:
-    """One loop per independent loop, as branch indices (a cycle basis of the area graph)."""
-    loops = []
-    for members in _blocks(graph):
-        columns, k = _loop_columns(graph, members)
-        for bit in range(k):
-            loops.append([members[j] for j in range(len(members)) if columns[j] >> bit & 1])
-    return loops
-
-
-def branch_chains(graph: SwitchingGraph) -> list[list[int]]:
-    """Maximal runs of branches through areas that touch exactly two branches (not the supply).
-
-    Opening two branches of one run would leave the areas between them unfed.
-    """
-    touching: dict[int, list[int]] = {}
-    for i, b in enumerate(graph.branches):
-        touching.setdefault(b.area_a, []).append(i)
-        touching.setdefault(b.area_b, []).append(i)
-    through = {a for a, bs in touching.items() if len(bs) == 2 and a != SUPPLY_AREA}
-    parent = list(range(len(graph.branches)))
-
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    for area in through:
-        first, second = touching[area]
-        parent[root(first)] = root(second)
-    runs: dict[int, list[int]] = {}
-    for i in range(len(graph.branches)):
-        runs.setdefault(root(i), []).append(i)
-    return list(runs.values())
