@@ -6,13 +6,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from network_models.errors import ModelError
+from network_models.names import BUILTIN_MODELS, SIMBENCH_PREFIX, TIMEZONE
 
 if TYPE_CHECKING:
     from network_models.model import GridModel, Site
 
-BUILTIN_MODELS: tuple[str, ...] = ("jiuke_oasis", "case33bw", "cigre_mv", "mv_oberrhein")
-TIMEZONE = "Asia/Shanghai"  # the site's, unless a model says otherwise (light to import)
-SIMBENCH_PREFIX = "simbench:"
 
 __all__ = [
     "BUILTIN_MODELS", "SIMBENCH_PREFIX", "TIMEZONE", "GridModel", "ModelError", "Site",

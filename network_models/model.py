@@ -12,7 +12,7 @@ from typing import Any
 import pandapower as pp
 import pandas as pd
 
-from network_models import TIMEZONE
+from network_models.names import TIMEZONE
 from network_models.registry import DeviceRegistry
 
 

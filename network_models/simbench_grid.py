@@ -17,9 +17,9 @@ import numpy as np
 import pandapower as pp
 import pandas as pd
 
-from network_models import SIMBENCH_PREFIX
 from network_models.errors import ModelError
 from network_models.model import Assumption, GridModel, GridProfiles
+from network_models.names import SIMBENCH_PREFIX
 from network_models.registry import (
     CustomerClass,
     Device,
