@@ -21,9 +21,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout as is
 
-from controllers.flisr import ProtectionReport, RestorationPlan, plan_restoration
-from controllers.flisr_context import FlisrContext
-from controllers.flisr_location import expected_protection_response
+from controllers.flisr import (
+    FlisrContext,
+    ProtectionReport,
+    RestorationPlan,
+    expected_protection_response,
+    plan_restoration,
+)
 from network_models import GridModel, load_model
 
 

@@ -32,7 +32,7 @@ crew): while in force, no plan closes a switch that bounds them. Before re-energ
 resets the fault indicators it has read (those outside the isolated sections, dead at that
 moment, so nothing new can be lost): if a close then meets a fault the locator missed, the
 indications are fresh. Before each close the runtime reads the protection points again and
-asks :meth:`FaultResponder.close_refusal` (see :mod:`controllers.flisr_guard`): a new trip, a
+asks :meth:`FaultResponder.close_refusal` (see :mod:`controllers.flisr.guard`): a new trip, a
 new indication since the plan, an isolated section or a part whose indicators have shown fault
 current since the switch opened stop the sequence, and the trip is planned again.
 
@@ -51,17 +51,19 @@ import pandas as pd
 
 from controllers.flisr import (
     AcCheck,
+    FlisrContext,
     OperatingValues,
     ProtectionReport,
     Reconnection,
     RestorationPlan,
     StepAction,
+    close_refusal,
+    energised_by_closing,
+    live_part,
     plan_reconnection,
     plan_restoration,
     report_from_points,
 )
-from controllers.flisr_context import FlisrContext
-from controllers.flisr_guard import close_refusal, energised_by_closing, live_part
 from network_models.ac_checks import PEAK, OperatingPoint
 from network_models.model import GridModel
 from network_models.registry import (

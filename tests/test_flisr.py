@@ -14,15 +14,15 @@ import pytest
 
 from controllers.flisr import (
     FaultKind,
+    FlisrContext,
     OperatingValues,
     ProtectionReport,
     RestorationPlan,
     StepAction,
+    expected_protection_response,
     plan_restoration,
     report_from_points,
 )
-from controllers.flisr_context import FlisrContext
-from controllers.flisr_location import expected_protection_response
 from network_models import GridModel
 from network_models.ac_checks import PEAK, AcLimits, apply_operating_point
 from network_models.errors import InputError

@@ -14,8 +14,7 @@ import asyncio
 
 import pytest
 
-from controllers.flisr import report_from_points
-from controllers.flisr_guard import close_refusal
+from controllers.flisr import close_refusal, report_from_points
 from gridctl.commands.drill_runner import run_drill
 from gridctl.commands.drill_scenario import load_scenario
 from gridctl.self_healing import FaultResponder, SwitchCommand

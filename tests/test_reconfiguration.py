@@ -15,14 +15,14 @@ import numpy as np
 import pytest
 
 from controllers.reconfiguration import ReconfigurationResult, reconfigure
-from controllers.reconfiguration_ac import study_configurations
-from controllers.reconfiguration_graph import (
-    SwitchingGraph,
+from controllers.reconfiguration.ac import study_configurations
+from controllers.reconfiguration.graph import switching_graph
+from controllers.reconfiguration.radiality import (
     enumerate_radial_configurations,
     is_radial_configuration,
     radial_configuration_count,
-    switching_graph,
 )
+from controllers.reconfiguration.records import SwitchingGraph
 from gridctl.cli import main
 from network_models import GridModel, load_model
 from network_models.ac_checks import PEAK, apply_operating_point

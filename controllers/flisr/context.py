@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandapower as pp
 
+from controllers.flisr.records import LoadInfo
 from network_models.ac_checks import OperatingPoint, apply_operating_point
 from network_models.errors import InputError
 from network_models.model import GridModel
@@ -25,7 +26,7 @@ from network_models.registry import (
 )
 from network_models.topology import Section, sections, source_buses
 
-__all__ = ["FlisrContext", "LoadInfo"]
+__all__ = ["FlisrContext"]
 
 _POWER_COLUMNS = (
     ("load", "p_mw"),
@@ -36,26 +37,6 @@ _POWER_COLUMNS = (
     ("storage", "q_mvar"),
 )
 _STUDY_COLUMNS = (*_POWER_COLUMNS, ("switch", "closed"), ("trafo", "in_service"))
-
-
-@dataclass(frozen=True)
-class LoadInfo:
-    """A sheddable consumer: a customer load or an EV site, and its row in ``net.load``."""
-
-    device: str
-    kind: str  # "load" | "ev_site"
-    position: int  # row position in net.load
-    bus: int
-    customers: int
-    priority: int | None
-    critical: bool
-
-    def shed_rank(self) -> tuple[int, int, int, int]:
-        """Sort key, first shed first: EV charging, then the highest priority number, fewest
-        customers; critical loads last of all."""
-        if self.kind == "ev_site":
-            return (0, 0, 0, self.position)
-        return (2 if self.critical else 1, -(self.priority or 0), self.customers, self.position)
 
 
 @dataclass(frozen=True, eq=False)

@@ -1,51 +1,33 @@
-"""Fault location, isolation and service restoration (FLISR) for the open-loop feeders.
+"""The records of FLISR: what the field reported, what to check against, what was decided.
 
-Input is what the field reports after a fault, as immutable records: the breakers whose
-``tripped`` point is set, the fault indicators whose ``fault_detected`` point is set, the
-``closed`` point of the switches and the substation transformers whose ``in_service`` point is
-False (:class:`ProtectionReport`; :func:`report_from_points` builds one from point values read
-over OPC UA). The loads and generation to check the restoration against are an operating point
-(``PEAK`` by default) with optional present values per device (:class:`OperatingValues`).
+Inputs: :class:`ProtectionReport` (trips, indicators, switch states, transformers out) and
+:class:`OperatingValues` (the loads and generation to check a plan against). Decision records:
+:class:`RestorationPlan` (location, switching steps, loads restored, shed or unserved, the AC
+check) and :class:`Reconnection`. Two records pass between the modules of the package and stay
+inside it: :class:`LoadInfo` (a sheddable consumer and its row in ``net.load``) and
+:class:`FaultZone` (what a located fault takes out of service, by net position).
 
-:func:`plan_restoration` returns a :class:`RestorationPlan`, a decision record:
-
-1. **location** (``flisr_location``): below each tripped feeder breaker, the faulted section lies
-   between the last indicator that saw fault current and the first that did not. Every section
-   the breaker supplied is a candidate; the one whose expected indicator response (by topology:
-   fault current flows from the source along the supply path) matches the report is chosen, a
-   failed indicator showing as a mismatch. A backbone cable is located by its differential
-   protection (breakers at both ends), a transformer by its breaker or its ``in_service`` point.
-2. **isolation**: open the closed switches bounding the faulted section; they, and every switch
-   touching it, are never closed by the plan.
-3. **restoration** (``flisr_restoration``): re-close the tripped breakers; then each healthy
-   de-energised part is re-supplied by closing one open switch to a live part (normally-open
-   point, tie, bus-tie, bus coupler, a feeder of another station), each candidate checked by AC
-   power flow. Where no candidate holds the limits, loads of the part are shed by priority (EV
-   charging first, then the highest priority number, fewest customers first; critical loads
-   last) until one does. Every restoration closes one switch, the fewest possible.
-
+This module imports nothing of the package, so every module of it may import it.
 Sign conventions as in the registry: loads and EV sites consume (MW > 0), PV and BESS inject.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
-from controllers.flisr_context import FlisrContext
 from network_models.ac_checks import PEAK, AcLimits, OperatingPoint, Violation
-from network_models.errors import InputError
-from network_models.model import GridModel
-from network_models.registry import FaultIndicator, SubstationTransformer, SwitchDevice
+from network_models.topology import Section
 
 __all__ = [
     "AcCheck",
     "FaultKind",
     "FaultLocation",
+    "FaultZone",
+    "LoadInfo",
     "LoadRecord",
     "OperatingValues",
     "ProtectionReport",
@@ -53,9 +35,6 @@ __all__ = [
     "RestorationPlan",
     "StepAction",
     "SwitchingStep",
-    "plan_reconnection",
-    "plan_restoration",
-    "report_from_points",
 ]
 
 
@@ -263,107 +242,37 @@ class Reconnection:
         return self.checks[n] if n < len(self.checks) else None
 
 
-def report_from_points(model: GridModel, values: Mapping[tuple[str, str], Any]) -> ProtectionReport:
-    """A report from point values keyed ``(device id, point name)``, as read from the field.
+@dataclass(frozen=True)
+class LoadInfo:
+    """A sheddable consumer: a customer load or an EV site, and its row in ``net.load``."""
 
-    Reads breakers' ``tripped``, switches' ``closed``, fault indicators' ``fault_detected`` and
-    substation transformers' ``in_service``; other points are ignored.
-    """
-    for device_id, point in values:
-        if device_id not in model.registry:
-            raise InputError(
-                f"no device {device_id!r} in model {model.name!r}: expected a registry id",
-                source="point values",
-                element=device_id,
-                field=point,
-            )
-    tripped, indicators, closed, out = set(), set(), {}, set()
-    for device in model.registry:
-        if isinstance(device, SwitchDevice):
-            if values.get((device.id, "tripped")) is True:
-                tripped.add(device.id)
-            if (device.id, "closed") in values:
-                closed[device.id] = bool(values[(device.id, "closed")])
-        elif isinstance(device, FaultIndicator):
-            if values.get((device.id, "fault_detected")) is True:
-                indicators.add(device.id)
-        elif (
-            isinstance(device, SubstationTransformer)
-            and values.get((device.id, "in_service")) is False
-        ):
-            out.add(device.id)
-    return ProtectionReport(
-        tripped_breakers=frozenset(tripped),
-        fault_indicators=frozenset(indicators),
-        switch_closed=closed,
-        transformers_out=frozenset(out),
-    )
+    device: str
+    kind: str  # "load" | "ev_site"
+    position: int  # row position in net.load
+    bus: int
+    customers: int
+    priority: int | None
+    critical: bool
+
+    def shed_rank(self) -> tuple[int, int, int, int]:
+        """Sort key, first shed first: EV charging, then the highest priority number, fewest
+        customers; critical loads last of all."""
+        if self.kind == "ev_site":
+            return (0, 0, 0, self.position)
+        return (2 if self.critical else 1, -(self.priority or 0), self.customers, self.position)
 
 
-def plan_restoration(
-    model: GridModel,
-    report: ProtectionReport,
-    *,
-    operating: OperatingPoint | OperatingValues = PEAK,
-    limits: AcLimits | None = None,
-    context: FlisrContext | None = None,
-    isolated: Sequence[str] = (),
-) -> RestorationPlan:
-    """Locate, isolate and restore: the plan for ``report`` on ``model``.
+@dataclass(frozen=True, kw_only=True)
+class FaultZone:
+    """What a located fault takes out of service: sections, or transformers."""
 
-    ``context`` is a :class:`~controllers.flisr_context.FlisrContext` of the model, made
-    once and reused to save its set-up time (about 10 ms on Jiuke Oasis); one is made if absent.
-    ``isolated`` names sections isolated for earlier faults and not yet repaired: the plan
-    never closes a switch that bounds them and never re-energises them.
-    """
-    # restoration builds on the records above, so it is imported when first needed
-    from controllers.flisr_restoration import restore
-
-    start = time.perf_counter()
-    operating, context = _prepared(model, operating, context)
-    known = {s.name for s in context.sections}
-    for name in isolated:
-        if name not in known:
-            raise InputError(f"no section {name!r} in model {model.name!r}: expected a section "
-                             "name", source="argument", element=name, field="isolated")
-    return restore(context, report, operating, limits or AcLimits(), start,
-                   isolated=tuple(isolated))
-
-
-def plan_reconnection(
-    model: GridModel,
-    report: ProtectionReport,
-    shed: Sequence[str],
-    *,
-    operating: OperatingPoint | OperatingValues = PEAK,
-    limits: AcLimits | None = None,
-    context: FlisrContext | None = None,
-) -> Reconnection:
-    """Which of the loads and EV sites ``shed`` (ids, kept off by earlier plans) the switch state
-    of ``report`` (``switch_closed``, ``transformers_out``; trips are not looked at) can take back.
-
-    One AC batch over the candidate sets; ``context`` as for :func:`plan_restoration`.
-    """
-    from controllers.flisr_reconnection import reconnect
-
-    start = time.perf_counter()
-    operating, context = _prepared(model, operating, context)
-    return reconnect(context, report, tuple(shed), operating, limits or AcLimits(), start)
-
-
-def _prepared(
-    model: GridModel,
-    operating: OperatingPoint | OperatingValues,
-    context: FlisrContext | None,
-) -> tuple[OperatingValues, FlisrContext]:
-    if isinstance(operating, OperatingPoint):
-        operating = OperatingValues(base=operating)
-    if context is None:
-        return operating, FlisrContext.of(model)
-    if context.model is not model:
-        raise InputError(
-            f"the context was made for model {context.model.name!r}, not this one",
-            source="argument",
-            field="context",
-        )
-    return operating, context
+    kind: FaultKind
+    sections: tuple[Section, ...] = ()
+    trafos: tuple[str, ...] = ()
+    tripped: tuple[int, ...] = ()  # switch positions
+    last_indicator_with_fault: str | None = None
+    first_indicators_without_fault: tuple[str, ...] = ()
+    indicator_mismatches: tuple[str, ...] = ()
+    note: str = ""
+    bounding: tuple[int, ...] = field(default=())  # switch positions touching the zone
+    isolating: tuple[int, ...] = field(default=())  # those between the zone and the rest

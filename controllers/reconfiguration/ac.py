@@ -25,7 +25,7 @@ from power_grid_model import (
     initialize_array,
 )
 
-from controllers.reconfiguration_graph import SwitchingGraph
+from controllers.reconfiguration.records import SwitchingGraph
 from network_models.ac_checks import AcLimits
 
 # the converter is not public yet; it is the one run_time_series uses (see the module docstring)

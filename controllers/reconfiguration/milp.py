@@ -1,7 +1,8 @@
 """Minimum-loss radial configuration as a MILP: linearised DistFlow, single-commodity radiality.
 
-The model covers the buses outside the supply area (see ``reconfiguration_graph``); the supply
-area's buses where switchable branches start hold the voltage of the present AC solution.
+The model covers the buses outside the supply area (see :mod:`~controllers.reconfiguration.graph`);
+the supply area's buses where switchable branches start hold the voltage of the present AC
+solution.
 
 - Power flow: LinDistFlow (Baran & Wu) on every branch outside the supply area, per unit on
   1 MVA and the bus's nominal voltage: ``w_from - w_to = 2 (r P + x Q)`` with ``w = v²``, losses
@@ -36,13 +37,12 @@ import numpy as np
 import pandapower as pp
 import scipy.sparse as sp
 
-from controllers.reconfiguration_graph import (
-    SUPPLY_AREA,
-    SwitchingGraph,
+from controllers.reconfiguration.radiality import (
     branch_chains,
     bridge_branches,
     fundamental_loops,
 )
+from controllers.reconfiguration.records import SUPPLY_AREA, SwitchingGraph
 from network_models.ac_checks import AcLimits
 from network_models.topology import bus_graph
 

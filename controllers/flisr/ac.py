@@ -14,8 +14,8 @@ import networkx as nx
 import numpy as np
 import pandapower as pp
 
-from controllers.flisr import AcCheck, OperatingValues
-from controllers.flisr_context import FlisrContext
+from controllers.flisr.context import FlisrContext
+from controllers.flisr.records import AcCheck, OperatingValues
 from network_models.ac_checks import AcLimits, Violation
 from network_models.errors import InputError
 from network_models.powerflow import TimeSeriesInjections, TimeSeriesResult, run_time_series

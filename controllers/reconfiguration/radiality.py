@@ -1,38 +1,21 @@
-"""The switching graph of the open-loop feeders: what reconfiguration may change, and radiality.
+"""Radiality of a switching graph: the test, the count, the enumeration, loops and chains.
 
-Candidate switches are the line switches whose registry role is a ring switch, a normally-open
-point, a tie or a sectionaliser. A *switchable branch* is a line carrying at least one candidate
-switch: it conducts when all its switches are closed and is opened by one candidate switch.
-Everything else keeps its present state.
-
-Radiality is asked of the open-loop part only. Buses joined without switchable branches form
-*areas*; the areas holding a source are merged into the supply area 0, so a meshed backbone
-(closed-loop cables, bus couplers) is one node however many loops it has. A configuration is
-radial when the closed switchable branches form a spanning tree of the areas reachable from the
-supply: every area fed, by exactly one path. Switchable branches with both ends in one area, or
-leading to areas no configuration can feed, keep their state and are not counted.
+A configuration (a closed flag per switchable branch) is radial when the closed branches form a
+spanning tree of the areas (see :mod:`~controllers.reconfiguration.graph`): every area fed, by
+exactly one path. Counted by the matrix-tree theorem, enumerated block by block.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 import networkx as nx
 import numpy as np
-import pandapower as pp
 
-from network_models.model import GridModel
-from network_models.registry import SwitchRole
-from network_models.topology import bus_graph, source_buses
+from controllers.reconfiguration.records import SUPPLY_AREA, SwitchingGraph
 
 __all__ = [
-    "CANDIDATE_ROLES",
-    "SUPPLY_AREA",
-    "SwitchableBranch",
-    "SwitchingGraph",
     "TooManyConfigurations",
     "branch_chains",
     "bridge_branches",
@@ -40,182 +23,15 @@ __all__ = [
     "fundamental_loops",
     "is_radial_configuration",
     "radial_configuration_count",
-    "switching_graph",
     "tree_path",
 ]
 
-CANDIDATE_ROLES: frozenset[SwitchRole] = frozenset(
-    {
-        SwitchRole.RING_SWITCH,
-        SwitchRole.NORMALLY_OPEN_POINT,
-        SwitchRole.TIE,
-        SwitchRole.SECTIONALISER,
-    }
-)
-SUPPLY_AREA = 0
-# an open switch of these roles is where operators like the open point to be
-_PREFERRED_OPEN_ROLES = (SwitchRole.NORMALLY_OPEN_POINT, SwitchRole.TIE)
 # subsets × XOR passes of the block enumeration: about a second of numpy work
 _MAX_SUBSET_WORK = 200_000_000
 
 
 class TooManyConfigurations(RuntimeError):
     """Exhaustive enumeration would exceed the limit the caller set."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class SwitchableBranch:
-    """A line that a candidate switch can open, between areas ``area_a`` and ``area_b``.
-
-    ``open_switch`` (a ``net.switch`` row) is the switch the study opens when the branch is to be
-    open: one already open if there is one, else a normally-open point or tie, else the first.
-    ``closed`` is the present state: all switches on the line closed.
-    """
-
-    line_index: int
-    line: str
-    switches: tuple[int, ...]
-    open_switch: int
-    open_at_from_bus: bool
-    area_a: int
-    area_b: int
-    closed: bool
-
-
-@dataclass(frozen=True, kw_only=True)
-class SwitchingGraph:
-    """Areas (area 0 is the supply) joined by switchable branches; see the module docstring."""
-
-    n_areas: int
-    branches: tuple[SwitchableBranch, ...]
-    area_of_bus: Mapping[int, int]
-    kept_lines: tuple[str, ...]  # candidate lines left as they are (inside one area, or unfed)
-
-    @property
-    def present(self) -> np.ndarray:
-        """Present state of every branch, True = closed."""
-        return np.array([b.closed for b in self.branches], dtype=bool)
-
-    @property
-    def loops(self) -> int:
-        """Independent loops: branches that must be open in every radial configuration."""
-        return len(self.branches) - (self.n_areas - 1)
-
-
-def switching_graph(
-    model: GridModel,
-    net: pp.pandapowerNet,
-    *,
-    roles: frozenset[SwitchRole] = CANDIDATE_ROLES,
-) -> SwitchingGraph:
-    """The switching graph of ``net`` (the model's net or a study copy of it) in its present state.
-
-    Only remote-controlled switches of the given roles are candidates.
-    """
-    sw = net.switch
-    role_of_row = {
-        int(d.element.index): d.role for d in model.registry.switches if d.remote_controlled
-    }
-    candidate_rows = [
-        int(i)
-        for i, et in zip(sw.index, sw["et"], strict=True)
-        if et == "l" and role_of_row.get(int(i)) in roles
-    ]
-    by_line: dict[int, list[int]] = {}
-    for row in candidate_rows:
-        by_line.setdefault(int(sw.at[row, "element"]), []).append(row)
-    # a line with a non-candidate switch held open stays open: reconfiguration may not close it
-    usable = {
-        line: rows
-        for line, rows in by_line.items()
-        if bool(net.line.at[line, "in_service"])
-        and all(
-            bool(closed) or int(r) in rows
-            for r, closed in zip(
-                sw.index[(sw["et"] == "l") & (sw["element"] == line)],
-                sw.loc[(sw["et"] == "l") & (sw["element"] == line), "closed"],
-                strict=True,
-            )
-        )
-    }
-
-    graph = bus_graph(net)
-    fixed = nx.MultiGraph()
-    fixed.add_nodes_from(graph.nodes)
-    fixed.add_edges_from(
-        (u, v, k) for u, v, k in graph.edges(keys=True) if not (k[0] == "line" and k[1] in usable)
-    )
-    sources = source_buses(net)
-    area_of_bus: dict[int, int] = {}
-    next_area = 1
-    for part in nx.connected_components(fixed):
-        if part & sources:
-            area = SUPPLY_AREA
-        else:
-            area, next_area = next_area, next_area + 1
-        for bus in part:
-            area_of_bus[bus] = area
-
-    raw: list[tuple[int, list[int], int, int]] = []
-    kept: list[str] = []
-    for line, rows in sorted(usable.items()):
-        a = area_of_bus.get(int(net.line.at[line, "from_bus"]))
-        b = area_of_bus.get(int(net.line.at[line, "to_bus"]))
-        if a is None or b is None or a == b:
-            kept.append(str(net.line.at[line, "name"]))
-            continue
-        raw.append((line, rows, a, b))
-
-    # areas no configuration can feed are out of the study
-    reach = nx.MultiGraph()
-    reach.add_node(SUPPLY_AREA)
-    reach.add_edges_from((a, b) for _, _, a, b in raw)
-    fed = nx.node_connected_component(reach, SUPPLY_AREA)
-    renumber = {SUPPLY_AREA: SUPPLY_AREA}
-    for area in sorted(fed - {SUPPLY_AREA}):
-        renumber[area] = len(renumber)
-
-    branches = []
-    for line, rows, a, b in raw:
-        if a not in fed:
-            kept.append(str(net.line.at[line, "name"]))
-            continue
-        open_row = _switch_to_open(net, rows, role_of_row)
-        branches.append(
-            SwitchableBranch(
-                line_index=line,
-                line=str(net.line.at[line, "name"]),
-                switches=tuple(rows),
-                open_switch=open_row,
-                open_at_from_bus=int(sw.at[open_row, "bus"]) == int(net.line.at[line, "from_bus"]),
-                area_a=renumber[a],
-                area_b=renumber[b],
-                closed=bool(sw.loc[rows, "closed"].all()),
-            )
-        )
-    return SwitchingGraph(
-        n_areas=len(renumber),
-        branches=tuple(branches),
-        area_of_bus={bus: renumber[a] for bus, a in area_of_bus.items() if a in renumber},
-        kept_lines=tuple(kept),
-    )
-
-
-def _switch_to_open(
-    net: pp.pandapowerNet, rows: Sequence[int], role_of_row: Mapping[int, SwitchRole]
-) -> int:
-    def rank(row: int) -> tuple[bool, bool, int]:
-        return (
-            bool(net.switch.at[row, "closed"]),
-            role_of_row.get(row) not in _PREFERRED_OPEN_ROLES,
-            row,
-        )
-
-    return min(rows, key=rank)
-
-
-# ---------------------------------------------------------------------------------------------
-# radiality
 
 
 def is_radial_configuration(graph: SwitchingGraph, closed: np.ndarray) -> bool:

@@ -1,189 +1,34 @@
-"""Fault location from protection trips and fault indicators, by the topology of the supply.
+"""Fault location: the faulted section from protection trips and fault indicators.
 
-Fault current flows from the sources along the supply path to the fault. So, in a switch state:
-
-- a fault indicator on line X at bus b sees fault current when X lies on the supply path of the
-  fault, or X is the faulted line and b the end it is fed from;
-- the breaker that trips is the first breaker met walking from the fault back to the source
-  (overcurrent grading); a backbone cable's line differential protection opens the breakers at
-  both its ends.
-
-:func:`expected_protection_response` is that rule, for tests and drills. :func:`locate` inverts
-it: every section the tripped breaker supplied before the trip is a candidate, and the one whose
-expected indicator response matches the report (fewest disagreeing indicators) is the faulted
-one. The supply path in a meshed part is one shortest path; indicators and feeder breakers sit
-in the radial feeders, where the path is unique. Inverter infeed (PV, BESS) is neglected.
+The inverse of the forward rule (:mod:`controllers.flisr.response`): every section the tripped
+breaker supplied before the trip is a candidate, and the one whose expected indicator response
+matches the report (fewest disagreeing indicators) is the faulted one. A backbone cable is
+located by its differential protection (breakers at both ends), a transformer by its breaker or
+its ``in_service`` point.
 """
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 
-import networkx as nx
 import numpy as np
 import pandapower as pp
 
-from controllers.flisr import FaultKind, FaultLocation, ProtectionReport
-from controllers.flisr_context import FlisrContext
+from controllers.flisr.context import FlisrContext
+from controllers.flisr.records import FaultKind, FaultLocation, FaultZone, ProtectionReport
+from controllers.flisr.response import (
+    FaultPoint,
+    SupplyTree,
+    bus_index_of,
+    fault_response,
+    indicators_by_end,
+    line_index_of,
+)
 from network_models.errors import InputError
-from network_models.model import GridModel
 from network_models.registry import SwitchRole
 from network_models.topology import Section, bus_graph
 
-__all__ = ["FaultZone", "SupplyTree", "expected_protection_response", "locate"]
-
-EdgeKey = tuple[str, int]
-FaultPoint = tuple[str, int]  # ("line", line index) or ("bus", bus index)
-
-
-@dataclass(frozen=True)
-class SupplyTree:
-    """Shortest supply paths: ``parent[bus] = (parent bus, edge key)``; sources have none."""
-
-    parent: Mapping[int, tuple[int, EdgeKey]]
-    reached: frozenset[int]
-
-    @classmethod
-    def of(cls, graph: nx.MultiGraph, sources: Iterable[int]) -> SupplyTree:
-        parent: dict[int, tuple[int, EdgeKey]] = {}
-        queue = deque(s for s in sorted(sources) if s in graph)
-        reached = set(queue)
-        while queue:
-            bus = queue.popleft()
-            for other, keys in graph.adj[bus].items():
-                if other not in reached:
-                    reached.add(other)
-                    parent[other] = (bus, min(keys))
-                    queue.append(other)
-        return cls(parent=parent, reached=frozenset(reached))
-
-    def upward(self, bus: int) -> list[tuple[EdgeKey, int, int]]:
-        """(edge, child bus, parent bus) from ``bus`` to its source."""
-        path = []
-        while bus in self.parent:
-            up, key = self.parent[bus]
-            path.append((key, bus, up))
-            bus = up
-        return path
-
-
-@dataclass(frozen=True, kw_only=True)
-class FaultZone:
-    """What a located fault takes out of service: sections, or transformers."""
-
-    kind: FaultKind
-    sections: tuple[Section, ...] = ()
-    trafos: tuple[str, ...] = ()
-    tripped: tuple[int, ...] = ()  # switch positions
-    last_indicator_with_fault: str | None = None
-    first_indicators_without_fault: tuple[str, ...] = ()
-    indicator_mismatches: tuple[str, ...] = ()
-    note: str = ""
-    bounding: tuple[int, ...] = field(default=())  # switch positions touching the zone
-    isolating: tuple[int, ...] = field(default=())  # those between the zone and the rest
-
-
-# ---------------------------------------------------------------------------------------------
-# the forward rule
-
-
-def expected_protection_response(
-    model: GridModel,
-    *,
-    line: str | None = None,
-    bus: str | None = None,
-    switch_closed: Mapping[str, bool] | None = None,
-    context: FlisrContext | None = None,
-) -> ProtectionReport:
-    """What protection and indicators report for a fault on ``line`` (or at ``bus``).
-
-    ``switch_closed`` overrides the normal switch states before the fault. The report's switch
-    states are those after the trip.
-    """
-    ctx = context or FlisrContext.of(model)
-    if (line is None) == (bus is None):
-        raise InputError("expected exactly one of line and bus", source="argument", field="line")
-    state = ctx.state_from(switch_closed or {})
-    point = _point(ctx, line=line, bus=bus)
-    tree = SupplyTree.of(_graph(ctx, state), ctx.sources)
-    tripped, indicators = fault_response(ctx, state, tree, point, _indicators_at(ctx))
-    after = state.copy()
-    after[list(tripped)] = False
-    return ProtectionReport(
-        tripped_breakers=frozenset(ctx.switch_id(k) for k in tripped),
-        fault_indicators=frozenset(indicators),
-        switch_closed={ctx.switch_id(k): bool(after[k]) for k in range(len(after))},
-    )
-
-
-def fault_response(
-    ctx: FlisrContext,
-    state: np.ndarray,
-    tree: SupplyTree,
-    point: FaultPoint,
-    indicators_at: Mapping[tuple[int, int], tuple[str, ...]],
-) -> tuple[frozenset[int], tuple[str, ...]]:
-    """(tripping breaker positions, indicators seeing fault current nearest the fault first)."""
-    kind, index = point
-    seeing: list[str] = []
-    tripped: set[int] = set()
-    if kind == "bus":
-        if index in tree.reached:
-            _walk(ctx, tree, index, [], seeing, tripped, indicators_at)
-        return frozenset(tripped), tuple(dict.fromkeys(seeing))
-    ends = ctx.line_ends[index]
-    at_ends = [k for e in ends for k in ctx.switches_at.get(("l", index, e), ())]
-    differential = [k for k in at_ends if ctx.role(k) == SwitchRole.BACKBONE_BREAKER]
-    for end in ends:
-        first = ctx.switches_at.get(("l", index, end), ())
-        connected = all(state[k] for k in first)
-        fed = end in tree.reached and tree.parent.get(end, (None, None))[1] != ("line", index)
-        if connected and fed:
-            seeing.extend(indicators_at.get((index, end), ()))
-            _walk(ctx, tree, end, list(first), seeing, tripped, indicators_at)
-    if differential:
-        tripped = {k for k in differential if state[k]}
-    return frozenset(tripped), tuple(dict.fromkeys(seeing))
-
-
-def _walk(
-    ctx: FlisrContext,
-    tree: SupplyTree,
-    bus: int,
-    first: list[int],
-    seeing: list[str],
-    tripped: set[int],
-    indicators_at: Mapping[tuple[int, int], tuple[str, ...]],
-) -> None:
-    """From the fault at ``bus`` to the source: indicators passed, and the first breaker."""
-    breaker = next((k for k in first if ctx.is_breaker(k)), None)
-    for (kind, index), child, parent in tree.upward(bus):
-        if kind == "line":
-            seeing.extend(indicators_at.get((index, child), ()))
-            seeing.extend(indicators_at.get((index, parent), ()))
-            passed = [
-                *ctx.switches_at.get(("l", index, child), ()),
-                *ctx.switches_at.get(("l", index, parent), ()),
-            ]
-        elif kind == "trafo":
-            passed = [
-                *ctx.switches_at.get(("t", index, child), ()),
-                *ctx.switches_at.get(("t", index, parent), ()),
-            ]
-        elif kind == "switch":
-            passed = [int(ctx.net.switch.index.get_loc(index))]
-        else:
-            passed = []
-        if breaker is None:
-            breaker = next((k for k in passed if ctx.is_breaker(k)), None)
-    if breaker is not None:
-        tripped.add(breaker)
-
-
-# ---------------------------------------------------------------------------------------------
-# the inverse: location
+__all__ = ["locate", "zones_location"]
 
 
 def locate(
@@ -223,7 +68,7 @@ def locate(
         work.switch["closed"] = pre
         graph = bus_graph(work)
         tree = SupplyTree.of(graph, ctx.sources)
-        indicators_at = _indicators_at(ctx)
+        indicators_at = indicators_by_end(ctx)
         for k in feeder:
             zone = _locate_below(ctx, report, pre, work, tree, k, indicators_at)
             if zone is None:
@@ -315,8 +160,8 @@ def _sections_below(
 
 def _section_point(ctx: FlisrContext, section: Section) -> FaultPoint:
     if section.buses:
-        return ("bus", _bus_index(ctx, section.buses[0]))
-    return ("line", _line_index(ctx, section.lines[0]))
+        return ("bus", bus_index_of(ctx, section.buses[0]))
+    return ("line", line_index_of(ctx, section.lines[0]))
 
 
 def _internal_indicators(ctx: FlisrContext, section: Section) -> set[str]:
@@ -402,50 +247,6 @@ def zones_location(ctx: FlisrContext, zones: list[FaultZone]) -> FaultLocation:
 
 # ---------------------------------------------------------------------------------------------
 # lookups
-
-
-def _graph(ctx: FlisrContext, state: np.ndarray) -> nx.MultiGraph:
-    work = ctx.study_net()
-    work.switch["closed"] = state
-    return bus_graph(work)
-
-
-def _indicators_at(ctx: FlisrContext) -> dict[tuple[int, int], tuple[str, ...]]:
-    out: dict[tuple[int, int], list[str]] = {}
-    for fi, line, bus in ctx.indicators:
-        out.setdefault((line, bus), []).append(fi)
-    return {key: tuple(v) for key, v in out.items()}
-
-
-def _point(ctx: FlisrContext, *, line: str | None, bus: str | None) -> FaultPoint:
-    if line is not None:
-        return ("line", _line_index(ctx, line))
-    assert bus is not None
-    return ("bus", _bus_index(ctx, bus))
-
-
-def _line_index(ctx: FlisrContext, name: str) -> int:
-    for index, line in ctx.line_names.items():
-        if line == name:
-            return index
-    raise InputError(
-        f"no line {name!r}: expected a line of the model",
-        source="argument",
-        element=name,
-        field="line",
-    )
-
-
-def _bus_index(ctx: FlisrContext, name: str) -> int:
-    for index, bus in ctx.bus_names.items():
-        if bus == name:
-            return index
-    raise InputError(
-        f"no bus {name!r}: expected a bus of the model",
-        source="argument",
-        element=name,
-        field="bus",
-    )
 
 
 def _position(ctx: FlisrContext, device_id: str, field_name: str) -> int:

@@ -3,7 +3,7 @@
 See :func:`controllers.flisr.plan_reconnection`. The loads still shed whose bus is supplied in
 the present switch state are ordered the reverse of shedding (critical loads first, then
 priority 1, 2, ..., more customers first, EV sites last). Every head of that order is solved in
-one AC batch on :class:`~controllers.flisr_ac.StudyNet` (the study FLISR plans with), and the
+one AC batch on :class:`~controllers.flisr.ac.StudyNet` (the study FLISR plans with), and the
 longest head whose every step holds the limits is reconnected. Every step, not only the last:
 the reconnections reach the field one write after another, so each state on the way must hold.
 The first load that does not fit stops the reconnection, so a less important load never comes
@@ -16,9 +16,15 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-from controllers.flisr import AcCheck, OperatingValues, ProtectionReport, Reconnection
-from controllers.flisr_ac import AcStep, StudyNet, acceptable
-from controllers.flisr_context import FlisrContext, LoadInfo
+from controllers.flisr.ac import AcStep, StudyNet, acceptable
+from controllers.flisr.context import FlisrContext
+from controllers.flisr.records import (
+    AcCheck,
+    LoadInfo,
+    OperatingValues,
+    ProtectionReport,
+    Reconnection,
+)
 from network_models.ac_checks import AcLimits
 from network_models.errors import InputError
 

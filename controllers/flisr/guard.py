@@ -21,8 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from controllers.flisr import ProtectionReport
-from controllers.flisr_context import FlisrContext
+from controllers.flisr.context import FlisrContext
+from controllers.flisr.records import ProtectionReport
 from network_models.errors import InputError
 from network_models.topology import energised_buses
 

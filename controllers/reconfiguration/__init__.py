@@ -1,0 +1,40 @@
+"""Loss-minimising reconfiguration of the open-loop feeders: which switches to open, within limits.
+
+Two methods, both ending with an AC power flow of the chosen configuration:
+
+- **exhaustive** (small systems): every radial configuration of the candidate switches is
+  enumerated (``radiality``, on the switching graph of ``graph``) and solved by AC power flow
+  in power-grid-model batches (``ac``); the least-loss one within limits is the optimum of the
+  AC model, proven by enumeration. IEEE 33-bus has 50,751 radial configurations.
+- **milp** (larger systems): a MILP with linearised DistFlow and single-commodity radiality
+  (``milp``) gives a configuration, which branch exchange then improves on the AC model: every
+  neighbour (close one open branch, open another branch of the loop it makes) is solved in one
+  batch and the best improving one taken, until none improves. The answer is a local optimum of
+  the AC model, not a proven global one.
+
+``auto`` enumerates when there are at most ``max_exhaustive`` radial configurations
+(``search``). Radiality is asked of the open-loop part only (see ``graph``): a meshed backbone
+stays as it is. Losses are line and transformer losses in MW; a configuration is *within
+limits* when the AC power flow converges and respects ``AcLimits`` everywhere. The answer
+becomes switching operations and AC figures in ``outcome``.
+
+The modules, each importing only those above it in this list: ``records`` (the switching graph
+and the decision record, no import of the package), ``graph``, ``radiality``, ``ac``, ``milp``,
+``outcome``, ``search`` (:func:`reconfigure`). Other rooms import from this package only.
+"""
+
+from controllers.reconfiguration.records import (
+    AcFigures,
+    ReconfigurationMethod,
+    ReconfigurationResult,
+    SwitchOperation,
+)
+from controllers.reconfiguration.search import reconfigure
+
+__all__ = [
+    "AcFigures",
+    "ReconfigurationMethod",
+    "ReconfigurationResult",
+    "SwitchOperation",
+    "reconfigure",
+]
