@@ -2,7 +2,7 @@
 
 One asyncio event loop holds the asyncua client and an APScheduler ``AsyncIOScheduler``.
 
-Events come by subscription (:class:`~gridctl.field.watch.FieldWatch`, report by exception):
+Events come by subscription (:class:`~gridctl.field_watch.FieldWatch`, report by exception):
 protection points (trips, switch positions, fault indicators, transformers) and every EV
 connector's session. They are answered as they arrive, whatever the scheduled jobs are doing:
 
@@ -62,9 +62,9 @@ from forecasts.ev import EvSession
 from forecasts.operator_inputs import OperatorInputs
 from forecasts.scenario import Scenario
 from forecasts.tariffs import Tariff
-from gridctl.field.client import FieldClient, PointReading, WriteResult
 from gridctl.field.contract import FieldContract
-from gridctl.field.watch import FieldUpdate, FieldWatch
+from gridctl.field_client import FieldClient, PointReading, WriteResult
+from gridctl.field_watch import FieldUpdate, FieldWatch
 from gridctl.historian import Historian, HistorianSettings, StoredSession
 from gridctl.microgrids import MicrogridSupervisor
 from gridctl.planner import PlannerProcess
