@@ -485,9 +485,9 @@ class Simulator:
         for unit in self.ev.values():
             for session, delivered_kwh in unit.depart(now):
                 self.departures.append((session, delivered_kwh))
-                self._event(f"{session.charger}/{session.connector} {session.id} left")
+                self._event(f"{session.site}/{session.connector} {session.id} left")
         for session in self.truth.arrivals_until(now):
-            unit = self.ev.get(session.charger)
+            unit = self.ev.get(session.site)
             if unit is None or session.departure <= now:
                 continue
             delivered = 0.0
