@@ -30,9 +30,10 @@ logging.disable(logging.WARNING)
 
 
 async def main(args: argparse.Namespace) -> None:
-    from gridctl.field.client import FieldClient
     from gridctl.field.security import loopback_operator
+    from gridctl.field_client import FieldClient
     from gridctl.runtime import ControllerRuntime, RuntimeConfig
+    from hil_sim.drill_client import DrillClient
     from hil_sim.server import SimServer
     from network_models import load_model
 
@@ -58,7 +59,7 @@ async def main(args: argparse.Namespace) -> None:
     async def watch() -> None:  # a running clock: sample the simulator over OPC UA
         async with FieldClient(server.endpoint) as c:
             while not runtime._stop.is_set():
-                sample(await c.simulator_network())
+                sample(await DrillClient(c).network())
                 await asyncio.sleep(1.0)
 
     async def drive() -> None:  # lockstep: the next tick once the controller has answered

@@ -105,6 +105,15 @@ def _import(path: Path, name: str):
     return module
 
 
+def _session_names(module, fields: dict) -> dict:
+    """``fields`` under the names ``module``'s StoredSession takes: EvSession's (id, site,
+    energy_kwh) since the field floor's EV codec, the stored columns' before."""
+    if "site" in module.StoredSession.__dataclass_fields__:
+        return fields
+    old = {"id": "session_id", "site": "charger", "energy_kwh": "energy_requested_kwh"}
+    return {old[k]: v for k, v in fields.items()}
+
+
 def replay(module, db: Path, load: Load, days: int, *, refusing: bool, new_api: bool
            ) -> tuple[float, float]:
     """Drive ``module``'s Historian through ``days`` simulated days; (wall s, longest
@@ -154,10 +163,11 @@ def replay(module, db: Path, load: Load, days: int, *, refusing: bool, new_api: 
             if minute % 15 == 0:  # a control step
                 full = _values(load.full, load.bools, rng)
                 h.record_measurements(t, full, {})
-                plugged = [module.StoredSession(
-                    session_id=f"s{day}-{(session + i) % SESSIONS_PER_DAY}", charger=sites[i % 12],
+                plugged = [module.StoredSession(**_session_names(module, {
+                    "id": f"s{day}-{(session + i) % SESSIONS_PER_DAY}", "site": sites[i % 12],
+                    "energy_kwh": 30.0}),
                     connector=f"c{i}", arrival=t, departure=t + pd.Timedelta(hours=2),
-                    energy_requested_kwh=30.0, max_kw=7.0, energy_delivered_kwh=float(i))
+                    max_kw=7.0, energy_delivered_kwh=float(i))
                     for i in range(120)]
                 session += 9
                 h.upsert_sessions(t, plugged)

@@ -108,7 +108,7 @@ def main() -> None:
             kw = min(dec.session_p_kw.get(s.id, 0.0), s.max_kw)
             kwh = min(kw * plugged_h, max(0.0, s.energy_kwh - delivered.get(s.id, 0.0)))
             delivered[s.id] = delivered.get(s.id, 0.0) + kwh
-            ev_site[s.charger] += kwh / h / 1000.0  # step average for the network
+            ev_site[s.site] += kwh / h / 1000.0  # step average for the network
         applied_pv.append(pv)
         applied_bess.append(bess)
         applied_ev.append(ev_site)
@@ -158,7 +158,7 @@ def main() -> None:
                 and truth.start < s.departure <= truth.index[n - 1] + dt.timedelta(hours=h)
                 and s.arrival < truth.index[n - 1]
             ):
-                print("owed", s.id, s.charger, s.arrival, s.departure, s.energy_kwh, round(owed, 2))
+                print("owed", s.id, s.site, s.arrival, s.departure, s.energy_kwh, round(owed, 2))
 
     # the same step built afresh, beside it
     fresh = []

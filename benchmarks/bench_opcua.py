@@ -20,7 +20,6 @@ import tempfile
 import time
 from pathlib import Path
 
-from gridctl.field.client import FieldClient
 from gridctl.field.security import (
     AnonymousPolicy,
     ClientSecurity,
@@ -31,6 +30,7 @@ from gridctl.field.security import (
     UserStore,
     hash_password,
 )
+from gridctl.field_client import FieldClient
 from hil_sim.engine import Simulator
 from hil_sim.server import SimServer
 from network_models import load_model

@@ -45,6 +45,13 @@ TABLES = ("measurement_frames", "schedules", "decisions", "write_batches", "comm
           "ev_sessions")
 
 
+def _drill(client):
+    """The simulator's own handles (clock, network, fault injection) over ``client``."""
+    from hil_sim.drill_client import DrillClient
+
+    return DrillClient(client)
+
+
 @dataclass
 class Fault:
     line: str
@@ -132,9 +139,9 @@ class Soak:
 
     # --- the field, as an operator and a crew see it -------------------------------------------
     async def client(self):
-        from gridctl.field.client import FieldClient
         from gridctl.field.contract import FieldContract
         from gridctl.field.security import ClientSecurity, parse_modes
+        from gridctl.field_client import FieldClient
 
         security = ClientSecurity(mode=parse_modes("none")[0], pki_dir=self.work / "pki",
                                   username="crew", password=PASSWORD)
@@ -151,7 +158,7 @@ class Soak:
                 await asyncio.sleep(0.5)
 
     async def sim_time(self, client) -> pd.Timestamp:
-        return pd.Timestamp(await client.simulator_time()).tz_convert("Asia/Shanghai")
+        return pd.Timestamp(await _drill(client).time()).tz_convert("Asia/Shanghai")
 
     def schedule_faults(self) -> None:
         for hour in range(self.args.hours):
@@ -172,10 +179,10 @@ class Soak:
                     continue
                 f.state = "active"
                 f.at = now  # as injected
-                await client.call_simulator("FaultLine", f.line)
+                await _drill(client).call("FaultLine", f.line)
             elif f.state == "active" and f.repair_at <= now:
                 f.state = "repaired"
-                await client.call_simulator("ClearFault", f.line)
+                await _drill(client).call("ClearFault", f.line)
                 if not any(o.feeder == f.feeder for o in self.active()):
                     await self.back_to_normal(client, f.feeder)
 
@@ -206,7 +213,7 @@ class Soak:
                      for f in self.faults)
         if recent:
             return
-        net = await client.simulator_network()
+        net = await _drill(client).network()
         found = False
         for name, v in zip(net["bus_names"], net["bus_vm_pu"], strict=True):
             if v > 0.5 and not V_BAND[0] <= v <= V_BAND[1]:
@@ -255,12 +262,12 @@ class Soak:
             if not done["comm"] and now >= comm_at:
                 done["comm"] = True
                 for d in comm_devices:
-                    await client.call_simulator("LoseComm", d)
+                    await _drill(client).call("LoseComm", d)
             if done["comm"] and not done["comm_back"] and now >= comm_at + pd.Timedelta(
                     minutes=30):
                 done["comm_back"] = True
                 for d in comm_devices:
-                    await client.call_simulator("ClearFault", d)
+                    await _drill(client).call("ClearFault", d)
             if not done["restart"] and now >= restart_at:
                 done["restart"] = True
                 await client.disconnect()

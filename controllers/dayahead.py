@@ -240,7 +240,7 @@ def session_table(
         rows.append(
             {
                 "session_id": s.id,
-                "charger": s.charger,
+                "charger": s.site,
                 "connector": s.connector,
                 "arrival": s.arrival.isoformat(),
                 "departure": s.departure.isoformat(),
@@ -270,7 +270,7 @@ def unservable_sessions(
             continue
         out.append({
             "session_id": s.id,
-            "charger": s.charger,
+            "charger": s.site,
             "connector": s.connector,
             "energy_requested_kwh": round(s.energy_kwh, 3),
             "energy_max_kwh": round(s.max_deliverable_kwh, 3),

@@ -41,8 +41,8 @@ class GridSnapshot:
             if s.id in seen:
                 first = seen[s.id].session
                 raise ValueError(
-                    f"EV session id {s.id!r} is given twice: at {first.charger} connector "
-                    f"{first.connector} and at {s.charger} connector {s.connector}; one id is "
+                    f"EV session id {s.id!r} is given twice: at {first.site} connector "
+                    f"{first.connector} and at {s.site} connector {s.connector}; one id is "
                     "one vehicle's session, never merged"
                 )
             seen[s.id] = st

@@ -93,29 +93,29 @@ class ForecastBundle:
         """End of the last step (exclusive)."""
         return self.index[-1] + self.step
 
-    def ev_chargers(self) -> tuple[str, ...]:
-        """Ids of the chargers that have sessions in the bundle, sorted."""
-        return tuple(sorted({s.charger for s in self.ev_sessions}))
+    def ev_sites(self) -> tuple[str, ...]:
+        """Ids of the EV charging sites that have sessions in the bundle, sorted."""
+        return tuple(sorted({s.site for s in self.ev_sessions}))
 
-    def uncontrolled_ev_kw(self, chargers: Sequence[str] | None = None) -> pd.DataFrame:
-        """EV demand per charger if every vehicle charged at full power on arrival, kW."""
+    def uncontrolled_ev_kw(self, sites: Sequence[str] | None = None) -> pd.DataFrame:
+        """EV demand per site if every vehicle charged at full power on arrival, kW."""
         return uncontrolled_charging_kw(
-            self.ev_sessions, self.index, self.ev_chargers() if chargers is None else chargers
+            self.ev_sessions, self.index, self.ev_sites() if sites is None else sites
         )
 
     def without(
-        self, *, loads: Iterable[str] = (), chargers: Iterable[str] = ()
+        self, *, loads: Iterable[str] = (), sites: Iterable[str] = ()
     ) -> ForecastBundle:
         """The bundle with ``loads`` disconnected (0 MW and 0 Mvar in every step, e.g. shed)
-        and no sessions at ``chargers`` (e.g. a site held at 0 kW)."""
+        and no sessions at the EV charging ``sites`` (e.g. a site held at 0 kW)."""
         loads = [c for c in loads if c in self.load_p_mw.columns]
-        gone = set(chargers)
+        gone = set(sites)
         if not loads and not gone:
             return self
         p, q = self.load_p_mw.copy(), self.load_q_mvar.copy()
         p[loads] = 0.0
         q[[c for c in loads if c in q.columns]] = 0.0
-        sessions = tuple(s for s in self.ev_sessions if s.charger not in gone)
+        sessions = tuple(s for s in self.ev_sessions if s.site not in gone)
         return replace(self, load_p_mw=p, load_q_mvar=q, ev_sessions=sessions)
 
     def window(self, start: pd.Timestamp, end: pd.Timestamp) -> ForecastBundle:

@@ -1,6 +1,7 @@
 """EV charging sessions: the plain record every scheduler, simulator and file uses.
 
 A session is one vehicle at one connector of an :class:`~network_models.registry.EvChargingSite`
+(its ``site``, the registry's device id; "charger" in prose is the equipment at a connector)
 from ``arrival`` to ``departure`` (timezone-aware, in the model's time zone), asking for
 ``energy_kwh`` and able to draw at most ``max_kw`` (≤ the connector's rating). Sessions on one
 connector never overlap.
@@ -30,7 +31,7 @@ class EvSession:
     """One charging session. Energy in kWh, power in kW (charging positive)."""
 
     id: str
-    charger: str  # EvChargingSite device id in the registry
+    site: str  # EvChargingSite device id in the registry
     connector: str  # "c1".."cN" of that site
     arrival: pd.Timestamp
     departure: pd.Timestamp
@@ -46,6 +47,13 @@ class EvSession:
             raise ValueError(f"session {self.id!r}: energy_kwh must be finite and ≥ 0")
         if not (np.isfinite(self.max_kw) and self.max_kw > 0):
             raise ValueError(f"session {self.id!r}: max_kw must be finite and > 0")
+
+    @property
+    def charger(self) -> str:
+        """The old name of :attr:`site`, read only: kept while ``controllers/ev_charging.py``
+        and ``controllers/dispatch.py`` (edited on another branch) still read it; remove it
+        once they read ``site``."""
+        return self.site
 
     @property
     def dwell_h(self) -> float:
@@ -99,11 +107,11 @@ def sessions_overlapping(
 
 
 def uncontrolled_charging_kw(
-    sessions: Sequence[EvSession], index: pd.DatetimeIndex, chargers: Sequence[str]
+    sessions: Sequence[EvSession], index: pd.DatetimeIndex, sites: Sequence[str]
 ) -> pd.DataFrame:
-    """Charging power per charger if every vehicle charges at ``max_kw`` from arrival until done.
+    """Charging power per site if every vehicle charges at ``max_kw`` from arrival until done.
 
-    Mean kW over each step of ``index`` (step starts, fixed step), one column per charger id. Site
+    Mean kW over each step of ``index`` (step starts, fixed step), one column per site id. Site
     connection limits are not applied: this is the demand an unmanaged site would see.
     """
     step_ns = int((index[1] - index[0]).value) if len(index) > 1 else _NS_PER_H // 4
@@ -111,14 +119,14 @@ def uncontrolled_charging_kw(
     t0 = edges[0]
     edges_h = (edges - t0) / _NS_PER_H
     out = {}
-    by_charger: dict[str, list[EvSession]] = {c: [] for c in chargers}
+    by_site: dict[str, list[EvSession]] = {c: [] for c in sites}
     for s in sessions:
-        if s.charger in by_charger:
-            by_charger[s.charger].append(s)
-    for charger in chargers:
-        group = by_charger[charger]
+        if s.site in by_site:
+            by_site[s.site].append(s)
+    for site in sites:
+        group = by_site[site]
         if not group:
-            out[charger] = np.zeros(len(index))
+            out[site] = np.zeros(len(index))
             continue
         kw = np.array([s.max_kw for s in group])
         start_h = (np.array([s.arrival.value for s in group], dtype=np.int64) - t0) / _NS_PER_H
@@ -126,8 +134,8 @@ def uncontrolled_charging_kw(
         energy = np.array([s.energy_kwh for s in group])
         end_h = start_h + np.minimum(energy / kw, dwell_h)
         cumulative_kwh = _ramp_sum(edges_h, start_h, kw) - _ramp_sum(edges_h, end_h, kw)
-        out[charger] = np.diff(cumulative_kwh) / (step_ns / _NS_PER_H)
-    return pd.DataFrame(out, index=index, columns=list(chargers))
+        out[site] = np.diff(cumulative_kwh) / (step_ns / _NS_PER_H)
+    return pd.DataFrame(out, index=index, columns=list(sites))
 
 
 def _ramp_sum(t: np.ndarray, at: np.ndarray, slope: np.ndarray) -> np.ndarray:

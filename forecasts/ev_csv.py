@@ -79,7 +79,7 @@ def read_ev_sessions_csv(
     connectors = _connectors(table, site_of_row, arrival.asi8, departure.asi8, source)
     sessions = [
         EvSession(
-            id=ids.iloc[k], charger=site_of_row[k].id, connector=connectors[k],
+            id=ids.iloc[k], site=site_of_row[k].id, connector=connectors[k],
             arrival=arrival[k], departure=departure[k],
             energy_kwh=float(energy[k]), max_kw=float(max_kw[k]),
         )
@@ -127,7 +127,7 @@ def sessions_frame(sessions: Sequence[EvSession]) -> pd.DataFrame:
     """Sessions as a table with the ACN-like column names (times in ISO 8601 with offset)."""
     return pd.DataFrame({
         "sessionID": [s.id for s in sessions],
-        "stationID": [s.charger for s in sessions],
+        "stationID": [s.site for s in sessions],
         "connector": [s.connector for s in sessions],
         "connectionTime": [s.arrival.isoformat() for s in sessions],
         "disconnectTime": [s.departure.isoformat() for s in sessions],

@@ -292,7 +292,7 @@ def _to_sessions(
         c = int(draws.connector[k])
         out.append(EvSession(
             id=f"{site.id}/{stamp}/c{c}/{draws.code[k]}{draws.arrival_min[k]:04d}",
-            charger=site.id,
+            site=site.id,
             connector=f"c{c}",
             arrival=arrivals[j],
             departure=departures[j],

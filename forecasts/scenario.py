@@ -167,7 +167,7 @@ def forecast_sessions(
     for s in ordered:
         if s.arrival <= issued_at:
             out.append(s)
-            busy_until[(s.charger, s.connector)] = s.departure
+            busy_until[(s.site, s.connector)] = s.departure
     for k, s in enumerate(ordered):
         if s.arrival <= issued_at:
             continue
@@ -176,7 +176,7 @@ def forecast_sessions(
         shift = pd.Timedelta(minutes=round(shift / pd.Timedelta(minutes=1)))
         arrival = max(s.arrival + shift, issued_at.ceil("min") + pd.Timedelta(minutes=1))
         departure = s.departure + (arrival - s.arrival)
-        free = busy_until.get((s.charger, s.connector))
+        free = busy_until.get((s.site, s.connector))
         if free is not None and arrival < free:
             arrival = free
         if departure - arrival < _MIN_DWELL:
@@ -185,7 +185,7 @@ def forecast_sessions(
         dwell_h = (departure - arrival).value / 3.6e12
         energy = _feasible_energy_kwh(s.energy_kwh * scale, s.max_kw * dwell_h)
         out.append(replace(s, arrival=arrival, departure=departure, energy_kwh=energy))
-        busy_until[(s.charger, s.connector)] = departure
+        busy_until[(s.site, s.connector)] = departure
     out.sort(key=lambda s: (s.arrival.value, s.id))
     return tuple(out)
 

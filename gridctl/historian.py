@@ -31,7 +31,7 @@ import sqlite3
 import threading
 import time
 import zlib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -71,15 +71,45 @@ def _t(t: pd.Timestamp) -> tuple[float, str]:
 
 @dataclass(frozen=True, kw_only=True)
 class StoredSession:
-    session_id: str
-    charger: str
+    """An EV session as the historian keeps it: the names of :class:`forecasts.ev.EvSession`
+    (``energy_kwh`` is what the vehicle asked for), with the energy delivered and when the
+    charger reported its end. Stay and energy are as read, so unlike an ``EvSession`` a stored
+    one may have arrived and left in the same second."""
+
+    id: str
+    site: str  # EvChargingSite device id
     connector: str
     arrival: pd.Timestamp
     departure: pd.Timestamp
-    energy_requested_kwh: float
+    energy_kwh: float  # asked for
     max_kw: float
     energy_delivered_kwh: float  # final once ``ended`` is set (the charger's own report)
     ended: pd.Timestamp | None = None
+
+
+# the ev_sessions table keeps the column names its files were written with (session_id,
+# charger, energy_requested_kwh): renaming them would need every stored file migrated. This is
+# the one place that maps StoredSession's fields to them, in the table's column order.
+_SESSION_COLUMNS = "session_id, charger, connector, arrival, departure, energy_requested_kwh, " \
+    "max_kw, energy_delivered_kwh"
+
+
+def _session_row(s: StoredSession) -> tuple[Any, ...]:
+    """``s`` as the values of ``_SESSION_COLUMNS``."""
+    return (s.id, s.site, s.connector, s.arrival.isoformat(), s.departure.isoformat(),
+            s.energy_kwh, s.max_kw, s.energy_delivered_kwh)
+
+
+def _stored_session(row: Sequence[Any], ended_unix: float | None) -> StoredSession:
+    """A session from the values of ``_SESSION_COLUMNS`` and its end (Unix s, or None)."""
+    arrival = pd.Timestamp(row[3])
+    return StoredSession(
+        id=row[0], site=row[1], connector=row[2], arrival=arrival,
+        departure=pd.Timestamp(row[4]), energy_kwh=row[5], max_kw=row[6],
+        energy_delivered_kwh=row[7],
+        ended=(None if ended_unix is None
+               else pd.Timestamp(ended_unix, unit="s", tz="UTC").tz_convert(arrival.tz)),
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -327,18 +357,12 @@ class Historian:
         with self._writing() as db:
             run = self._current_run(t)
             db.executemany(
-                "INSERT INTO ev_sessions (run_id, session_id, charger, connector, arrival, "
-                "departure, energy_requested_kwh, max_kw, energy_delivered_kwh, updated_unix) "
+                f"INSERT INTO ev_sessions (run_id, {_SESSION_COLUMNS}, updated_unix) "
                 "VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT(run_id, session_id) DO UPDATE "
                 "SET energy_delivered_kwh=excluded.energy_delivered_kwh, "
                 "departure=excluded.departure, energy_requested_kwh=excluded.energy_requested_kwh, "
                 "updated_unix=excluded.updated_unix WHERE ended_unix IS NULL",
-                (
-                    (run, s.session_id, s.charger, s.connector, s.arrival.isoformat(),
-                     s.departure.isoformat(), s.energy_requested_kwh, s.max_kw,
-                     s.energy_delivered_kwh, tu)
-                    for s in sessions
-                ),
+                ((run, *_session_row(s), tu) for s in sessions),
             )
 
     def record_session_end(self, t: pd.Timestamp, session_id: str, energy_kwh: float) -> bool:
@@ -581,28 +605,10 @@ class Historian:
             where = "WHERE run_id=?"
             args.append(int(run))
         rows = self._db.execute(
-            "SELECT session_id, charger, connector, arrival, departure, energy_requested_kwh, "
-            f"max_kw, energy_delivered_kwh, ended_unix FROM ev_sessions {where} "
+            f"SELECT {_SESSION_COLUMNS}, ended_unix FROM ev_sessions {where} "
             "ORDER BY arrival, session_id", args
         ).fetchall()
-        return tuple(
-            StoredSession(
-                session_id=r[0],
-                charger=r[1],
-                connector=r[2],
-                arrival=pd.Timestamp(r[3]),
-                departure=pd.Timestamp(r[4]),
-                energy_requested_kwh=r[5],
-                max_kw=r[6],
-                energy_delivered_kwh=r[7],
-                ended=(
-                    None
-                    if r[8] is None
-                    else pd.Timestamp(r[8], unit="s", tz="UTC").tz_convert(pd.Timestamp(r[3]).tz)
-                ),
-            )
-            for r in rows
-        )
+        return tuple(_stored_session(r[:-1], r[-1]) for r in rows)
 
     def decisions(self, kind: str | None = None, *, run: int | None = None) -> list[dict[str, Any]]:
         """Decision records in the order made: ``t`` (field time), ``kind``, ``run``,

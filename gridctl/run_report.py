@@ -104,7 +104,7 @@ def report_run(db: Path, out: Path, *, run: int | None = None) -> RunReport:
     # controller was down when it left) is counted apart, its last reading up to a step old
     ended = [s for s in sessions if s.ended is not None]
     unreported = [s for s in sessions if s.ended is None and s.departure <= last_t]
-    owed = sum(max(0.0, s.energy_requested_kwh - s.energy_delivered_kwh) for s in ended)
+    owed = sum(max(0.0, s.energy_kwh - s.energy_delivered_kwh) for s in ended)
     unservable = [s for s in ended if unservable_kwh(s) > 0]
     kpis = {
         "run": chosen,
@@ -120,7 +120,7 @@ def report_run(db: Path, out: Path, *, run: int | None = None) -> RunReport:
         "ev_sessions_ended": len(ended),
         "ev_energy_owed_at_departure_kwh": round(owed, 2),
         "ev_sessions_short_over_0_5_kwh": sum(
-            s.energy_requested_kwh - s.energy_delivered_kwh > 0.5 for s in ended
+            s.energy_kwh - s.energy_delivered_kwh > 0.5 for s in ended
         ),
         # of what was owed: what no plan could have given (asked for more than the stay allows)
         "ev_sessions_unservable_on_their_own": len(unservable),
@@ -133,7 +133,7 @@ def report_run(db: Path, out: Path, *, run: int | None = None) -> RunReport:
         "ev_sessions_left_unreported": len(unreported),
         # from the last reading of each (up to a step before it left): an upper bound
         "ev_energy_owed_unreported_kwh": round(
-            sum(max(0.0, s.energy_requested_kwh - s.energy_delivered_kwh) for s in unreported), 2
+            sum(max(0.0, s.energy_kwh - s.energy_delivered_kwh) for s in unreported), 2
         ),
         "median_solve_s": round(float(np.median([d.get("solve_s", np.nan) for d in decisions])), 3),
     }
@@ -167,7 +167,7 @@ def report_run(db: Path, out: Path, *, run: int | None = None) -> RunReport:
         ),
     ]
     notes = [("reported: " if r.id == chosen else "") + describe_run(r) for r in runs]
-    notes += [f"unservable on its own: {s.session_id} at {s.charger} {s.connector}: "
+    notes += [f"unservable on its own: {s.id} at {s.site} {s.connector}: "
               f"{unservable_reason(s)}; delivered {s.energy_delivered_kwh:.1f} kWh"
               for s in unservable[:50]]
     notes += [f"{e['t'] or 'wall ' + str(e['wall_t'])}: {e['kind']}" for e in events][:50]
@@ -189,17 +189,17 @@ def max_deliverable_kwh(s: StoredSession) -> float:
 
 def unservable_kwh(s: StoredSession) -> float:
     """What it asked for beyond what its stay allows at its power, kWh (0 if servable alone)."""
-    gap = s.energy_requested_kwh - max_deliverable_kwh(s)
+    gap = s.energy_kwh - max_deliverable_kwh(s)
     return gap if gap > 1e-6 else 0.0
 
 
 def short_by_grid_or_plan_kwh(s: StoredSession) -> float:
     """What it could have had and did not get, kWh: of what it asked, at most max_kw × stay."""
-    servable = min(s.energy_requested_kwh, max_deliverable_kwh(s))
+    servable = min(s.energy_kwh, max_deliverable_kwh(s))
     return max(0.0, servable - s.energy_delivered_kwh)
 
 
 def unservable_reason(s: StoredSession) -> str:
     hours = (s.departure - s.arrival).total_seconds() / 3600.0
-    return (f"needs {s.energy_requested_kwh:.1f} kWh, at most {max_deliverable_kwh(s):.1f} kWh "
+    return (f"needs {s.energy_kwh:.1f} kWh, at most {max_deliverable_kwh(s):.1f} kWh "
             f"in its {round(hours, 2):g} h stay at {s.max_kw:g} kW")

@@ -2,7 +2,7 @@
 
 One asyncio event loop holds the asyncua client and an APScheduler ``AsyncIOScheduler``.
 
-Events come by subscription (:class:`~gridctl.field.watch.FieldWatch`, report by exception):
+Events come by subscription (:class:`~gridctl.field_watch.FieldWatch`, report by exception):
 protection points (trips, switch positions, fault indicators, transformers) and every EV
 connector's session. They are answered as they arrive, whatever the scheduled jobs are doing:
 
@@ -44,9 +44,8 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -62,9 +61,10 @@ from forecasts.ev import EvSession
 from forecasts.operator_inputs import OperatorInputs
 from forecasts.scenario import Scenario
 from forecasts.tariffs import Tariff
-from gridctl.field.client import FieldClient, PointReading, WriteResult
+from gridctl.field import ev_points
 from gridctl.field.contract import FieldContract
-from gridctl.field.watch import FieldUpdate, FieldWatch
+from gridctl.field_client import FieldClient, PointReading, WriteResult
+from gridctl.field_watch import FieldUpdate, FieldWatch
 from gridctl.historian import Historian, HistorianSettings, StoredSession
 from gridctl.microgrids import MicrogridSupervisor
 from gridctl.planner import PlannerProcess
@@ -200,8 +200,9 @@ class ControllerRuntime:
         self._duplicates_seen: set[tuple[str, ...]] = set()  # session ids given twice, told
         self._next_integrity = time.monotonic() + config.integrity_wall_s
         self._poll_points = _polled_points(self.contract, model)
-        self._session_points = _session_points(model)
-        self._session_end_points = _session_end_points(model)
+        sites = model.registry.of_type(EvChargingSite)
+        self._session_points = ev_points.session_id_keys(sites)
+        self._session_end_points = tuple(ev_points.site_keys(sites, ev_points.ENDED_POINTS))
         self._watch_points = tuple(
             dict.fromkeys(
                 [
@@ -689,10 +690,11 @@ class ControllerRuntime:
         # either point may come first; the historian keeps the first complete pair as final
         connectors = {(d, p.split(".", 1)[0]) for d, p in update.keys_of(self._session_end_points)}
         for device, c in sorted(connectors):
-            sid = self.watch.value((device, f"{c}.last_session_id"))
-            energy = self.watch.value((device, f"{c}.last_session_energy_kwh"))
-            if sid and energy is not None:
-                self.historian.record_session_end(now, str(sid), float(energy))
+            keys = ev_points.connector_keys(device, c, ev_points.ENDED_POINTS)
+            ended = ev_points.decode_connector(device, c, {k: self.watch.value(k) for k in keys})
+            if ended.last_session_id and ended.last_session_energy_kwh is not None:
+                self.historian.record_session_end(now, ended.last_session_id,
+                                                  ended.last_session_energy_kwh)
 
     async def _write_sequence(
         self, now: pd.Timestamp, commands: Sequence[SwitchCommand], *, reason: str, holder: str,
@@ -818,10 +820,8 @@ class ControllerRuntime:
         sites = [reg[i] for i in site_ids if i not in held]
         if not sites:
             return
-        keys = [(site.id, f"{c}.{name}") for site in sites for c in site.connector_ids()
-                for name in _SESSION_FIELDS]
-        readings = await self._field().read(keys)
-        states, stored = self._ev_sessions(now, {r.key: r for r in readings}, sites)
+        readings = await self._field().read(ev_points.site_keys(sites))
+        states, stored = self._ev_sessions(now, _good_values(readings), sites)
         self.historian.upsert_sessions(now, stored)  # a short stay may end before the next step
         async with self._write_lock:
             # a site curtailed while the energies were read stays curtailed
@@ -839,6 +839,7 @@ class ControllerRuntime:
     ) -> None:
         step = pd.Timedelta(minutes=self.config.step_minutes)
         planned_site_kw = decision.schedule.ev_site_p_mw.iloc[0] * 1000.0
+        read = _good_values(readings)
         values: dict[PointKey, Any] = {}
         for site in sites:
             planned = float(planned_site_kw.get(site.id, 0.0))
@@ -848,7 +849,7 @@ class ControllerRuntime:
             )
             values.update(
                 _site_setpoints(
-                    site, split, self._connector_sessions(readings, site), decision.time + step
+                    site, split, _connector_sessions(read, site), decision.time + step
                 )
             )
             given = sum(split.values())
@@ -863,20 +864,6 @@ class ControllerRuntime:
         self.stats.ev_resplits += len(sites)
         await self._write(now, values, reason="ev_resplit")
         self._last_setpoints.update(values)
-
-    def _connector_sessions(
-        self, readings: list[PointReading], site: EvChargingSite
-    ) -> dict[str, tuple[str, pd.Timestamp | None] | None]:
-        """Connector → (session id, announced departure), or None where no vehicle is."""
-        by_key = {r.key: r for r in readings}
-        out: dict[str, tuple[str, pd.Timestamp | None] | None] = {}
-        for c in site.connector_ids():
-            r = by_key.get((site.id, f"{c}.session_id"))
-            sid = (r.value or None) if r is not None and r.good else None
-            d = by_key.get((site.id, f"{c}.departure_s"))
-            departs = _departure(d.value if d is not None and d.good else None)
-            out[c] = (str(sid), departs) if sid else None
-        return out
 
     # -- one control step ------------------------------------------------------------------------
     async def _control_step(self, step_start: pd.Timestamp) -> None:
@@ -899,7 +886,7 @@ class ControllerRuntime:
         disconnected = [
             r.device_id for r in readings if r.point == "connected" and r.good and not r.value
         ]
-        forecast = forecast.without(loads=disconnected, chargers=self._held_at_zero())
+        forecast = forecast.without(loads=disconnected, sites=self._held_at_zero())
         decision = await self.planner.step(snapshot, forecast, self._day_plan, self._last_good)
         if decision.record.fallback is None:
             self._last_good = decision.schedule
@@ -989,7 +976,8 @@ class ControllerRuntime:
         if clock is not None:  # a device clock running ahead must not shorten the plan's stays
             latest = min(latest, max(clock, now))
         measured_at = min(_measured_at(readings, now), latest)
-        states, stored = self._ev_sessions(now, by_key, sites, measured_at=measured_at)
+        states, stored = self._ev_sessions(now, _good_values(readings), sites,
+                                           measured_at=measured_at)
         switches = {}
         for sw in reg.of_type(SwitchDevice):
             v = value(sw.id, "closed")
@@ -1003,39 +991,35 @@ class ControllerRuntime:
     def _ev_sessions(
         self,
         now: pd.Timestamp,
-        by_key: Mapping[PointKey, PointReading],
+        values: Mapping[PointKey, Any],
         sites: Sequence[EvChargingSite],
         *,
         measured_at: pd.Timestamp | None = None,
     ) -> tuple[list[SessionState], list[StoredSession]]:
-        """The plugged-in sessions of ``sites`` as read, with the energy delivered so far; for
-        planning, a session is present from ``measured_at`` on (when its energy was read)."""
-
-        def value(device: str, point: str, default: Any = None) -> Any:
-            r = by_key.get((device, point))
-            return r.value if r is not None and r.good else default
-
+        """The plugged-in sessions of ``sites`` as read (``values``: good readings), with the
+        energy delivered so far; for planning, a session is present from ``measured_at`` on
+        (when its energy was read)."""
         states, stored = [], []
         where: dict[str, str] = {}  # session id -> the connector that holds it
         for site in sites:
             for c in site.connector_ids():
-                if not value(site.id, f"{c}.connected", False):
+                report = ev_points.decode_connector(site.id, c, values)
+                if not report.connected:
                     continue
-                sid = value(site.id, f"{c}.session_id", "") or f"{site.id}/{c}/unknown"
+                sid = report.session_id or f"{site.id}/{c}/unknown"
                 if sid in where:
                     # two vehicles reported under one id (a charger's bug, a replayed id):
                     # merged they would share one energy; the second is left out, and said so
                     self._duplicate_session(now, sid, where[sid], f"{site.id}/{c}")
                     continue
                 where[sid] = f"{site.id}/{c}"
-                requested = float(value(site.id, f"{c}.energy_requested_kwh", 0.0) or 0.0)
-                delivered = float(value(site.id, f"{c}.energy_delivered_kwh", 0.0) or 0.0)
+                requested = report.energy_requested_kwh
+                delivered = report.energy_delivered_kwh
                 arrival = self._arrivals.setdefault(sid, now)
-                announced = _departure(value(site.id, f"{c}.departure_s"))
                 # no departure announced: assume the site's typical stay
                 departure = (
-                    announced.tz_convert(now.tz)
-                    if announced is not None
+                    report.departure.tz_convert(now.tz)
+                    if report.departure is not None
                     else now + pd.Timedelta(hours=1)
                 )
                 departure = max(
@@ -1043,13 +1027,13 @@ class ControllerRuntime:
                     now + pd.Timedelta(minutes=1),
                     max(arrival, measured_at or arrival) + pd.Timedelta(minutes=1),
                 )
-                vehicle_kw = float(value(site.id, f"{c}.vehicle_max_kw", 0.0) or 0.0)
+                vehicle_kw = report.vehicle_max_kw
                 max_kw = (
                     min(vehicle_kw, site.p_connector_kw) if vehicle_kw > 0 else site.p_connector_kw
                 )
                 session = EvSession(
                     id=sid,
-                    charger=site.id,
+                    site=site.id,
                     connector=c,
                     arrival=max(arrival, measured_at) if measured_at is not None else arrival,
                     departure=departure,
@@ -1059,12 +1043,12 @@ class ControllerRuntime:
                 states.append(SessionState(session=session, energy_delivered_kwh=delivered))
                 stored.append(
                     StoredSession(
-                        session_id=sid,
-                        charger=site.id,
+                        id=sid,
+                        site=site.id,
                         connector=c,
                         arrival=arrival,
                         departure=departure,
-                        energy_requested_kwh=requested,
+                        energy_kwh=requested,
                         max_kw=max_kw,
                         energy_delivered_kwh=delivered,
                     )
@@ -1100,6 +1084,7 @@ class ControllerRuntime:
             for point, v in points.items():
                 values[(device, point)] = float(v)
         step_end = decision.time + pd.Timedelta(minutes=self.config.step_minutes)
+        read = _good_values(readings)
         held = self._held_at_zero()
         for site in self.model.registry.of_type(EvChargingSite):
             if site.id in held:  # curtailed by self-healing: the plan does not lift it
@@ -1110,7 +1095,7 @@ class ControllerRuntime:
                 _site_setpoints(
                     site,
                     decision.session_p_kw,
-                    self._connector_sessions(readings, site),
+                    _connector_sessions(read, site),
                     step_end,
                 )
             )
@@ -1138,33 +1123,20 @@ class ControllerRuntime:
         return results
 
 
-_SESSION_FIELDS = (
-    "connected",
-    "session_id",
-    "energy_requested_kwh",
-    "energy_delivered_kwh",
-    "departure_s",
-    "vehicle_max_kw",
-)
+def _good_values(readings: Iterable[PointReading]) -> dict[PointKey, Any]:
+    """The values of the good readings, by point (what the EV codec decodes)."""
+    return {r.key: r.value for r in readings if r.good}
 
 
-def _session_points(model: GridModel) -> tuple[PointKey, ...]:
-    """Every connector's session id: what tells a plug-in or a departure."""
-    return tuple(
-        (site.id, f"{c}.session_id")
-        for site in model.registry.of_type(EvChargingSite)
-        for c in site.connector_ids()
-    )
-
-
-def _session_end_points(model: GridModel) -> tuple[PointKey, ...]:
-    """Every connector's report of the session that ended last, and its energy."""
-    return tuple(
-        (site.id, f"{c}.{name}")
-        for site in model.registry.of_type(EvChargingSite)
-        for c in site.connector_ids()
-        for name in ("last_session_id", "last_session_energy_kwh")
-    )
+def _connector_sessions(
+    values: Mapping[PointKey, Any], site: EvChargingSite
+) -> dict[str, tuple[str, pd.Timestamp | None] | None]:
+    """Connector → (session id, announced departure), or None where no vehicle is."""
+    out: dict[str, tuple[str, pd.Timestamp | None] | None] = {}
+    for c in site.connector_ids():
+        report = ev_points.decode_connector(site.id, c, values)
+        out[c] = (report.session_id, report.departure) if report.session_id else None
+    return out
 
 
 def _site_setpoints(
@@ -1211,15 +1183,7 @@ def _polled_points(contract: FieldContract, model: GridModel) -> list[PointKey]:
     return out
 
 
-def _departure(departure_s: Any) -> pd.Timestamp | None:
-    """An announced departure (Unix seconds) as a UTC time; None when none is announced (0,
-    NaN or missing)."""
-    if departure_s is None or isinstance(departure_s, bool):
-        return None
-    seconds = float(departure_s)
-    if not math.isfinite(seconds) or seconds <= 0:
-        return None
-    return pd.Timestamp(seconds, unit="s", tz="UTC")
+_DELIVERED = ".energy_delivered_kwh"  # every connector's energy counter (gridctl.field.ev_points)
 
 
 def _measured_at(readings: Sequence[PointReading], step_start: pd.Timestamp) -> pd.Timestamp:
@@ -1228,7 +1192,7 @@ def _measured_at(readings: Sequence[PointReading], step_start: pd.Timestamp) -> 
     stamps = [
         r.source_time
         for r in readings
-        if r.source_time is not None and r.point.endswith(".energy_delivered_kwh")
+        if r.source_time is not None and r.point.endswith(_DELIVERED)
     ]
     if not stamps:
         return step_start

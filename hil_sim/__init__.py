@@ -2,8 +2,10 @@
 dynamics, device-side safety, protection and fault injection (gridctl's top floor).
 
 ``Simulator`` is the field without network I/O (for tests and drills); ``SimServer`` serves it
-over the field contract of :mod:`gridctl.field`. hil_sim imports only ``network_models``,
-``forecasts`` and ``gridctl.field``: the controller sees it only through OPC UA.
+over the field contract of :mod:`gridctl.field`; :mod:`hil_sim.drill_client` holds its handles
+(clock, stepping, fault injection) for drills and benchmarks. hil_sim imports only
+``network_models``, ``forecasts`` and the field floor ``gridctl.field``: the controller sees it
+only through OPC UA.
 """
 
 from __future__ import annotations

@@ -31,13 +31,18 @@ from hil_sim.readings import (
     meter_readings,
     transformer_readings,
 )
-from hil_sim.setpoints import WriteCheck, check_write, initial_setpoint
+from hil_sim.setpoints import (
+    WriteCheck,
+    apply_setpoint,
+    check_write,
+    field_command,
+    initial_setpoint,
+)
 from hil_sim.truth import FieldTruth
 from network_models.model import GridModel
 from network_models.powerflow import TimeSeriesInjections
 from network_models.registry import (
     Bess,
-    DeviceKind,
     EvChargingSite,
     Meter,
     PvSystem,
@@ -178,42 +183,18 @@ class Simulator:
             return verdict
         device_id, name = key
         self._setpoints[key] = value
-        kind = self.contract.point(*key).kind
-        if kind == DeviceKind.SWITCH and name == "close_cmd":
-            self._commands.append(("switch", device_id, bool(value)))
-        elif kind == DeviceKind.FAULT_INDICATOR and name == "reset_cmd" and value:
-            self._commands.append(("reset", device_id, True))
-        elif kind == DeviceKind.LOAD and name == "connect_cmd":
-            self._commands.append(("load", device_id, bool(value)))
+        command = field_command(self.contract.point(*key).kind, name, value)
+        if command is not None:
+            self._commands.append((command[0], device_id, command[1]))
         unit = self.bess.get(device_id) or self.pv.get(device_id) or self.ev.get(device_id)
         if unit is not None:
-            self._apply_setpoint(unit, name, float(value))
+            apply_setpoint(unit, name, float(value))
             unit.watchdog.last_write = self.time
         return verdict
 
     def setpoint(self, device_id: str, point: str) -> Any:
         """The last accepted value of a writable point (its initial value before any write)."""
         return self._setpoints[(device_id, point)]
-
-    def _apply_setpoint(
-        self, unit: BessUnit | PvUnit | EvSiteUnit, name: str, value: float
-    ) -> None:
-        if isinstance(unit, BessUnit):
-            if name == "p_set_mw":
-                unit.p_set_mw = value
-            elif name == "q_set_mvar":
-                unit.q_set_mvar = value
-        elif isinstance(unit, PvUnit):
-            if name == "p_limit_mw":
-                unit.p_limit_mw = value
-            elif name == "q_set_mvar":
-                unit.q_set_mvar = value
-        elif name == "p_site_limit_kw":
-            unit.site_limit_kw = value
-        elif name.endswith(".p_set_kw"):
-            k = unit.connector_index(name.split(".", 1)[0])
-            if k is not None:
-                unit.p_set_kw[k] = value
 
     def _run_commands(self) -> None:
         commands, self._commands = self._commands, []
@@ -504,9 +485,9 @@ class Simulator:
         for unit in self.ev.values():
             for session, delivered_kwh in unit.depart(now):
                 self.departures.append((session, delivered_kwh))
-                self._event(f"{session.charger}/{session.connector} {session.id} left")
+                self._event(f"{session.site}/{session.connector} {session.id} left")
         for session in self.truth.arrivals_until(now):
-            unit = self.ev.get(session.charger)
+            unit = self.ev.get(session.site)
             if unit is None or session.departure <= now:
                 continue
             delivered = 0.0

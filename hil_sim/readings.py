@@ -7,7 +7,6 @@ measures; a substation transformer's ``p_mw`` flows from HV to LV. A de-energise
 
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +15,7 @@ import numpy as np
 import pandapower as pp
 
 from gridctl.field.contract import PointKey
+from gridctl.field.ev_points import ConnectorReport, encode_connector
 from hil_sim.devices import EvSiteUnit
 from network_models.powerflow import TimeSeriesResult
 from network_models.registry import ElementTable, Meter, SubstationTransformer
@@ -134,31 +134,26 @@ def transformer_readings(trafo: SubstationTransformer, view: FlowView, *, in_ser
 
 
 def ev_site_readings(unit: EvSiteUnit, mean_kw: np.ndarray) -> dict[PointKey, Any]:
-    """Site and connector points of a charging site; ``mean_kw`` per connector over the tick."""
+    """Site and connector points of a charging site; ``mean_kw`` per connector over the tick.
+    Each connector is encoded by the field floor's EV codec (:mod:`gridctl.field.ev_points`)."""
     i = unit.spec.id
     out: dict[PointKey, Any] = {(i, "p_charge_kw"): float(mean_kw.sum())}
-    for k, session in enumerate(unit.sessions):
-        (connected, session_id, p_charge, delivered, requested, departure, vehicle_max,
-         last_id, last_energy) = _connector_keys(i, k)
-        out[connected] = session is not None
-        out[session_id] = session.id if session is not None else ""
-        out[p_charge] = float(mean_kw[k])
-        out[delivered] = float(unit.delivered_kwh[k])
-        out[requested] = session.energy_kwh if session is not None else 0.0
-        out[departure] = session.departure.timestamp() if session is not None else math.nan
-        out[vehicle_max] = (min(session.max_kw, unit.spec.p_connector_kw)
-                            if session is not None else 0.0)
-        ended = unit.ended[k] if unit.ended else None
-        out[last_id] = ended[0] if ended else ""
-        out[last_energy] = ended[1] if ended else 0.0
+    rating_kw = unit.spec.p_connector_kw
+    ended = unit.ended or [None] * len(unit.sessions)
+    # as Python floats: what the address space sends as Double
+    for connector, session, kw, delivered, last in zip(
+            unit.spec.connector_ids(), unit.sessions, mean_kw.tolist(),
+            unit.delivered_kwh.tolist(), ended, strict=True):
+        if session is None:
+            report = ConnectorReport(site=i, connector=connector, p_charge_kw=kw,
+                                     energy_delivered_kwh=delivered)
+        else:
+            report = ConnectorReport(
+                site=i, connector=connector, connected=True, session_id=session.id,
+                p_charge_kw=kw, energy_delivered_kwh=delivered,
+                energy_requested_kwh=session.energy_kwh, departure=session.departure,
+                vehicle_max_kw=min(session.max_kw, rating_kw))
+        if last:
+            report = report._replace(last_session_id=last[0], last_session_energy_kwh=last[1])
+        encode_connector(report, out)
     return out
-
-
-@functools.cache
-def _connector_keys(site_id: str, k: int) -> tuple[PointKey, ...]:
-    """The point keys of connector ``k`` (0-based), in ``ev_site_readings``' order: built once,
-    not at every tick."""
-    c = f"c{k + 1}"
-    return tuple((site_id, f"{c}.{name}") for name in (
-        "connected", "session_id", "p_charge_kw", "energy_delivered_kwh", "energy_requested_kwh",
-        "departure_s", "vehicle_max_kw", "last_session_id", "last_session_energy_kwh"))

@@ -1,13 +1,20 @@
-"""Setpoints the simulated devices accept: checks of a write and the values before any write."""
+"""Setpoints the simulated devices accept: checks of a write, the values before any write,
+and what an accepted write does, as tables keyed by point (:data:`DEVICE_SETPOINTS`,
+:data:`FIELD_COMMANDS`).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from enum import StrEnum
+from types import MappingProxyType
 from typing import Any
 
 from gridctl.field.contract import FieldPoint, PointKey
+from hil_sim.devices import BessUnit, EvSiteUnit, PvUnit
 from network_models.registry import (
     Access,
+    DeviceKind,
     DeviceRegistry,
     EvChargingSite,
     FaultIndicator,
@@ -15,6 +22,11 @@ from network_models.registry import (
     PvSystem,
     SwitchDevice,
 )
+
+DeviceUnit = BessUnit | PvUnit | EvSiteUnit
+# (the unit, its connector ("" for a point of the whole device), the value written)
+Setter = Callable[[Any, str, float], None]
+CONNECTOR = "c<k>"  # stands for a connector's prefix in a point name of the tables below
 
 
 class WriteCheck(StrEnum):
@@ -75,3 +87,54 @@ def type_matches(dtype: str, value: Any) -> bool:
     if dtype == "int":
         return isinstance(value, int) and not isinstance(value, bool)
     return isinstance(value, float | int) and not isinstance(value, bool)
+
+
+def _attribute(name: str) -> Setter:
+    def set_attribute(unit: Any, _connector: str, value: float) -> None:
+        setattr(unit, name, value)
+
+    return set_attribute
+
+
+def _connector_kw(unit: EvSiteUnit, connector: str, value: float) -> None:
+    k = unit.connector_index(connector)
+    if k is not None:
+        unit.p_set_kw[k] = value
+
+
+# what an accepted setpoint changes in a device, by (unit type, point); a connector's point is
+# named with CONNECTOR in place of its "c1".."cN"; a point not here changes nothing
+DEVICE_SETPOINTS: Mapping[tuple[type, str], Setter] = MappingProxyType({
+    (BessUnit, "p_set_mw"): _attribute("p_set_mw"),
+    (BessUnit, "q_set_mvar"): _attribute("q_set_mvar"),
+    (PvUnit, "p_limit_mw"): _attribute("p_limit_mw"),
+    (PvUnit, "q_set_mvar"): _attribute("q_set_mvar"),
+    (EvSiteUnit, "p_site_limit_kw"): _attribute("site_limit_kw"),
+    (EvSiteUnit, f"{CONNECTOR}.p_set_kw"): _connector_kw,
+})
+
+# the commands an accepted write queues (run in order at the next prepare), by (device kind,
+# point): a switch opens or closes, a load is disconnected or reconnected, a fault indicator
+# resets (on True only)
+FIELD_COMMANDS: Mapping[tuple[DeviceKind, str], str] = MappingProxyType({
+    (DeviceKind.SWITCH, "close_cmd"): "switch",
+    (DeviceKind.LOAD, "connect_cmd"): "load",
+    (DeviceKind.FAULT_INDICATOR, "reset_cmd"): "reset",
+})
+
+
+def apply_setpoint(unit: DeviceUnit, point: str, value: float) -> None:
+    """Set what a write of ``value`` to ``point`` of ``unit`` sets (see ``DEVICE_SETPOINTS``)."""
+    connector, dot, name = point.partition(".")
+    key = (type(unit), f"{CONNECTOR}.{name}") if dot else (type(unit), point)
+    setter = DEVICE_SETPOINTS.get(key)
+    if setter is not None:
+        setter(unit, connector if dot else "", value)
+
+
+def field_command(kind: DeviceKind, point: str, value: Any) -> tuple[str, bool] | None:
+    """The command (kind, value) a write of ``value`` to ``point`` queues, if any."""
+    command = FIELD_COMMANDS.get((kind, point))
+    if command is None or (command == "reset" and not value):
+        return None
+    return command, bool(value)

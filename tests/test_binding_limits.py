@@ -129,7 +129,7 @@ def radial(
 def sessions(site: str, n: int, arrive: str, depart: str, kwh: float, kw: float):
     """``n`` vehicles at ``site`` arriving and leaving together (HH:MM on DAY)."""
     t0, t1 = (pd.Timestamp(f"{DAY} {x}", tz=TZ) for x in (arrive, depart))
-    return [EvSession(id=f"{site}_{k}", charger=site, connector=f"c{k + 1}", arrival=t0,
+    return [EvSession(id=f"{site}_{k}", site=site, connector=f"c{k + 1}", arrival=t0,
                       departure=t1, energy_kwh=kwh, max_kw=kw) for k in range(n)]
 
 

@@ -109,7 +109,7 @@ def test_every_session_is_charged_only_while_plugged_in_within_its_limit(dayahea
         p = sched.ev_session_p_kw[sid].to_numpy()
         outside = (ends <= s.arrival) | (starts >= s.departure)
         assert np.all(p[outside] == 0), sid
-        assert p.max() <= min(s.max_kw, sites[s.charger].p_connector_kw) + 1e-6
+        assert p.max() <= min(s.max_kw, sites[s.site].p_connector_kw) + 1e-6
         delivered = p.sum() * sched.step_h
         assert delivered <= states[sid].energy_owed_kwh + 1e-4
         if s.departure <= bundle.end:
@@ -185,7 +185,7 @@ def test_a_nearly_done_session_read_late_in_its_stay_is_planned_not_a_crash(jiuk
     bundle, mpc = mpc_setup
     now = bundle.index[44]
     read_at = now + pd.Timedelta(minutes=2)
-    late = EvSession(id="late", charger="EV_L1_4", connector="c40", arrival=read_at,
+    late = EvSession(id="late", site="EV_L1_4", connector="c40", arrival=read_at,
                      departure=read_at + pd.Timedelta(minutes=8), energy_kwh=20.0, max_kw=7.0)
     snap = GridSnapshot(time=now, bess_soc_frac={b.id: b.soc_init_frac for b in
                                                   jiuke.registry.bess},
@@ -260,7 +260,7 @@ def test_a_session_that_cannot_be_served_is_reported_not_a_crash(jiuke):
     arrival = bundle.index[40]
     impossible = EvSession(
         id="greedy",
-        charger=site.id,
+        site=site.id,
         connector="c1",
         arrival=arrival,
         departure=arrival + pd.Timedelta(hours=1),

@@ -23,7 +23,7 @@ def hub(jiuke):
 
 def _state(site, k: int, *, minutes: float, kwh: float, delivered: float = 0.0,
            arrival: pd.Timestamp = NOW, max_kw: float = 60.0) -> SessionState:
-    session = EvSession(id=f"s{k}", charger=site.id, connector=f"c{k}", arrival=arrival,
+    session = EvSession(id=f"s{k}", site=site.id, connector=f"c{k}", arrival=arrival,
                         departure=arrival + pd.Timedelta(minutes=minutes), energy_kwh=kwh,
                         max_kw=max_kw)
     return SessionState(session=session, energy_delivered_kwh=delivered)

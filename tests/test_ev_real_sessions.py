@@ -178,9 +178,9 @@ T0 = pd.Timestamp("2026-07-15 08:00", tz=SH)
 
 
 def _session(sid: str, hours: float, requested: float, delivered: float) -> StoredSession:
-    return StoredSession(session_id=sid, charger="EV_L2_1", connector=f"c{len(sid)}",
+    return StoredSession(id=sid, site="EV_L2_1", connector=f"c{len(sid)}",
                          arrival=T0, departure=T0 + pd.Timedelta(hours=hours),
-                         energy_requested_kwh=requested, max_kw=7.0,
+                         energy_kwh=requested, max_kw=7.0,
                          energy_delivered_kwh=delivered)
 
 
@@ -203,7 +203,7 @@ def test_the_run_report_separates_unservable_sessions_from_those_the_grid_left_s
                                          "planned_import_mw": 10.0})
         h.upsert_sessions(T0, sessions)
         for s in sessions:
-            h.record_session_end(s.departure, s.session_id, s.energy_delivered_kwh)
+            h.record_session_end(s.departure, s.id, s.energy_delivered_kwh)
     _, k = write_run_report(db, tmp_path / "r.html")
     assert k["ev_sessions_ended"] == 4
     assert k["ev_energy_owed_at_departure_kwh"] == pytest.approx(10.5 + 5.0 + 17.0)
@@ -375,7 +375,7 @@ def test_run_dayahead_plans_the_models_local_day_across_a_clock_change(berlin):
     assert r.kpis["ac_validated"]
     # office commuters arrive in the morning of the local clock
     office = [s for s in r.bundle.ev_sessions
-              if s.charger == "EV_L1_1" and s.arrival.date() == autumn]
+              if s.site == "EV_L1_1" and s.arrival.date() == autumn]
     assert office and all(6.5 <= s.arrival.hour + s.arrival.minute / 60 <= 11 for s in office)
 
 

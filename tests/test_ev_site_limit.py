@@ -90,7 +90,7 @@ def session_sets(model, tmp_path_factory):
                    + "\n".join(_acn_rows()) + "\n", encoding="utf-8")
     acn = read_ev_sessions_csv(csv, reg.ev_sites, tz=SH)
     return [
-        ("generated", reg["ev_dc"], [s for s in generated if s.charger == "ev_dc"]),
+        ("generated", reg["ev_dc"], [s for s in generated if s.site == "ev_dc"]),
         ("acn_like", reg["ev_work"], list(acn)),
     ]
 

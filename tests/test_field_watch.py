@@ -11,11 +11,12 @@ import contextlib
 import pandas as pd
 import pytest
 
-from gridctl.field.client import FieldClient, PointReading
 from gridctl.field.contract import FieldContract
 from gridctl.field.security import loopback_operator
-from gridctl.field.watch import FieldWatch
+from gridctl.field_client import FieldClient, PointReading
+from gridctl.field_watch import FieldWatch
 from gridctl.self_healing import protection_points
+from hil_sim.drill_client import DrillClient
 from hil_sim.server import SimServer
 
 SERVER_SECURITY, OPERATOR = loopback_operator("ctl", "s3cret")
@@ -50,7 +51,7 @@ async def test_a_trip_arrives_in_one_batch_with_the_indicators_the_fault_set(jiu
             assert pd.Timestamp(first.time) == START
             assert watch.value(("FB_FD_L2_0", "tripped")) is False
 
-            await client.call_simulator("FaultLine", "FD_L2_1")
+            await DrillClient(client).call("FaultLine", "FD_L2_1")
             trip = ("FB_FD_L2_0", "tripped")
             while True:  # the batch in which the trip first appears...
                 update = await _next(watch)

@@ -93,16 +93,16 @@ def test_bundle_prices_carbon_and_sessions_cover_the_horizon(july_day) -> None:
     assert (b.carbon_kg_per_kwh == 0.42).all()
     assert b.ev_sessions
     assert all(s.overlaps(b.start, b.end) for s in b.ev_sessions)
-    assert {s.charger for s in b.ev_sessions} == {s.id for s in MODEL.registry.ev_sites}
+    assert {s.site for s in b.ev_sessions} == {s.id for s in MODEL.registry.ev_sites}
 
 
 def test_a_shed_load_and_a_held_site_leave_the_bundle_and_nothing_else_does(july_day) -> None:
-    cut = july_day.without(loads=["load_office"], chargers=["ev_public_dc"])
+    cut = july_day.without(loads=["load_office"], sites=["ev_public_dc"])
     assert (cut.load_p_mw["load_office"] == 0).all() and (cut.load_q_mvar["load_office"] == 0).all()
     others = [c for c in july_day.load_p_mw.columns if c != "load_office"]
     assert cut.load_p_mw[others].equals(july_day.load_p_mw[others])
-    assert {s.charger for s in cut.ev_sessions} == (
-        {s.charger for s in july_day.ev_sessions} - {"ev_public_dc"})
+    assert {s.site for s in cut.ev_sessions} == (
+        {s.site for s in july_day.ev_sessions} - {"ev_public_dc"})
     assert (july_day.load_p_mw["load_office"] > 0).any()  # the original is left as it was
     assert july_day.without() is july_day
 

@@ -53,13 +53,13 @@ def test_every_generated_session_is_feasible_on_its_own(week) -> None:
 
 
 def test_max_power_never_exceeds_the_connector_rating(week) -> None:
-    assert all(0.0 < s.max_kw <= KW[s.charger] for s in week)
+    assert all(0.0 < s.max_kw <= KW[s.site] for s in week)
 
 
 def test_sessions_on_one_connector_never_overlap(week) -> None:
     by_connector = collections.defaultdict(list)
     for s in week:
-        by_connector[(s.charger, s.connector)].append(s)
+        by_connector[(s.site, s.connector)].append(s)
     for sessions in by_connector.values():
         sessions.sort(key=lambda s: s.arrival)
         for a, b in itertools.pairwise(sessions):
@@ -74,7 +74,7 @@ def test_about_450_connectors_see_at_least_500_sessions_every_day(week) -> None:
 
 def test_session_timing_and_energy_follow_the_site_type(week) -> None:
     def of(prefix: str) -> list[EvSession]:
-        return [s for s in week if s.charger.startswith(prefix)]
+        return [s for s in week if s.site.startswith(prefix)]
 
     office = of("office")
     assert np.median([s.arrival.hour for s in office]) in (8, 9)
@@ -88,7 +88,7 @@ def test_session_timing_and_energy_follow_the_site_type(week) -> None:
 
 
 def test_office_car_parks_are_quieter_at_weekends(week) -> None:
-    per_day = collections.Counter(s.arrival.date() for s in week if s.charger.startswith("office"))
+    per_day = collections.Counter(s.arrival.date() for s in week if s.site.startswith("office"))
     weekdays = [n for d, n in per_day.items() if d.weekday() < 5]
     weekends = [n for d, n in per_day.items() if d.weekday() >= 5]
     assert min(weekdays) > 2 * max(weekends)
@@ -115,7 +115,7 @@ def test_generated_sessions_overlap_the_requested_window() -> None:
 
 
 def test_uncontrolled_demand_delivers_each_session_energy_at_full_power() -> None:
-    s = EvSession(id="a", charger="dc0", connector="c1", arrival=ts("2026-07-15 10:05"),
+    s = EvSession(id="a", site="dc0", connector="c1", arrival=ts("2026-07-15 10:05"),
                   departure=ts("2026-07-15 11:30"), energy_kwh=50.0, max_kw=120.0)
     idx = pd.date_range("2026-07-15 10:00", periods=8, freq="15min", tz=TZ)
     kw = uncontrolled_charging_kw([s], idx, ["dc0", "dc1"])

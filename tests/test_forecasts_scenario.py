@@ -113,7 +113,7 @@ def test_arrived_sessions_are_known_exactly_and_future_ones_are_forecast(
     assert all(s.is_feasible() for s in f.ev_sessions)
     by_connector = collections.defaultdict(list)
     for s in f.ev_sessions:
-        by_connector[(s.charger, s.connector)].append(s)
+        by_connector[(s.site, s.connector)].append(s)
     for group in by_connector.values():
         group.sort(key=lambda s: s.arrival)
         assert all(a.departure <= b.arrival for a, b in itertools.pairwise(group))

@@ -33,12 +33,12 @@ def test_schedule_sessions_decisions_and_events_round_trip(tmp_path):
             T0,
             [
                 StoredSession(
-                    session_id="s1",
-                    charger="EV_L1_1",
+                    id="s1",
+                    site="EV_L1_1",
                     connector="c1",
                     arrival=T0,
                     departure=T0 + pd.Timedelta(hours=8),
-                    energy_requested_kwh=30.0,
+                    energy_kwh=30.0,
                     max_kw=7.0,
                     energy_delivered_kwh=1.75,
                 )
@@ -48,12 +48,12 @@ def test_schedule_sessions_decisions_and_events_round_trip(tmp_path):
             T0 + pd.Timedelta(minutes=15),
             [
                 StoredSession(
-                    session_id="s1",
-                    charger="EV_L1_1",
+                    id="s1",
+                    site="EV_L1_1",
                     connector="c1",
                     arrival=T0,
                     departure=T0 + pd.Timedelta(hours=8),
-                    energy_requested_kwh=30.0,
+                    energy_kwh=30.0,
                     max_kw=7.0,
                     energy_delivered_kwh=3.5,
                 )
@@ -109,8 +109,8 @@ def test_nothing_committed_before_a_kill_9_is_lost(tmp_path):
 
 
 def _session(delivered: float) -> StoredSession:
-    return StoredSession(session_id="s1", charger="EV_L7_3", connector="c2", arrival=T0,
-                         departure=T0 + pd.Timedelta(minutes=40), energy_requested_kwh=30.0,
+    return StoredSession(id="s1", site="EV_L7_3", connector="c2", arrival=T0,
+                         departure=T0 + pd.Timedelta(minutes=40), energy_kwh=30.0,
                          max_kw=60.0, energy_delivered_kwh=delivered)
 
 
@@ -255,7 +255,7 @@ def test_a_vehicle_that_stays_over_a_restart_ends_in_the_new_run(tmp_path):
         (ended,) = h.sessions(run=restarted)
     assert before.ended is None and before.energy_delivered_kwh == 10.0  # as that run saw it
     assert ended.ended == left and ended.energy_delivered_kwh == 30.0
-    assert ended.arrival == T0 and ended.charger == "EV_L7_3"
+    assert ended.arrival == T0 and ended.site == "EV_L7_3"
 
 
 # -- heartbeats: one row per batch, the refused points one by one ---------------------------------
@@ -378,8 +378,8 @@ def test_a_writer_killed_mid_way_leaves_an_intact_file_holding_every_commit(tmp_
             h.record_measurements(t, {{("M_%d" % k, "v_pu"): 1.0 + i / 1e6 for k in range(300)}})
             h.record_commands(t, [("BESS_1", "p_set_mw", float(i), "Good")] * 20, reason="mpc")
             h.record_event(t, "tick", i=i)
-            h.upsert_sessions(t, [StoredSession(session_id="s%d" % i, charger="EV", connector="c1",
-                arrival=t, departure=t, energy_requested_kwh=1.0, max_kw=7.0,
+            h.upsert_sessions(t, [StoredSession(id="s%d" % i, site="EV", connector="c1",
+                arrival=t, departure=t, energy_kwh=1.0, max_kw=7.0,
                 energy_delivered_kwh=0.0)])
             print(i, flush=True)  # printed only after every commit of this round returned
             i += 1

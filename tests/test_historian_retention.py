@@ -101,8 +101,8 @@ def test_commands_go_after_commands_days_and_events_decisions_schedules_sessions
             h.record_decision(t, "mpc", {"status": "optimal"})
             h.record_schedule(t, "mpc", table)
             h.upsert_sessions(t, [StoredSession(
-                session_id=f"s{hour}", charger="EV", connector="c1", arrival=t, departure=t,
-                energy_requested_kwh=1.0, max_kw=7.0, energy_delivered_kwh=0.5)])
+                id=f"s{hour}", site="EV", connector="c1", arrival=t, departure=t,
+                energy_kwh=1.0, max_kw=7.0, energy_delivered_kwh=0.5)])
         now = START + pd.Timedelta(days=4)
         done = h.maintain(now)
         assert done.batches_deleted == 2 * 48 and done.commands_deleted == 4 * 48

@@ -112,7 +112,7 @@ def test_measured_load_raises_the_import_by_what_it_adds(jiuke, plain, tmp_path)
 
 
 def test_booked_sessions_from_a_file_are_the_sessions_planned(jiuke, plain, tmp_path):
-    booked = [s for s in plain.bundle.ev_sessions if s.charger == "EV_DEPOT"]
+    booked = [s for s in plain.bundle.ev_sessions if s.site == "EV_DEPOT"]
     path = write_ev_sessions_csv(booked, tmp_path / "sessions.csv")
     only_depot = _plan(jiuke, OperatorInputs(sessions_csv=path))
     assert {s.id for s in only_depot.bundle.ev_sessions} == {s.id for s in booked}

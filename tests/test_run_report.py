@@ -25,8 +25,8 @@ def _run(h: Historian, reason: str, import_mw: float, steps: int, energy_kwh: fl
         h.record_decision(t, "mpc", {"status": "optimal", "fallback": None, "solve_s": 0.2,
                                      "planned_import_mw": import_mw})
     h.upsert_sessions(T0, [StoredSession(
-        session_id="s1", charger="EV_L7_3", connector="c1", arrival=T0,
-        departure=T0 + pd.Timedelta(minutes=30), energy_requested_kwh=30.0, max_kw=60.0,
+        id="s1", site="EV_L7_3", connector="c1", arrival=T0,
+        departure=T0 + pd.Timedelta(minutes=30), energy_kwh=30.0, max_kw=60.0,
         energy_delivered_kwh=0.0)])
     h.record_session_end(T0 + pd.Timedelta(minutes=30), "s1", energy_kwh)
     return run

@@ -110,7 +110,7 @@ async def test_closed_loop_keeps_limits_in_the_simulators_physics_and_charges_ev
         polled = h.measurements("A_T1", "p_mw")
         assert len(polled) >= 5 * stats.decisions
         # every vehicle that left under control has the charger's final report
-        ended = {s.session_id: s for s in h.sessions() if s.ended is not None}
+        ended = {s.id: s for s in h.sessions() if s.ended is not None}
         assert {s.id for s, _ in served} <= set(ended)
         for s, got in server.simulator.departures:
             if s.id in ended:

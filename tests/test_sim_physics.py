@@ -168,9 +168,9 @@ def test_a_connector_reports_the_session_that_ended_with_the_energy_it_got_in_al
     for _ in range(90):
         sim.step()
         sim.write(("EV_L7_3", "p_site_limit_kw"), 480.0)  # the site's heartbeat
-        if sim.departures and any(s.charger == "EV_L7_3" for s, _ in sim.departures):
+        if sim.departures and any(s.site == "EV_L7_3" for s, _ in sim.departures):
             break
-    session, got = next((s, g) for s, g in sim.departures if s.charger == "EV_L7_3")
+    session, got = next((s, g) for s, g in sim.departures if s.site == "EV_L7_3")
     c = session.connector
     assert sim.reading("EV_L7_3", f"{c}.last_session_id") == session.id
     # the whole stay, its last minute included (the live counter is already reset)

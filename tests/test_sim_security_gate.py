@@ -20,7 +20,6 @@ from asyncua.client.ua_client import UaClient
 
 import gridctl.field.security as security_module
 from gridctl.cli import main
-from gridctl.field.client import FieldClient, FieldConnectionError, SimulatorCallError
 from gridctl.field.security import (
     AnonymousPolicy,
     ClientSecurity,
@@ -31,6 +30,8 @@ from gridctl.field.security import (
     UserStore,
     hash_password,
 )
+from gridctl.field_client import FieldClient, FieldConnectionError
+from hil_sim.drill_client import DrillClient, SimulatorCallError
 from hil_sim.server import SimServer
 from network_models import load_model
 
@@ -361,9 +362,9 @@ async def test_every_login_and_every_refused_write_and_call_is_audited(tmp_path,
             assert {k: r.status_name for k, r in results.items()} == {
                 SETPOINT: "BadOutOfRange", ("pv_3", "p_mw"): "BadNotWritable"}
             with pytest.raises(SimulatorCallError):
-                await viewer.call_simulator("FaultLine", "line_1")
+                await DrillClient(viewer).call("FaultLine", "line_1")
             with pytest.raises(SimulatorCallError):
-                await operator.call_simulator("FaultLine", "no_such_line")
+                await DrillClient(operator).call("FaultLine", "no_such_line")
         with pytest.raises(FieldConnectionError):
             async with _client(server, (VIEWER[0], "wrong")):
                 pass
@@ -389,11 +390,12 @@ async def test_the_controllers_secure_client_still_reads_writes_and_follows_the_
         for mode in (SecurityMode.SIGN_ENCRYPT, SecurityMode.SIGN):
             async with _client(server, OPERATOR, mode) as controller:
                 ticks: asyncio.Queue = asyncio.Queue()
-                subscription = await controller.subscribe_clock(ticks.put, period_ms=20)
+                subscription = await DrillClient(controller).subscribe_clock(ticks.put,
+                                                                             period_ms=20)
                 await asyncio.wait_for(ticks.get(), 30)
                 (result,) = await controller.write({SETPOINT: 0.25})
                 assert result.good
-                assert await controller.call_simulator("Step", 1) >= 1
+                assert await DrillClient(controller).call("Step", 1) >= 1
                 await asyncio.wait_for(ticks.get(), 30)
                 assert (await controller.read([SETPOINT]))[0].value == pytest.approx(0.25)
                 await subscription.close()

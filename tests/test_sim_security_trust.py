@@ -13,7 +13,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from gridctl.cli import main
-from gridctl.field.client import FieldClient, FieldConnectionError
 from gridctl.field.security import (
     AnonymousPolicy,
     ClientSecurity,
@@ -27,6 +26,7 @@ from gridctl.field.security import (
     trust_certificate,
 )
 from gridctl.field.trust_list import TrustList
+from gridctl.field_client import FieldClient, FieldConnectionError
 from hil_sim.server import SimServer
 from network_models import load_model
 

@@ -12,12 +12,6 @@ import pytest
 import pytest_asyncio
 from asyncua import ua
 
-from gridctl.field.client import (
-    FieldClient,
-    FieldConnectionError,
-    PointReading,
-    SimulatorCallError,
-)
 from gridctl.field.security import (
     AnonymousPolicy,
     ClientSecurity,
@@ -30,6 +24,12 @@ from gridctl.field.security import (
     hash_password,
     trust_certificate,
 )
+from gridctl.field_client import (
+    FieldClient,
+    FieldConnectionError,
+    PointReading,
+)
+from hil_sim.drill_client import DrillClient, SimulatorCallError
 from hil_sim.server import SimServer
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -81,7 +81,7 @@ async def test_an_operator_write_within_limits_is_applied(field):
     async with _client(field) as client:
         (result,) = await client.write({("BESS_2", "p_set_mw"): 0.9})
         assert result.good
-        await client.call_simulator("Step", 1)
+        await DrillClient(client).call("Step", 1)
         assert await _value(client, "BESS_2", "p_mw") == pytest.approx(0.9)
         assert await _value(client, "BESS_2", "p_set_mw") == pytest.approx(0.9)
 
@@ -122,14 +122,14 @@ async def test_an_operator_write_of_connect_cmd_false_disconnects_the_load_at_th
         (result,) = await client.write({("LD_L5_2", "connect_cmd"): False})
         assert result.good
         assert await _value(client, "LD_L5_2", "connected") is True  # until the next tick
-        await client.call_simulator("Step", 1)
+        await DrillClient(client).call("Step", 1)
         assert await _value(client, "LD_L5_2", "connected") is False
         assert await _value(client, "LD_L5_2", "energised") is False
         assert await _value(client, "LD_L5_2", "p_mw") == 0.0
-        assert "LD_L5_2" in (await client.simulator_status())["unsupplied_loads"]
+        assert "LD_L5_2" in (await DrillClient(client).status())["unsupplied_loads"]
         # the customer back on supply: later tests see every load connected
         await client.write({("LD_L5_2", "connect_cmd"): True})
-        await client.call_simulator("Step", 1)
+        await DrillClient(client).call("Step", 1)
 
 
 async def test_a_viewer_cannot_disconnect_a_load(field):
@@ -137,7 +137,7 @@ async def test_a_viewer_cannot_disconnect_a_load(field):
         (result,) = await viewer.write({("LD_L5_3", "connect_cmd"): False})
         assert result.status_name == "BadUserAccessDenied"
         assert await _value(viewer, "LD_L5_3", "connect_cmd") is True
-        await operator.call_simulator("Step", 1)
+        await DrillClient(operator).call("Step", 1)
         assert await _value(viewer, "LD_L5_3", "connected") is True
         assert await _value(viewer, "LD_L5_3", "energised") is True
     assert field.simulator.setpoint("LD_L5_3", "connect_cmd") is True
@@ -148,14 +148,14 @@ async def test_a_device_whose_heartbeat_stops_falls_back_to_its_safe_default(fie
                         // field.simulator.config.tick_s)
     async with _client(field) as client:
         await client.write({("BESS_1", "p_set_mw"): -1.2, ("PV_L7_1", "p_limit_mw"): 0.01})
-        await client.call_simulator("Step", timeout_ticks)
+        await DrillClient(client).call("Step", timeout_ticks)
         assert await _value(client, "BESS_1", "p_mw") == pytest.approx(-1.2)
         assert await _value(client, "PV_L7_1", "p_mw") == pytest.approx(0.01)
-        await client.call_simulator("Step", 1)
+        await DrillClient(client).call("Step", 1)
         assert await _value(client, "BESS_1", "p_mw") == 0.0
         assert await _value(client, "PV_L7_1", "p_mw") == pytest.approx(
             await _value(client, "PV_L7_1", "p_avail_mw"))
-        assert {"BESS_1", "PV_L7_1"} <= set((await client.simulator_status())[
+        assert {"BESS_1", "PV_L7_1"} <= set((await DrillClient(client).status())[
             "fallback_devices"])
 
 
@@ -163,17 +163,17 @@ async def test_a_ring_cable_fault_trips_the_feeder_breaker_and_sets_the_indicato
     l8_indicators = [d.id for d in field.simulator.model.registry.fault_indicators
                      if d.line.startswith("FD_L8_")]
     async with _client(field) as client:
-        await client.call_simulator("FaultLine", "FD_L8_1")
+        await DrillClient(client).call("FaultLine", "FD_L8_1")
         assert await _value(client, "FB_FD_L8_0", "tripped") is True
         assert await _value(client, "FB_FD_L8_0", "closed") is False
         shown = await client.read_values([(fi, "fault_detected") for fi in l8_indicators])
         assert {k[0] for k, on in shown.items() if on} == {"FI_FD_L8_0_b", "FI_FD_L8_1_a"}
         assert await _value(client, "LD_L8_1", "energised") is False
         # repair, reset the indicators, close the breaker: supply is back
-        await client.call_simulator("ClearFault", "FD_L8_1")
+        await DrillClient(client).call("ClearFault", "FD_L8_1")
         await client.write({**{(fi, "reset_cmd"): True for fi in l8_indicators},
                             ("FB_FD_L8_0", "close_cmd"): True})
-        await client.call_simulator("Step", 1)
+        await DrillClient(client).call("Step", 1)
         assert await _value(client, "LD_L8_1", "energised") is True
         assert not any((await client.read_values(
             [(fi, "fault_detected") for fi in l8_indicators])).values())
@@ -183,29 +183,29 @@ async def test_a_backbone_cable_fault_trips_both_ends_and_no_load_loses_supply(f
     loads = [(d.id, "energised") for d in field.simulator.model.registry.loads]
     async with _client(field) as client:
         before = await client.read_values(loads)
-        await client.call_simulator("FaultLine", "BB_A_II_K3_II")
+        await DrillClient(client).call("FaultLine", "BB_A_II_K3_II")
         for end in ("CB_BB_A_II_K3_II_a", "CB_BB_A_II_K3_II_b"):
             assert await _value(client, end, "tripped") is True
-        await client.call_simulator("Step", 1)
+        await DrillClient(client).call("Step", 1)
         assert await client.read_values(loads) == before
         assert all(before.values())
-        await client.call_simulator("ClearFault", "BB_A_II_K3_II")
+        await DrillClient(client).call("ClearFault", "BB_A_II_K3_II")
         await client.write({("CB_BB_A_II_K3_II_a", "close_cmd"): True,
                             ("CB_BB_A_II_K3_II_b", "close_cmd"): True})
-        await client.call_simulator("Step", 1)
+        await DrillClient(client).call("Step", 1)
         assert await _value(client, "CB_BB_A_II_K3_II_a", "closed") is True
 
 
 async def test_values_go_stale_with_a_bad_status_after_communication_is_lost(field):
     meter = [("M_FD_L2_0", p) for p in ("p_mw", "q_mvar", "i_ka", "v_pu")]
     async with _client(field) as client:
-        await client.call_simulator("LoseComm", "M_FD_L2_0")
-        await client.call_simulator("Step", 1)
+        await DrillClient(client).call("LoseComm", "M_FD_L2_0")
+        await DrillClient(client).call("Step", 1)
         stale = await client.read([*meter, ("M_FD_L2_6", "p_mw")])
         assert [r.status_name for r in stale[:4]] == ["BadNoCommunication"] * 4
         assert all(r.value is None for r in stale[:4])
         assert stale[4].good  # the other end of the ring still answers
-        await client.call_simulator("ClearFault", "M_FD_L2_0")
+        await DrillClient(client).call("ClearFault", "M_FD_L2_0")
         assert all(r.good for r in await client.read(meter))
 
 
@@ -214,7 +214,7 @@ async def test_subscriptions_deliver_each_new_measurement(field):
     async with _client(field) as client:
         subscription = await client.subscribe([("A_T1", "p_mw")], received.put, period_ms=20)
         first = await asyncio.wait_for(received.get(), 10)
-        await client.call_simulator("Step", 1)
+        await DrillClient(client).call("Step", 1)
         second = await asyncio.wait_for(received.get(), 10)
         await subscription.close()
     assert first.good and second.good and second.value != first.value
@@ -224,9 +224,9 @@ async def test_subscriptions_deliver_each_new_measurement(field):
 async def test_a_clock_subscription_follows_simulated_time(field):
     ticks: asyncio.Queue = asyncio.Queue()
     async with _client(field) as client:
-        subscription = await client.subscribe_clock(ticks.put, period_ms=20)
+        subscription = await DrillClient(client).subscribe_clock(ticks.put, period_ms=20)
         await asyncio.wait_for(ticks.get(), 10)  # the present time comes first
-        await client.call_simulator("Step", 2)
+        await DrillClient(client).call("Step", 2)
         stamp = await asyncio.wait_for(ticks.get(), 10)
         await subscription.close()
     assert stamp == field.simulator.time.to_pydatetime()
@@ -239,7 +239,7 @@ async def test_a_sign_and_encrypt_session_with_a_user_reads_and_writes(field):
         assert policy.URI.endswith("#Basic256Sha256")
         (result,) = await client.write({("BESS_CAMPUS", "q_set_mvar"): 0.3})
         assert result.good
-        clock = await client.simulator_clock()
+        clock = await DrillClient(client).clock()
         assert clock.step_mode and clock.sim_time_iso.endswith("+08:00")
 
 
@@ -264,14 +264,14 @@ async def test_a_wrong_password_is_refused(field):
 async def test_only_operators_may_inject_faults(field):
     async with _client(field, VIEWER) as viewer:
         with pytest.raises(SimulatorCallError, match="only an operator"):
-            await viewer.call_simulator("FaultLine", "FD_L1_1")
+            await DrillClient(viewer).call("FaultLine", "FD_L1_1")
     assert "line FD_L1_1" not in field.simulator.faults.active()
 
 
 async def test_a_refused_method_call_says_why(field):
     async with _client(field) as client:
         with pytest.raises(SimulatorCallError, match="no line 'FD_L0_0'"):
-            await client.call_simulator("FaultLine", "FD_L0_0")
+            await DrillClient(client).call("FaultLine", "FD_L0_0")
 
 
 # --- a second, small server: anonymous sessions refused, clock running ------------------------
@@ -299,11 +299,11 @@ async def test_anonymous_sessions_are_refused_when_configured(running_field):
 
 async def test_a_running_clock_advances_on_its_own_and_refuses_steps(running_field):
     async with _client(running_field) as client:
-        first = (await client.simulator_clock()).tick
+        first = (await DrillClient(client).clock()).tick
         for _ in range(200):
-            if (await client.simulator_clock()).tick > first:
+            if (await DrillClient(client).clock()).tick > first:
                 break
             await asyncio.sleep(0.05)
-        assert (await client.simulator_clock()).tick > first
+        assert (await DrillClient(client).clock()).tick > first
         with pytest.raises(SimulatorCallError, match="only in step mode"):
-            await client.call_simulator("Step", 1)
+            await DrillClient(client).call("Step", 1)

@@ -12,9 +12,9 @@ from forecasts.ev import EvSession
 T0 = pd.Timestamp("2026-07-15 09:00", tz="Asia/Shanghai")
 
 
-def _session(sid: str, charger: str, connector: str) -> SessionState:
+def _session(sid: str, site: str, connector: str) -> SessionState:
     return SessionState(session=EvSession(
-        id=sid, charger=charger, connector=connector, arrival=T0,
+        id=sid, site=site, connector=connector, arrival=T0,
         departure=T0 + pd.Timedelta(hours=2), energy_kwh=10.0, max_kw=7.0))
 
 

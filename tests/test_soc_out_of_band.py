@@ -306,7 +306,7 @@ def _runtime_snapshot(jiuke, tmp_path, readings):
 def test_the_runtime_hands_the_soc_over_as_measured_nan_when_bad_or_not_a_number(jiuke, tmp_path):
     from asyncua import ua
 
-    from gridctl.field.client import PointReading
+    from gridctl.field_client import PointReading
 
     bess = [b.id for b in jiuke.registry.bess]
     good, bad = ua.StatusCodes.Good, ua.StatusCodes.BadNoCommunication

@@ -42,8 +42,8 @@ import pandas as pd
 from forecasts.operator_inputs import OperatorInputs
 from gridctl.commands.drill_scenario import DrillScenario, check_expectations
 from gridctl.commands.process import frozen_after_start_up
-from gridctl.field.client import FieldClient
 from gridctl.field.security import loopback_operator
+from gridctl.field_client import FieldClient
 from gridctl.microgrids import supervisors_of
 from gridctl.runtime import ControllerRuntime, RuntimeConfig, planner_for
 from gridctl.self_healing import FaultResponder
@@ -283,6 +283,9 @@ class _ErrorLog(logging.Handler):
 
 
 async def _drive(scenario, sim, server, operator, runtime, task, start, end, timeout_s):
+    from hil_sim.drill_client import DrillClient
+
+    drill = DrillClient(operator)  # faults and repairs: the simulator's methods, as an operator
     events = [(start + pd.Timedelta(minutes=e.at_min), e) for e in scenario.events]
     timeline: list[dict[str, Any]] = []
     tally = _Tally()
@@ -306,7 +309,7 @@ async def _drive(scenario, sim, server, operator, runtime, task, start, end, tim
                 text = f"{'close' if closed else 'open'} by the dispatcher: {result.status_name}"
                 kind = "dispatcher"
             else:
-                text = await operator.call_simulator(_METHOD[event.kind], event.target)
+                text = await drill.call(_METHOD[event.kind], event.target)
                 kind = ("fault" if event.kind in _FAULTS
                         else "repair" if event.kind in _REPAIRS else event.kind)
             timeline.append(_entry(now, kind, f"{event.kind} {event.target}: {text}",

@@ -264,7 +264,10 @@ def status(
     """The simulator's clock, active faults, devices in fallback and recent events."""
 
     async def read(client: Any) -> tuple[Any, dict[str, Any]]:
-        return await client.simulator_clock(), await client.simulator_status()
+        from hil_sim.drill_client import DrillClient
+
+        drill = DrillClient(client)
+        return await drill.clock(), await drill.status()
 
     clock, info = _with_client(endpoint, security, pki, user, read)
     typer.echo(f"{info['model']}: {clock.sim_time_iso}, tick {clock.tick}, "
@@ -361,7 +364,7 @@ def client_security_of(security: str, pki: Path | None, user: str | None) -> Any
 
 def _with_client(endpoint: str, security: str, pki: Path | None, user: str | None,
                  action: Any, *, timeout_s: float = 30.0) -> Any:
-    from gridctl.field.client import FieldClient
+    from gridctl.field_client import FieldClient
 
     client_security = client_security_of(security, pki, user)
 
@@ -375,6 +378,8 @@ def _with_client(endpoint: str, security: str, pki: Path | None, user: str | Non
 def _call(endpoint: str, security: str, pki: Path | None, user: str | None, method: str,
           *args: Any, timeout_s: float = 30.0) -> Any:
     async def call(client: Any) -> Any:
-        return await client.call_simulator(method, *args)
+        from hil_sim.drill_client import DrillClient
+
+        return await DrillClient(client).call(method, *args)
 
     return _with_client(endpoint, security, pki, user, call, timeout_s=timeout_s)

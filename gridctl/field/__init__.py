@@ -1,20 +1,21 @@
-"""The field link over OPC UA: the contract (address space from the device registry), the
-client the controller uses, and the security both ends share.
+"""The shared field floor: what the controller and the field (``hil_sim``, or real devices
+behind a gateway) both build on, and nothing else.
 
-``hil_sim`` serves the same contract; real devices (or a gateway) serve it in the field.
+- :mod:`gridctl.field.contract`: the point list and its OPC UA address layout, derived from the
+  device registry (re-exported here);
+- :mod:`gridctl.field.ev_points`: the EV codec, one connector's session and its points;
+- :mod:`gridctl.field.security` with :mod:`~gridctl.field.trust_list`,
+  :mod:`~gridctl.field.session_gate` and :mod:`~gridctl.field.login_guard`: certificates,
+  users and roles, both ends; :mod:`gridctl.field.asyncua_logs`: asyncua's log noise.
+
+The floor imports nothing else of ``gridctl``, and importing this package loads no client and
+no asyncua at all: the security modules are imported by name where they are used. The
+controller's client lives beside the runtime (:mod:`gridctl.field_client`,
+:mod:`gridctl.field_watch`); the simulator's drill client in :mod:`hil_sim.drill_client`.
 """
 
 from __future__ import annotations
 
-from gridctl.field.client import (
-    FieldClient,
-    FieldConnectionError,
-    FieldSubscription,
-    PointReading,
-    SimulatorCallError,
-    SimulatorClock,
-    WriteResult,
-)
 from gridctl.field.contract import (
     FieldContract,
     FieldDevice,
@@ -24,42 +25,13 @@ from gridctl.field.contract import (
     SimulatorNodes,
     namespace_uri,
 )
-from gridctl.field.security import (
-    DEFAULT_PKI_DIR,
-    AnonymousPolicy,
-    ClientSecurity,
-    Pki,
-    Role,
-    SecurityConfigError,
-    SecurityMode,
-    ServerSecurity,
-    UserStore,
-    load_users,
-)
 
 __all__ = [
-    "DEFAULT_PKI_DIR",
-    "AnonymousPolicy",
-    "ClientSecurity",
-    "FieldClient",
-    "FieldConnectionError",
     "FieldContract",
     "FieldDevice",
     "FieldInputError",
     "FieldPoint",
-    "FieldSubscription",
-    "Pki",
     "PointKey",
-    "PointReading",
-    "Role",
-    "SecurityConfigError",
-    "SecurityMode",
-    "ServerSecurity",
-    "SimulatorCallError",
-    "SimulatorClock",
     "SimulatorNodes",
-    "UserStore",
-    "WriteResult",
-    "load_users",
     "namespace_uri",
 ]

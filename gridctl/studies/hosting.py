@@ -381,7 +381,7 @@ class _Day:
             drawn = generate_sessions([probe], b.start, b.end, self.study.settings.seed)
             c = f"c{site.n_connectors + j}"
             self._added_sessions[key] = tuple(
-                replace(s, id=f"{site.id}/added{j}/{s.id.split('/', 1)[1]}", charger=site.id,
+                replace(s, id=f"{site.id}/added{j}/{s.id.split('/', 1)[1]}", site=site.id,
                         connector=c)
                 for s in drawn)
         return self._added_sessions[key]

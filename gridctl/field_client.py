@@ -1,9 +1,16 @@
-"""An asyncua client for the field contract: batched reads and writes by point, subscriptions.
+"""The controller's OPC UA client of the field contract: batched reads and writes by point,
+subscriptions.
 
 Node ids are computed from the contract and the server's namespace index (looked up once per
 connection), never browsed. Reads return each value with its OPC UA status, so a stale value
 (communication lost: status Bad) is never mistaken for a measurement. Writes never raise for a
 refused point: each point gets its own status (``BadOutOfRange``, ``BadUserAccessDenied``, ...).
+
+It knows the field only: it works the same against real devices (or a gateway) and the
+simulator. The simulator's own handles (its clock, status and fault injection) are not here but
+in :mod:`hil_sim.drill_client`, which drills, benchmarks and ``gridctl sim`` lay over a
+connected client's session. This module is not part of the field floor (:mod:`gridctl.field`):
+the simulator never imports it.
 """
 
 from __future__ import annotations
@@ -24,7 +31,6 @@ from gridctl.field.contract import (
     FieldInputError,
     FieldPoint,
     PointKey,
-    SimulatorNodes,
 )
 from gridctl.field.security import ClientSecurity, configure_client
 
@@ -33,26 +39,13 @@ __all__ = [
     "FieldConnectionError",
     "FieldSubscription",
     "PointReading",
-    "SimulatorCallError",
-    "SimulatorClock",
     "WriteResult",
     "status_name",
 ]
 
-_VARIANT = {
-    "float": ua.VariantType.Double,
-    "bool": ua.VariantType.Boolean,
-    "int": ua.VariantType.Int64,
-    "str": ua.VariantType.String,
-}
-
 
 class FieldConnectionError(FieldInputError):
     """The endpoint cannot be reached or does not serve the expected model."""
-
-
-class SimulatorCallError(FieldInputError):
-    """The simulator refused a method call; the message says why."""
 
 
 def status_name(code: int) -> str:
@@ -111,18 +104,6 @@ class WriteResult:
         return status_name(self.status)
 
 
-@dataclass(frozen=True, kw_only=True)
-class SimulatorClock:
-    """The simulator's clock: ``sim_time`` is timezone-aware (UTC as sent; convert as needed)."""
-
-    sim_time: dt.datetime
-    sim_time_iso: str
-    tick: int
-    tick_s: float
-    speed: float
-    step_mode: bool
-
-
 Handler = Callable[[PointReading], Awaitable[None] | None]
 
 
@@ -157,8 +138,9 @@ class FieldClient:
     """A client of one model's field devices (see the module docstring).
 
     ``security=None`` connects without message security and anonymously. Without a contract
-    only the simulator's clock, status and methods are available (the namespace is then the
-    first ``urn:gridctl:`` one the server has).
+    no point can be read or written: the session serves a drill client alone
+    (:mod:`hil_sim.drill_client`), and the namespace is the first ``urn:gridctl:`` one the
+    server has.
     """
 
     def __init__(
@@ -301,86 +283,6 @@ class FieldClient:
             [self._client.get_node(n) for n in node_ids], sampling_interval=0.0)
         return FieldSubscription(subscription)
 
-    # --- simulator ---------------------------------------------------------------------------
-
-    async def subscribe_clock(self, handler: Callable[[dt.datetime], Awaitable[None] | None],
-                              *, period_ms: float = 100.0) -> FieldSubscription:
-        """Call ``handler`` with the simulated time (timezone-aware, UTC) at every tick, so that
-        jobs can follow the simulator's clock instead of the wall clock."""
-
-        class _Clock:
-            async def datachange_notification(self, node: Node, val: Any, data: Any) -> None:
-                if isinstance(val, dt.datetime):
-                    stamp = val if val.tzinfo is not None else val.replace(tzinfo=dt.UTC)
-                    result = handler(stamp)
-                    if inspect.isawaitable(result):
-                        await result
-
-            async def status_change_notification(self, status: Any) -> None:
-                pass
-
-        subscription = await self._client.create_subscription(period_ms, _Clock())
-        await subscription.subscribe_data_change(self._node(SimulatorNodes.clock("sim_time")),
-                                                 sampling_interval=0.0)
-        return FieldSubscription(subscription)
-
-    async def simulator_time(self) -> dt.datetime:
-        """The simulator's time alone (timezone-aware): one node, for a loop that polls it."""
-        (sim_time,) = await self._client.read_values([self._node(SimulatorNodes.clock("sim_time"))])
-        return sim_time if sim_time.tzinfo is not None else sim_time.replace(tzinfo=dt.UTC)
-
-    async def simulator_clock(self) -> SimulatorClock:
-        """The simulator's clock (a real field has no ``Simulator`` object)."""
-        names = [name for name, _ in SimulatorNodes.CLOCK_VARIABLES]
-        nodes = [self._node(SimulatorNodes.clock(n)) for n in names]
-        values = dict(zip(names, await self._client.read_values(nodes), strict=True))
-        sim_time = values["sim_time"]
-        if sim_time.tzinfo is None:
-            sim_time = sim_time.replace(tzinfo=dt.UTC)
-        return SimulatorClock(sim_time=sim_time, sim_time_iso=values["sim_time_iso"],
-                              tick=int(values["tick"]), tick_s=float(values["tick_s"]),
-                              speed=float(values["speed"]), step_mode=bool(values["step_mode"]))
-
-    async def simulator_status(self) -> dict[str, Any]:
-        """The simulator's status variables by name."""
-        names = [name for name, _ in SimulatorNodes.STATUS_VARIABLES]
-        nodes = [self._node(SimulatorNodes.status(n)) for n in names]
-        return dict(zip(names, await self._client.read_values(nodes), strict=True))
-
-    async def simulator_network(self) -> dict[str, list[Any]]:
-        """Bus voltages and line/transformer loadings as the simulator computed them."""
-        names = [name for name, _ in SimulatorNodes.NETWORK_VARIABLES]
-        nodes = [self._node(SimulatorNodes.network(n)) for n in names]
-        return dict(zip(names, await self._client.read_values(nodes), strict=True))
-
-    async def call_simulator(self, method: str, *args: Any) -> Any:
-        """Call a ``Simulator`` method; a refusal raises :class:`SimulatorCallError` with the
-        simulator's reason."""
-        spec = next((m for m in SimulatorNodes.METHODS if m.name == method), None)
-        if spec is None:
-            known = ", ".join(m.name for m in SimulatorNodes.METHODS)
-            raise SimulatorCallError(f"unknown simulator method {method!r}: expected one of "
-                                     f"{known}", field="method")
-        variants = [ua.Variant(_as_dtype(v, dtype), _VARIANT[dtype])
-                    for v, (_, dtype) in zip(args, spec.inputs, strict=True)]
-        request = ua.CallMethodRequest(
-            ObjectId=ua.NodeId(SimulatorNodes.OBJECT, self.namespace_index),
-            MethodId=ua.NodeId(SimulatorNodes.method(method), self.namespace_index),
-            InputArguments=variants)
-        try:
-            result = (await self._client.uaclient.call([request]))[0]
-        except ua.UaStatusCodeError as exc:
-            raise SimulatorCallError(f"{method} refused ({status_name(exc.code)}): only an "
-                                     "operator may call the simulator's methods",
-                                     source=self.endpoint) from None
-        if not result.StatusCode.is_good():
-            reason = await self._client.read_values([self._node(SimulatorNodes.status(
-                "last_message"))])
-            raise SimulatorCallError(f"{method} refused ({result.StatusCode.name}): {reason[0]}",
-                                     source=self.endpoint)
-        outputs = [v.Value for v in result.OutputArguments or []]
-        return outputs[0] if len(outputs) == 1 else outputs
-
 
 def _variant(point: FieldPoint, value: Any) -> ua.Variant:
     dtype = point.dtype
@@ -395,7 +297,3 @@ def _variant(point: FieldPoint, value: Any) -> ua.Variant:
         return ua.Variant(value, ua.VariantType.String)
     # sent as it is: the server refuses it with BadTypeMismatch
     return ua.Variant(bool(value) if is_bool else value)
-
-
-def _as_dtype(value: Any, dtype: str) -> Any:
-    return {"float": float, "int": int, "bool": bool, "str": str}[dtype](value)

@@ -31,8 +31,8 @@ from typing import Any
 from asyncua import ua
 from asyncua.common.subscription import DataChangeEvent, StatusChangeEvent, Subscription
 
-from gridctl.field.client import FieldClient, PointReading
 from gridctl.field.contract import PointKey, SimulatorNodes
+from gridctl.field_client import FieldClient, PointReading
 
 __all__ = ["MIN_PERIOD_MS", "FieldUpdate", "FieldWatch"]
 
@@ -92,7 +92,7 @@ class FieldWatch:
         """Subscribe to ``points`` (and, with ``simulator``, to its clock and counter)."""
         if not period_ms >= MIN_PERIOD_MS:
             raise ValueError(f"publishing interval {period_ms} ms: expected at least "
-                             f"{MIN_PERIOD_MS} ms (see gridctl.field.watch)")
+                             f"{MIN_PERIOD_MS} ms (see gridctl.field_watch)")
         watch = cls(client=client, points=tuple(dict.fromkeys(points)), simulator=simulator)
         ua_client = client.ua_client
         # unbounded queue: the first image alone holds every watched point
@@ -168,7 +168,7 @@ class FieldWatch:
         queue = getattr(self._subscription, "_event_queue", None)
         if not isinstance(queue, asyncio.Queue):
             raise RuntimeError("this asyncua version keeps no subscription event queue: "
-                               "gridctl.field.watch needs the one it was written for")
+                               "gridctl.field_watch needs the one it was written for")
         while True:
             await self._wait(queue, quiet_s)
             events: list[Any] = [item for is_event, item in self._held if is_event]
