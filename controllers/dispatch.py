@@ -264,7 +264,7 @@ class Dispatcher:
         out = []
         for sid in short:
             st = by_id[sid]
-            site = sites[st.session.charger]
+            site = sites[st.session.site]
             servable = float(servable_owed_kwh(site, [st], bundle.index, bundle.step_h)[0])
             kwh = servable - float(delivered.get(sid, 0.0))
             if kwh <= 1e-3:
@@ -294,8 +294,8 @@ class Dispatcher:
         sites = {s.id: s for s in self.ev_sites}
         gaps = {}
         for st in states:
-            if st.session.id in short and st.session.charger in sites:
-                servable = servable_owed_kwh(sites[st.session.charger], [st], bundle.index,
+            if st.session.id in short and st.session.site in sites:
+                servable = servable_owed_kwh(sites[st.session.site], [st], bundle.index,
                                              bundle.step_h)[0]
                 gap = st.energy_owed_kwh - float(servable)
                 if gap > 1e-3:

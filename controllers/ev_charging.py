@@ -237,7 +237,7 @@ def sessions_that_should_not_wait(
     A residential site in the evening, its vehicles there for the night, has neither: its
     charging is the plan's to shift into the valley.
     """
-    plugged = [st for st in states if st.session.charger == site.id
+    plugged = [st for st in states if st.session.site == site.id
                and st.session.arrival <= now < st.session.departure]
     if not plugged:
         return []
@@ -264,7 +264,7 @@ def site_envelope(
     step_h: float,
 ) -> SiteEnvelope:
     """The envelope of one site's sessions over ``index`` (sessions of other sites ignored)."""
-    states = [s for s in states if s.session.charger == site.id]
+    states = [s for s in states if s.session.site == site.id]
     t = len(index)
     site_cap = np.full(t, site.p_site_max_kw / 1000.0)
     if not states:
@@ -334,7 +334,7 @@ def allocate_site(
     from scipy.optimize import linprog
     from scipy.sparse import coo_matrix
 
-    states = [s for s in states if s.session.charger == site.id]
+    states = [s for s in states if s.session.site == site.id]
     t = len(index)
     if not states:
         return SiteAllocation(session_ids=(), p_kw=np.zeros((0, t)))
@@ -449,7 +449,7 @@ def split_rest_of_step(
     arrival and departure, and least laxity first there delivers at least what the best online
     schedulers do (``tests/test_ev_site_limit.py``).
     """
-    states = [s for s in states if s.session.charger == site.id and s.session.departure > now]
+    states = [s for s in states if s.session.site == site.id and s.session.departure > now]
     if not states:
         return {}
     sessions = [s.session for s in states]
@@ -502,7 +502,7 @@ def uncontrolled_site_kw(
 ) -> SiteAllocation:
     """Unmanaged charging: every vehicle at full power from arrival until done, the hub's
     connection limit shared equally (what a site without orderly charging does)."""
-    states = [s for s in states if s.session.charger == site.id]
+    states = [s for s in states if s.session.site == site.id]
     t = len(index)
     if not states:
         return SiteAllocation(session_ids=(), p_kw=np.zeros((0, t)))

@@ -246,7 +246,7 @@ class RecedingHorizonController:
         now, step_end = snapshot.time, snapshot.time + pd.Timedelta(hours=self.step_h)
         cfg = self.config
         for site in self.model.registry.ev_sites:
-            plugged = [st for st in snapshot.ev_sessions if st.session.charger == site.id
+            plugged = [st for st in snapshot.ev_sessions if st.session.site == site.id
                        and st.session.arrival <= now < st.session.departure]
             if not plugged or site.id not in schedule.ev_site_p_mw.columns:
                 continue

@@ -49,13 +49,6 @@ class EvSession:
             raise ValueError(f"session {self.id!r}: max_kw must be finite and > 0")
 
     @property
-    def charger(self) -> str:
-        """The old name of :attr:`site`, read only: kept while ``controllers/ev_charging.py``
-        and ``controllers/dispatch.py`` (edited on another branch) still read it; remove it
-        once they read ``site``."""
-        return self.site
-
-    @property
     def dwell_h(self) -> float:
         """Time plugged in, hours."""
         return (self.departure - self.arrival).value / _NS_PER_H
