@@ -32,15 +32,7 @@ MAY_IMPORT = {
     "hil_sim": {"hil_sim", "forecasts", "network_models", "gridctl"},
 }
 FIELD_FLOOR = "gridctl.field"
-FIELD_CLIENT = "gridctl.field.client"
-
-# Imports that make ``import gridctl.field`` (or a field module the simulator uses) load the
-# controller's client, as they stand today. Issue 14 item 1 (the shared field floor, being
-# rewritten now) removes them; an entry that no longer exists fails the test below, so take it
-# out then. Never add one.
-KNOWN_CLIENT_LOADS: frozenset[tuple[str, str]] = frozenset(
-    {("gridctl.field", "gridctl.field.client")}  # the package's __init__ re-exports FieldClient
-)
+FIELD_CLIENT = "gridctl.field_client"  # the controller's OPC UA client, beside the runtime
 
 
 @dataclass(frozen=True)
@@ -243,15 +235,8 @@ def test_the_field_floor_imports_nothing_else_of_gridctl():
 
 def test_importing_the_field_floor_loads_no_client():
     at_import = [i for i in imports() if i.at_import]
-    present = {(i.importer, i.imported) for i in at_import}
-    stale = sorted(KNOWN_CLIENT_LOADS - present)
-    assert not stale, f"no longer there, take them out of KNOWN_CLIENT_LOADS: {stale}"
     graph = nx.DiGraph()
-    graph.add_edges_from(
-        (i.importer, i.imported)
-        for i in at_import
-        if (i.importer, i.imported) not in KNOWN_CLIENT_LOADS
-    )
+    graph.add_edges_from((i.importer, i.imported) for i in at_import)
     for module in modules():  # importing a module runs its packages' __init__ first
         parent = module.rpartition(".")[0]
         if parent:
