@@ -195,7 +195,8 @@ def replay(module, db: Path, load: Load, days: int, *, refusing: bool, new_api: 
                 write(t, [(site, p) for p in load.sites[site][:12]] + [(site, "p_site_limit_kw")],
                       "ev_resplit")
             if minute in ends_at:
-                h.record_session_end(t, plugged[minute % 120].session_id, 29.5)
+                ended = plugged[minute % 120]
+                h.record_session_end(t, getattr(ended, "id", None) or ended.session_id, 29.5)
             if new_api and minute % 60 == 59:  # once a simulated hour
                 t0 = time.perf_counter()
                 h.maintain(t)

@@ -229,7 +229,7 @@ class ControllerRuntime:
     # -- life cycle ----------------------------------------------------------------------------
     def _resume(self) -> None:
         for s in self.historian.sessions():
-            self._arrivals[s.session_id] = s.arrival
+            self._arrivals[s.id] = s.arrival
         handled = self.historian.events("flisr_handled")
         if handled and self.responder is not None:
             self.responder.resume(handled[-1]["trips"], handled[-1].get("shed", ()),
