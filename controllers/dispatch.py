@@ -439,6 +439,21 @@ class Dispatcher:
                 states.append(SessionState(session=s, energy_delivered_kwh=0.0))
         return tuple(s for s in states if s.session.departure > snapshot.time)
 
+    def vehicles_that_should_not_wait(
+        self, site, states: Sequence[SessionState], now: pd.Timestamp
+    ) -> list[SessionState]:
+        """The vehicles plugged in at ``site`` whose charging the plan does not defer, with this
+        dispatcher's thresholds (:func:`~controllers.ev_charging.sessions_that_should_not_wait`);
+        none when ``ev_deferral_cny_per_mwh`` is off. The MPC gives them the grid's room too."""
+        from controllers.ev_charging import sessions_that_should_not_wait
+
+        cfg = self.config
+        if cfg.weights.ev_deferral_cny_per_mwh <= 0:
+            return []
+        return sessions_that_should_not_wait(
+            site, states, now, slack_h=cfg.ev_wait_slack_min / 60.0,
+            busy_frac=cfg.ev_site_busy_frac, oversubscribed_ratio=cfg.ev_site_oversubscribed_ratio)
+
     def _first_step_floor_mwh(
         self, site, snapshot: GridSnapshot, index: pd.DatetimeIndex, step_h: float
     ) -> float:
@@ -447,20 +462,10 @@ class Dispatcher:
         minute. The optimiser is asked for it (a soft floor priced at
         ``ev_deferral_cny_per_mwh``) so that no price or peak term holds such a vehicle back
         while the site has room and the grid is not limiting: energy deferred is energy a later
-        arrival, unknown now, may take (the shortfall risk of an online plan). Which vehicles
-        should not wait: :func:`~controllers.ev_charging.sessions_that_should_not_wait`."""
-        from controllers.ev_charging import (
-            max_site_energy_kwh,
-            servable_owed_kwh,
-            sessions_that_should_not_wait,
-        )
+        arrival, unknown now, may take (the shortfall risk of an online plan)."""
+        from controllers.ev_charging import max_site_energy_kwh, servable_owed_kwh
 
-        if self.config.weights.ev_deferral_cny_per_mwh <= 0:
-            return 0.0
-        cfg = self.config
-        plugged = sessions_that_should_not_wait(
-            site, snapshot.ev_sessions, snapshot.time, slack_h=cfg.ev_wait_slack_min / 60.0,
-            busy_frac=cfg.ev_site_busy_frac, oversubscribed_ratio=cfg.ev_site_oversubscribed_ratio)
+        plugged = self.vehicles_that_should_not_wait(site, snapshot.ev_sessions, snapshot.time)
         if not plugged:
             return 0.0
         owed = servable_owed_kwh(site, plugged, index, step_h)

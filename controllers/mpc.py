@@ -35,7 +35,6 @@ from controllers.dispatch import Dispatcher
 from controllers.ev_charging import (
     presence_h,
     session_limits_kw,
-    sessions_that_should_not_wait,
     split_rest_of_step,
 )
 from controllers.schedule import DecisionRecord, DispatchSchedule
@@ -244,7 +243,6 @@ class RecedingHorizonController:
             kw = mean_kw * self.step_h / hours if hours > 1e-9 else 0.0
             out[sid] = min(kw, st.session.max_kw)
         now, step_end = snapshot.time, snapshot.time + pd.Timedelta(hours=self.step_h)
-        cfg = self.config
         for site in self.model.registry.ev_sites:
             plugged = [st for st in snapshot.ev_sessions if st.session.site == site.id
                        and st.session.arrival <= now < st.session.departure]
@@ -253,11 +251,7 @@ class RecedingHorizonController:
             planned_site_kw = 1000.0 * float(schedule.ev_site_p_mw[site.id].iloc[0])
             # the vehicles that should not wait may have the room the grid has beyond the plan
             # (checked in AC): the plan's step average is not what they can take
-            hurry = sessions_that_should_not_wait(
-                site, plugged, now, slack_h=cfg.ev_wait_slack_min / 60.0,
-                busy_frac=cfg.ev_site_busy_frac,
-                oversubscribed_ratio=cfg.ev_site_oversubscribed_ratio,
-            ) if cfg.weights.ev_deferral_cny_per_mwh > 0 else []
+            hurry = self.dispatcher.vehicles_that_should_not_wait(site, plugged, now)
             hurry_kw = float(session_limits_kw(site, [st.session for st in hurry]).sum())
             out.update(split_rest_of_step(site, plugged, now, step_end, planned_site_kw,
                                           room_kw=min(room_kw.get(site.id, 0.0), hurry_kw)))
