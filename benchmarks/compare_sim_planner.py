@@ -12,7 +12,7 @@ voltages must agree to solver precision.
 Printed, per case:
 - the element rows where the two power-flow inputs (``TimeSeriesInjections``) differ;
 - per bus, the planner's and the simulator's |V| and the difference, and beside them the
-  planner's |V| with the BESS reactive sign its ``_injections`` used to have (``st_q = +q``, the
+  planner's |V| with the BESS reactive sign its ``injections`` used to have (``st_q = +q``, the
   cause of the finding) and the simulator's difference from that (buses where either
   difference exceeds 1e-6 pu, and the campus buses; ``--all-buses`` prints all of them).
 
