@@ -172,7 +172,7 @@ def main() -> None:
             config=mpc.config,
             limits=dispatcher.limits,
         )
-        p2.set_inputs(mpc.dispatcher.problem._base)
+        p2.set_inputs(mpc.dispatcher.problem.last_inputs)
         p2.solve()
         fresh.append(time.perf_counter() - t1)
 

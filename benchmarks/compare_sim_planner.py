@@ -12,7 +12,7 @@ voltages must agree to solver precision.
 Printed, per case:
 - the element rows where the two power-flow inputs (``TimeSeriesInjections``) differ;
 - per bus, the planner's and the simulator's |V| and the difference, and beside them the
-  planner's |V| with the BESS reactive sign its ``_injections`` used to have (``st_q = +q``, the
+  planner's |V| with the BESS reactive sign its ``injections`` used to have (``st_q = +q``, the
   cause of the finding) and the simulator's difference from that (buses where either
   difference exceeds 1e-6 pu, and the campus buses; ``--all-buses`` prints all of them).
 
@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     for label, pv_q, bess_q, bess_p in CASES:
         sim, sim_inj, sim_res = simulate(model, pv_q, bess_q, bess_p)
         bundle, schedule = planner_inputs(sim)
-        plan_inj = dispatcher._injections(bundle, schedule)
+        plan_inj = dispatcher.injections(bundle, schedule)
         ac = dispatcher.evaluate(bundle, schedule)
         v_plan = ac.result.vm_pu[0]
         sim_pos = {int(b): k for k, b in enumerate(sim_res.bus_index)}
@@ -173,8 +173,8 @@ def main(argv: list[str] | None = None) -> int:
         diff = v_sim - v_plan
         # the planner's check as it was: BESS q passed to pandapower storage unnegated
         q_old = plan_inj.storage_q_mvar.copy()
-        q_old[:, dispatcher._bess_rows] = schedule.bess_q_mvar.to_numpy()
-        v_old = dispatcher._power_flow.run(replace(plan_inj, storage_q_mvar=q_old)).vm_pu[0]
+        q_old[:, dispatcher.rows.bess] = schedule.bess_q_mvar.to_numpy()
+        v_old = dispatcher.power_flow.run(replace(plan_inj, storage_q_mvar=q_old)).vm_pu[0]
         diff_old = v_sim - v_old
         worst = float(np.nanmax(np.abs(diff)))
         worst_overall = max(worst_overall, worst)

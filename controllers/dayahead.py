@@ -179,7 +179,7 @@ def _fall_back(
     """The optimiser failed or was cut short: the day gets the rule-based safe dispatch (as the
     MPC's last fallback), checked in AC itself; the record says so and why. Before, the
     uncontrolled baseline the solve had started from was kept as if it were the plan."""
-    schedule = dispatcher.safe_dispatch(bundle, snapshot)
+    schedule = dispatcher.safe_schedule(bundle, snapshot)
     ac = dispatcher.evaluate(bundle, schedule)
     why = (f"the optimiser gave no plan ({failed.record.status}): fallback "
            "rule_based_safe_dispatch (PV uncurtailed, batteries idle, EVs just in time within "

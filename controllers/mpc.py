@@ -121,7 +121,7 @@ class RecedingHorizonController:
                 schedule, fallback = shifted, "last_schedule_shifted"
             else:
                 schedule, fallback = (
-                    self.dispatcher.safe_dispatch(forecast, snapshot),
+                    self.dispatcher.safe_schedule(forecast, snapshot),
                     "rule_based_safe_dispatch",
                 )
             notes.append(f"fallback: {fallback}")

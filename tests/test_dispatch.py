@@ -149,7 +149,7 @@ def test_mpc_starts_each_window_from_exactly_what_was_measured(jiuke, mpc_setup)
     delivered = {s.id: 0.25 * s.energy_kwh for s in present}
     dec = mpc.step(_snapshot(jiuke, bundle, now, soc, delivered), bundle)
     assert dec.record.fallback is None
-    e0 = mpc.dispatcher.problem.p["e0"].value
+    e0 = mpc.dispatcher.problem.params.bess_energy_start_mwh.value
     assert np.allclose(e0, [soc[b.id] * b.e_mwh for b in jiuke.registry.bess])
     # the energy each present session still gets in the window never exceeds what it still owes
     for s in present:
@@ -160,7 +160,8 @@ def test_mpc_starts_each_window_from_exactly_what_was_measured(jiuke, mpc_setup)
     soc2 = {k: v * 0.9 for k, v in soc.items()}
     mpc.step(_snapshot(jiuke, bundle, bundle.index[41], soc2, delivered), bundle)
     assert np.allclose(
-        mpc.dispatcher.problem.p["e0"].value, [soc2[b.id] * b.e_mwh for b in jiuke.registry.bess]
+        mpc.dispatcher.problem.params.bess_energy_start_mwh.value,
+        [soc2[b.id] * b.e_mwh for b in jiuke.registry.bess],
     )
 
 
