@@ -27,6 +27,7 @@ from controllers.dispatch.sessions import (
     shortfall_kwh,
     topped_up,
     unservable_note,
+    vehicles_that_should_not_wait,
 )
 from controllers.dispatch.window import base_point, window_inputs
 from controllers.dispatch_problem import (
@@ -334,6 +335,13 @@ class Dispatcher:
         self.limits = new
         self.problem = self._new_problem()
         return added
+
+    def vehicles_that_should_not_wait(
+        self, site, states: Sequence[SessionState], now: pd.Timestamp
+    ) -> list[SessionState]:
+        """The vehicles plugged in at ``site`` whose charging the plan does not defer, with this
+        dispatcher's thresholds (``sessions.vehicles_that_should_not_wait``)."""
+        return vehicles_that_should_not_wait(site, states, now, self.config)
 
     # -- schedules without the optimiser, and the AC check --------------------------------------
     def baseline(

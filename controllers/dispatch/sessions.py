@@ -85,7 +85,7 @@ def fixable_shortfall(
     out = []
     for sid in short:
         st = by_id[sid]
-        site = by_site[st.session.charger]
+        site = by_site[st.session.site]
         servable = float(servable_owed_kwh(site, [st], bundle.index, bundle.step_h)[0])
         kwh = servable - float(delivered.get(sid, 0.0))
         if kwh <= 1e-3:
@@ -120,8 +120,8 @@ def unservable_note(
     by_site = {s.id: s for s in sites}
     gaps = {}
     for st in states:
-        if st.session.id in short and st.session.charger in by_site:
-            servable = servable_owed_kwh(by_site[st.session.charger], [st], bundle.index,
+        if st.session.id in short and st.session.site in by_site:
+            servable = servable_owed_kwh(by_site[st.session.site], [st], bundle.index,
                                          bundle.step_h)[0]
             gap = st.energy_owed_kwh - float(servable)
             if gap > 1e-3:
@@ -132,6 +132,23 @@ def unservable_note(
     return (f"{len(gaps)} session(s) unservable on their own (more than their stay allows at "
             f"their power), {sum(gaps.values()):.1f} kWh of the shortfall: {named}"
             + (", ..." if len(gaps) > 5 else ""))
+
+
+def vehicles_that_should_not_wait(
+    site: EvChargingSite,
+    states: Sequence[SessionState],
+    now: pd.Timestamp,
+    config: DispatchConfig,
+) -> list[SessionState]:
+    """The vehicles plugged in at ``site`` whose charging the plan does not defer, with the
+    thresholds of ``config`` (:func:`~controllers.ev_charging.sessions_that_should_not_wait`);
+    none when ``ev_deferral_cny_per_mwh`` is off. The MPC gives them the grid's room too."""
+    if config.weights.ev_deferral_cny_per_mwh <= 0:
+        return []
+    return sessions_that_should_not_wait(
+        site, states, now, slack_h=config.ev_wait_slack_min / 60.0,
+        busy_frac=config.ev_site_busy_frac,
+        oversubscribed_ratio=config.ev_site_oversubscribed_ratio)
 
 
 def first_step_floor_mwh(
@@ -146,14 +163,8 @@ def first_step_floor_mwh(
     minute. The optimiser is asked for it (a soft floor priced at
     ``ev_deferral_cny_per_mwh``) so that no price or peak term holds such a vehicle back
     while the site has room and the grid is not limiting: energy deferred is energy a later
-    arrival, unknown now, may take (the shortfall risk of an online plan). Which vehicles
-    should not wait: :func:`~controllers.ev_charging.sessions_that_should_not_wait`."""
-    if config.weights.ev_deferral_cny_per_mwh <= 0:
-        return 0.0
-    plugged = sessions_that_should_not_wait(
-        site, snapshot.ev_sessions, snapshot.time, slack_h=config.ev_wait_slack_min / 60.0,
-        busy_frac=config.ev_site_busy_frac,
-        oversubscribed_ratio=config.ev_site_oversubscribed_ratio)
+    arrival, unknown now, may take (the shortfall risk of an online plan)."""
+    plugged = vehicles_that_should_not_wait(site, snapshot.ev_sessions, snapshot.time, config)
     if not plugged:
         return 0.0
     owed = servable_owed_kwh(site, plugged, index, step_h)
