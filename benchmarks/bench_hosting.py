@@ -10,6 +10,7 @@ wall time of each beside the target (the whole study ≤ 60 s on these machines,
 from __future__ import annotations
 
 import argparse
+import logging
 import time
 
 from gridctl.studies.hosting import HostingSettings, Scope, What, run_hosting
@@ -23,18 +24,24 @@ def main() -> None:
     ap.add_argument("--what", default="both", choices=["ev", "pv", "both"])
     ap.add_argument("--scope", default="grid")
     ap.add_argument("--resolution", type=int, default=None)
+    ap.add_argument("--workers", type=int, default=2, help="Processes (2: these machines).")
+    ap.add_argument("--trace", action="store_true", help="Print every day check as it ends.")
     args = ap.parse_args()
+    if args.trace:
+        logging.basicConfig(format="%(relativeCreated)8.0f ms %(message)s")
+        logging.getLogger("gridctl.studies.hosting").setLevel(logging.DEBUG)
     model = load_model("jiuke_oasis")
     scopes = [Scope(s) for s in args.scope.split(",")]
     whats = [What.EV, What.PV] if args.what == "both" else [What(args.what)]
     t_all = time.perf_counter()
     for what in whats:
         res = args.resolution or (1 if what is What.EV else 10)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         results, _ = run_hosting(model, what, scopes=scopes,
-                                 settings=HostingSettings(resolution=res))
-        wall = time.perf_counter() - t0
-        print(f"== {what.value}: {len(results)} location(s), resolution {res}, {wall:.1f} s")
+                                 settings=HostingSettings(resolution=res, workers=args.workers))
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        print(f"== {what.value}: {len(results)} location(s), resolution {res}, {wall:.1f} s "
+              f"(CPU of this process {cpu:.1f} s)")
         for r in results:
             for c, f in r.found.items():
                 b = f.binding or {}

@@ -136,8 +136,8 @@ def test_orderly_hosts_at_least_what_uncontrolled_does_on_every_jiuke_feeder(jiu
         unc = study._search(loc, Control.UNCONTROLLED, start=0)
         orderly = study.day(DAY).check(loc, unc.value, Control.ORDERLY)
         assert unc.at_value["passed_every_day"], loc.name
-        assert orderly["passed"], (loc.name, unc.value, orderly["why"])
-        assert orderly["figures"]["ac_validated"]
+        assert orderly.passed, (loc.name, unc.value, orderly.why)
+        assert orderly.figures["ac_validated"]
 
 
 @pytest.mark.parametrize(("args", "option"), [
