@@ -55,7 +55,7 @@ from typing import Any
 import pandas as pd
 
 from controllers.config import DispatchConfig
-from gridctl.studies.hosting_day import DayCheck, PlannedDay
+from gridctl.studies.hosting_day import DayCheck, PlannedDay, orderly_faults
 from gridctl.studies.hosting_locations import (
     DEFAULT_DAYS,
     EV_TYPE_DEFAULTS,
@@ -222,10 +222,9 @@ class HostingStudy:
                 # not curtailed beyond the allowance), which needs no plan while searching
                 floor = f.value
                 floor_holds = all(
-                    not self.day(d).orderly_faults(
-                        self.check(loc, f.value, Control.UNCONTROLLED, d).figures,
-                        solved=True, status="")
-                    for d in self.day_dates)
+                    not orderly_faults(self.settings, c.figures, solved=True, status="")
+                    for c in self.evaluate(loc, Control.UNCONTROLLED,
+                                           [(f.value, d, True) for d in self.day_dates]))
         return HostingResult(location=loc, what=self.what, found=found, added_at_value=added)
 
     # -- checks --------------------------------------------------------------------------------
@@ -251,9 +250,13 @@ class HostingStudy:
                 todo.append((key, complete))
                 seen.add(key)
         if todo:
-            if self._pool is not None:
-                done = self._pool.run([(i, v, ctl.value, d, complete)
-                                       for (i, v, ctl, d), complete in todo])
+            # plans on the workers; an uncontrolled check (no solve, a tenth of a second) here,
+            # while the workers start
+            if self._pool is not None and control is Control.ORDERLY:
+                done = self._pool.run(
+                    [(i, v, ctl.value, d, complete) for (i, v, ctl, d), complete in todo],
+                    [{(d, *k): ss for k, ss in self.day(d).added_sessions(loc, v).items()}
+                     for (_, v, _, d), _ in todo])
             else:
                 done = [self.day(d).check(loc, v, ctl, relinearisations=None if complete
                                           else self.settings.probe_relinearisations)

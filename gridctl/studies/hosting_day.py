@@ -41,7 +41,7 @@ from forecasts.bundle import ForecastBundle, build
 from forecasts.ev import EvSession
 from forecasts.ev_generator import generate_sessions
 from forecasts.timegrid import local_days
-from gridctl.studies.hosting_locations import Control, Location, What
+from gridctl.studies.hosting_locations import Control, HostingSettings, Location, What
 from network_models.model import GridModel
 from network_models.registry import DeviceRegistry, EvChargingSite, PvSystem
 
@@ -118,6 +118,25 @@ class PlannedDay:
                         connector=c)
                 for s in drawn)
         return self._added_sessions[key]
+
+    def added_sessions(self, loc: Location, value: int) -> dict[tuple[str, int],
+                                                                tuple[EvSession, ...]]:
+        """Every added connector's sessions that ``value`` at ``loc`` needs, by (site, number):
+        drawn once, here, and sent to the worker processes with their checks (drawing them is
+        a few ms a connector, every worker would draw them again)."""
+        if self.study.what is not What.EV:
+            return {}
+        reg = self.study.model.registry
+        out = {}
+        for dev_id, n in self.study.shares(loc, value).items():
+            site = reg[dev_id]
+            for j in range(1, int(n) + 1):
+                out[(dev_id, j)] = self.sessions_of_added(site, j)
+        return out
+
+    def preload(self, sessions: dict[tuple[str, int], tuple[EvSession, ...]]) -> None:
+        """Take added connectors' sessions drawn elsewhere (:meth:`added_sessions`)."""
+        self._added_sessions.update(sessions)
 
     def added_energy_kwh(self, site: EvChargingSite, j: int) -> float:
         """Energy the sessions of added connector ``j`` of ``site`` ask for on this day, kWh."""
@@ -196,14 +215,15 @@ class PlannedDay:
             d.config = config
         figures, short, allowed = self.figures(bundle, plan.schedule, plan.ac, states)
         solved = plan.solution is not None and plan.solution.ok
-        why = self.orderly_faults(figures, solved=solved, status=plan.record.status)
+        why = orderly_faults(self.study.settings, figures, solved=solved,
+                             status=plan.record.status)
         if not why:
             return self._result(loc, value, control, passed=True, complete=True, schedule=PLAN,
                                 why=(), figures=figures, short=short, allowed=allowed,
                                 ac=plan.ac, plan_binding=plan.record.binding_constraints, t0=t0)
         base_figures, base_short, _ = self.figures(bundle, plan.baseline, plan.baseline_ac,
                                                    states)
-        if not self.orderly_faults(base_figures, solved=True, status=""):
+        if not orderly_faults(self.study.settings, base_figures, solved=True, status=""):
             return self._result(
                 loc, value, control, passed=True, complete=True, schedule=UNCONTROLLED_KEPT,
                 why=tuple(f"the plan: {w}" for w in why), figures=base_figures,
@@ -213,22 +233,6 @@ class PlannedDay:
         return self._result(loc, value, control, passed=False, complete=complete, schedule=PLAN,
                             why=tuple(why), figures=figures, short=short, allowed=allowed,
                             ac=plan.ac, plan_binding=plan.record.binding_constraints, t0=t0)
-
-    def orderly_faults(self, figures: dict[str, Any], *, solved: bool, status: str) -> list[str]:
-        """The rules of orderly dispatch a schedule breaks (none: it holds)."""
-        s = self.study.settings
-        why = []
-        if not solved:
-            why.append(f"no plan: {status}")
-        elif not figures["ac_validated"]:
-            why.append("AC limits")
-        short = figures["ev_energy_short_by_grid_or_plan_mwh"]
-        if short > s.ev_short_frac * max(figures["ev_energy_requested_mwh"], 1e-9) + 1e-4:
-            why.append(f"EV energy short by the grid or the plan: {short * 1000:.1f} kWh")
-        pv_mwh = figures["pv_available_mwh"]
-        if figures["pv_curtailed_mwh"] > s.pv_curtail_frac * pv_mwh + 1e-4:
-            why.append(f"PV curtailed {figures['pv_curtailed_mwh']:.3f} of {pv_mwh:.3f} MWh")
-        return why
 
     def figures(
         self, bundle: ForecastBundle, schedule: DispatchSchedule, ac: AcCheck,
@@ -292,6 +296,27 @@ class PlannedDay:
                         complete=complete, schedule=schedule, why=why, figures=figures,
                         binding=binding, ev_short_kwh_by_site=short, ev_short_allowed_kwh=allowed,
                         wall_s=time.perf_counter() - t0)
+
+
+def orderly_faults(
+    settings: HostingSettings, figures: dict[str, Any], *, solved: bool, status: str
+) -> list[str]:
+    """The rules of orderly dispatch a schedule breaks (none: it holds): a plan that solved,
+    its AC check passed, at most ``ev_short_frac`` of the day's EV energy short by the grid or
+    the plan, at most ``pv_curtail_frac`` of its available PV energy curtailed."""
+    s = settings
+    why = []
+    if not solved:
+        why.append(f"no plan: {status}")
+    elif not figures["ac_validated"]:
+        why.append("AC limits")
+    short = figures["ev_energy_short_by_grid_or_plan_mwh"]
+    if short > s.ev_short_frac * max(figures["ev_energy_requested_mwh"], 1e-9) + 1e-4:
+        why.append(f"EV energy short by the grid or the plan: {short * 1000:.1f} kWh")
+    pv_mwh = figures["pv_available_mwh"]
+    if figures["pv_curtailed_mwh"] > s.pv_curtail_frac * pv_mwh + 1e-4:
+        why.append(f"PV curtailed {figures['pv_curtailed_mwh']:.3f} of {pv_mwh:.3f} MWh")
+    return why
 
 
 # ---------------------------------------------------------------------------------------------

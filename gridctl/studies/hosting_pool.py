@@ -41,6 +41,7 @@ class CheckPool:
         ctx = mp.get_context("spawn")  # a fresh interpreter: no forked solver or BLAS state
         self._conns = []
         self._procs = []
+        self._sent: list[set] = [set() for _ in range(n)]  # sessions each worker has
         with _environment(_ONE_THREAD):
             for _ in range(n):
                 parent, child = ctx.Pipe()
@@ -50,11 +51,17 @@ class CheckPool:
                 self._conns.append(parent)
                 self._procs.append(proc)
 
-    def run(self, tasks: Sequence[Task]) -> list[Any]:
-        """The checks of ``tasks``, task ``k`` on worker ``k % n``, in order."""
+    def run(self, tasks: Sequence[Task], sessions: Sequence[dict] | None = None) -> list[Any]:
+        """The checks of ``tasks``, task ``k`` on worker ``k % n``, in order. ``sessions[k]``:
+        the added connectors' sessions task ``k`` needs, by (day, site, number); each is sent
+        to a worker once."""
         n = len(self._conns)
         for k, task in enumerate(tasks):
-            self._conns[k % n].send(task)
+            w = k % n
+            need = sessions[k] if sessions is not None else {}
+            new = {key: ss for key, ss in need.items() if key not in self._sent[w]}
+            self._sent[w].update(new)
+            self._conns[w].send((task, new))
         out = []
         for k in range(len(tasks)):
             status, value = self._conns[k % n].recv()
@@ -93,7 +100,12 @@ def _serve(conn, payload: bytes) -> None:
         if task is None:
             return
         try:
-            index, value, control, date, complete = task
+            (index, value, control, date, complete), sessions = task
+            by_day: dict = {}
+            for (day, site, j), ss in sessions.items():
+                by_day.setdefault(day, {})[(site, j)] = ss
+            for day, ss in by_day.items():
+                study.day(day).preload(ss)
             check = study.check(study.locations[index], value, Control(control), date,
                                 complete=complete)
             conn.send(("ok", check))

@@ -158,7 +158,9 @@ def _bracket(on_days, failed, order, lo: int, *, first: int, cap: int, res: int,
 def _narrow(evaluate, on_days, failed, order, lo: int, hi: int, failure, *, res: int,
             width: int, candidates):
     """Narrow ``(lo, hi)`` to ``res`` on the days in question (those not known to hold at
-    every value below ``hi``)."""
+    every value below ``hi``). A value one ``resolution`` above ``lo`` is likely the failure
+    reported: it is checked in full at once, and a worker left free in that round checks
+    ``lo`` on the other days, which the answer is reported from."""
     asked = list(order)  # in question: a day leaves when it holds where another fails
     while hi - lo > res:
         n = max(1, width // len(asked)) if width > 1 else 1
@@ -168,11 +170,22 @@ def _narrow(evaluate, on_days, failed, order, lo: int, hi: int, failure, *, res:
             values = sorted(set(values) | set(_even(lo, hi, res, n - len(values), values)))
         if not values:
             break
-        if len(values) == 1:
-            results = {values[0]: on_days(values[0], [d for d in order if d in asked], False)}
-        else:  # one day in question: several of its values in one round
-            checks = evaluate([(v, asked[0], False) for v in values])
-            results = {v: {asked[0]: c} for v, c in zip(values, checks, strict=True)}
+        final = values[0] == lo + res
+        if final:
+            values = values[:1]
+        if len(values) == 1 and width == 1:
+            results = {values[0]: on_days(values[0], [d for d in order if d in asked], final)}
+        else:
+            days = [d for d in order if d in asked] if len(values) == 1 else asked[:1]
+            items = [(v, d, final and v == lo + res) for v in values for d in days]
+            spare = width - len(items)
+            if final and spare > 0:
+                items += [(lo, d, True) for d in order if d not in days][:spare]
+            checks = evaluate(items)
+            results = {v: {} for v in values}
+            for (v, d, _), c in zip(items, checks, strict=True):
+                if v in results:
+                    results[v][d] = c
         for v in values:
             bad = [(d, c) for d, c in results[v].items() if not c.passed]
             if v <= lo or v >= hi:
