@@ -282,7 +282,9 @@ class HostingStudy:
         lo, hi, failure = largest_holding(
             functools.partial(self.evaluate, loc, control), self.day_dates,
             resolution=s.resolution, first=first, cap=cap, floor=start,
-            floor_holds=start_holds if start > 0 else None, width=max(1, s.workers),
+            floor_holds=start_holds if start > 0 else None,
+            # side by side on the workers: plans; an uncontrolled check runs here, one by one
+            width=s.workers if self._pool is not None and control is Control.ORDERLY else 1,
             candidates=functools.partial(self.candidates, loc))
         value = max(lo, 0)
         binding, worst = None, None

@@ -7,17 +7,21 @@ from the very checks that found it.
 
 **Orderly holds at least what uncontrolled does.** The orderly plan starts from the uncontrolled
 schedule (PV uncurtailed, batteries idle, every vehicle at full power from arrival). Where the
-plan fails a rule of orderly dispatch (its AC check, or EV energy short, or PV curtailed beyond
-the allowance) and that uncontrolled schedule meets every one of them, the schedule gridctl has
-in hand and can send is the uncontrolled one: the check passes as ``uncontrolled kept`` and says
-why the plan did not. Without this, orderly PV hosting on Jiuke came out below uncontrolled
-(13,590 against 13,610 kWp for the grid): the plan keeps its loading margin (3 %) at TR_CAMPUS,
-which the uncontrolled schedule loads to 99.9 % at noon, and relieves it with PV reactive power
-(10 CNY/Mvarh, cheaper than curtailing at 50 CNY/MWh); its thermal limit is the tangent of |S| at
-the base flow, which a move of Q along the tangent never raises, so each solve swings the
-inverter's Q across zero (+0.38 then -0.42 Mvar) and the AC check finds the transformer at 100.1
-to 104.9 % after every one of its five solves. That is the controller's to fix (a thermal limit
-that bounds |S| on both sides of Q, or a trust region on Q); the study reports what gridctl does.
+plan breaks a rule of orderly dispatch (no plan, its AC check, EV energy short, PV curtailed
+beyond the allowance) and that uncontrolled schedule keeps every one of them, the uncontrolled
+schedule is what gridctl has in hand to send: the check holds as ``uncontrolled kept`` and says
+why the plan did not. Without this, orderly PV hosting of the whole Jiuke grid came out below
+uncontrolled (13,590 against 13,610 kWp). Why the plan failed there: uncontrolled loads
+TR_CAMPUS to 99.9 % at the Sunday noon; the plan holds its 3 % loading margin, and its thermal
+limit is the tangent of |S| at the base flow's direction, which reactive power moved along the
+tangent never raises. Reactive power (10 CNY/Mvarh) is cheaper than curtailing (50 CNY/MWh), so
+the plan sets PV_CAMPUS's inverter to absorb or inject up to 0.4 Mvar instead of curtailing, AC
+finds the transformer at 100.1-104.9 %, and the five solves do not settle. On the one-transformer
+grid of the tests the same plan injects 1.37 Mvar at 2,000 kWp of PV (transformer at 163 % in
+AC) where, with reactive power priced at 1,000 CNY/Mvarh, it curtails 1.2 MWh and holds 97.7 %.
+A thermal limit that bounds |S| on both sides of Q (or a trust region on Q) is the controller's
+to add; the study reports what gridctl does, and orderly PV hosting gains little over
+uncontrolled until then.
 """
 
 from __future__ import annotations
@@ -58,7 +62,8 @@ class DayCheck:
     """Whether ``value`` added at a location held on one day under one control.
 
     ``complete`` is False only for an orderly plan cut short while the search narrows
-    (:attr:`HostingSettings.probe_relinearisations`) that failed: the full plan might pass.
+    (:attr:`HostingSettings.probe_relinearisations`) that failed: a full plan might pass (or,
+    where the uncontrolled schedule was kept, be what orderly sends).
     ``schedule``: what held or failed: ``uncontrolled``, ``plan``, or ``uncontrolled kept`` (the
     plan failed a rule of orderly dispatch, the uncontrolled schedule it started from meets them
     all). ``binding``: for a failure, what broke first (largest AC breach, else the plan's
@@ -221,15 +226,16 @@ class PlannedDay:
             return self._result(loc, value, control, passed=True, complete=True, schedule=PLAN,
                                 why=(), figures=figures, short=short, allowed=allowed,
                                 ac=plan.ac, plan_binding=plan.record.binding_constraints, t0=t0)
+        # a plan cut short that used every solve it was allowed might pass in full
+        complete = not capped or plan.record.relinearisations < int(relinearisations or 0)
         base_figures, base_short, _ = self.figures(bundle, plan.baseline, plan.baseline_ac,
                                                    states)
         if not orderly_faults(self.study.settings, base_figures, solved=True, status=""):
+            # held either way; reported (complete) only from a full plan's verdict
             return self._result(
-                loc, value, control, passed=True, complete=True, schedule=UNCONTROLLED_KEPT,
+                loc, value, control, passed=True, complete=complete, schedule=UNCONTROLLED_KEPT,
                 why=tuple(f"the plan: {w}" for w in why), figures=base_figures,
                 short=base_short, allowed=allowed, ac=plan.baseline_ac, plan_binding=(), t0=t0)
-        # a plan cut short that used every solve it was allowed might pass in full
-        complete = not capped or plan.record.relinearisations < int(relinearisations or 0)
         return self._result(loc, value, control, passed=False, complete=complete, schedule=PLAN,
                             why=tuple(why), figures=figures, short=short, allowed=allowed,
                             ac=plan.ac, plan_binding=plan.record.binding_constraints, t0=t0)

@@ -166,13 +166,14 @@ def _narrow(evaluate, on_days, failed, order, lo: int, hi: int, failure, *, res:
         n = max(1, width // len(asked)) if width > 1 else 1
         values = candidates(lo, hi, failure, n) if candidates is not None else []
         values = sorted({v for v in values if lo < v < hi})[:n]
-        if len(values) < n:
+        # the one value left, or the one the guide points at: likely the failure reported
+        final = values == [lo + res] or hi - lo == 2 * res
+        if final:
+            values = [lo + res]
+        elif len(values) < n:
             values = sorted(set(values) | set(_even(lo, hi, res, n - len(values), values)))
         if not values:
             break
-        final = values[0] == lo + res
-        if final:
-            values = values[:1]
         if len(values) == 1 and width == 1:
             results = {values[0]: on_days(values[0], [d for d in order if d in asked], final)}
         else:
