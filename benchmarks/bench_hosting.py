@@ -38,9 +38,10 @@ def main() -> None:
     for what in whats:
         res = args.resolution or (1 if what is What.EV else 10)
         t0, c0 = time.perf_counter(), _cpu_s()
-        results, _ = run_hosting(model, what, scopes=scopes,
-                                 settings=HostingSettings(resolution=res, workers=args.workers))
-        wall, cpu = time.perf_counter() - t0, _cpu_s() - c0
+        results, study = run_hosting(model, what, scopes=scopes,
+                                     settings=HostingSettings(resolution=res,
+                                                              workers=args.workers))
+        wall, cpu = time.perf_counter() - t0, _cpu_s() - c0 + study.worker_cpu_s
         print(f"== {what.value}: {len(results)} location(s), resolution {res}, "
               f"{args.workers} worker(s): {wall:.1f} s wall, {cpu:.1f} s CPU (workers included)")
         for r in results:
@@ -60,7 +61,8 @@ def main() -> None:
 
 
 def _cpu_s() -> float:
-    """CPU seconds of this process and its ended children (the workers, once joined)."""
+    """CPU seconds of this process and its ended children (the workers report their own: they
+    are the fork server's children)."""
     own = resource.getrusage(resource.RUSAGE_SELF)
     kids = resource.getrusage(resource.RUSAGE_CHILDREN)
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime

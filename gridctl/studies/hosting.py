@@ -171,6 +171,7 @@ class HostingStudy:
         self._checks: dict[tuple[int, int, Control, dt.date], DayCheck] = {}
         self.evaluations = 0
         self._pool: CheckPool | None = None
+        self.worker_cpu_s = 0.0  # CPU seconds of the worker processes (the fork server's not)
 
     @property
     def unit(self) -> str:
@@ -204,6 +205,7 @@ class HostingStudy:
         finally:
             if self._pool is not None:
                 self._pool.close()
+                self.worker_cpu_s += self._pool.cpu_s
                 self._pool = None
         return out
 
@@ -253,10 +255,15 @@ class HostingStudy:
             # plans on the workers; an uncontrolled check (no solve, a tenth of a second) here,
             # while the workers start
             if self._pool is not None and control is Control.ORDERLY:
+                dates = [d for (_, _, _, d), _ in todo]
+                # a day stays on one worker where the round allows (one dispatcher built, not
+                # two); several values of one day go side by side
+                slots = ([self.day_dates.index(d) for d in dates]
+                         if len(set(dates)) == len(dates) else list(range(len(todo))))
                 done = self._pool.run(
                     [(i, v, ctl.value, d, complete) for (i, v, ctl, d), complete in todo],
                     [{(d, *k): ss for k, ss in self.day(d).added_sessions(loc, v).items()}
-                     for (_, v, _, d), _ in todo])
+                     for (_, v, _, d), _ in todo], slots)
             else:
                 done = [self.day(d).check(loc, v, ctl, relinearisations=None if complete
                                           else self.settings.probe_relinearisations)

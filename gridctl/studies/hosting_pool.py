@@ -7,8 +7,12 @@ same order: its answer does not depend on timing. A dispatcher keeps what it lea
 screen had left out and an AC check found violated), so a study run on two workers may differ
 from one run in one process where a plan is on the edge; each is reproducible.
 
-Only the standard library is imported here: a worker sets its numeric libraries to one thread
-before it imports them (two workers on two cores, no oversubscription).
+Workers are forked from a fork server that has imported the study's libraries once (seconds of
+imports, not paid again by each worker nor by the next study in the same process); where there
+is none (Windows) they are spawned. The fork server starts with the numeric libraries set to
+one thread (two workers on two cores, no oversubscription), and it imports the main module as
+multiprocessing does: a script that runs a study keeps its top level under
+``if __name__ == "__main__":``. Only the standard library is imported here.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import io
 import multiprocessing as mp
 import os
 import pickle
+import resource
 import traceback
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -28,6 +33,16 @@ _ONE_THREAD = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
                                       "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")}
 
 Task = tuple[int, int, str, Any, bool]  # location index, value, control, date, complete
+# what the fork server imports once for every worker (see gridctl.planner, which shares it)
+_PRELOAD = ["__main__", "gridctl.studies.hosting"]
+
+
+def _context() -> mp.context.BaseContext:
+    if "forkserver" in mp.get_all_start_methods():
+        ctx = mp.get_context("forkserver")
+        ctx.set_forkserver_preload(_PRELOAD)  # takes effect when the server first starts
+        return ctx
+    return mp.get_context("spawn")
 
 
 class CheckPool:
@@ -38,10 +53,11 @@ class CheckPool:
 
         payload = _dumps((study.source_model, study.what, study.scopes, study.day_dates,
                           replace(study.settings, workers=1), study.config))
-        ctx = mp.get_context("spawn")  # a fresh interpreter: no forked solver or BLAS state
+        ctx = _context()
         self._conns = []
         self._procs = []
         self._sent: list[set] = [set() for _ in range(n)]  # sessions each worker has
+        self.cpu_s = 0.0  # CPU seconds the workers spent, once closed
         with _environment(_ONE_THREAD):
             for _ in range(n):
                 parent, child = ctx.Pipe()
@@ -51,20 +67,22 @@ class CheckPool:
                 self._conns.append(parent)
                 self._procs.append(proc)
 
-    def run(self, tasks: Sequence[Task], sessions: Sequence[dict] | None = None) -> list[Any]:
-        """The checks of ``tasks``, task ``k`` on worker ``k % n``, in order. ``sessions[k]``:
-        the added connectors' sessions task ``k`` needs, by (day, site, number); each is sent
-        to a worker once."""
+    def run(self, tasks: Sequence[Task], sessions: Sequence[dict] | None = None,
+            slots: Sequence[int] | None = None) -> list[Any]:
+        """The checks of ``tasks``, in order: task ``k`` on worker ``slots[k] % n`` (default
+        ``k % n``). ``sessions[k]``: the added connectors' sessions task ``k`` needs, by (day,
+        site, number); each is sent to a worker once."""
         n = len(self._conns)
+        where = [(slots[k] if slots is not None else k) % n for k in range(len(tasks))]
         for k, task in enumerate(tasks):
-            w = k % n
+            w = where[k]
             need = sessions[k] if sessions is not None else {}
             new = {key: ss for key, ss in need.items() if key not in self._sent[w]}
             self._sent[w].update(new)
             self._conns[w].send((task, new))
         out = []
-        for k in range(len(tasks)):
-            status, value = self._conns[k % n].recv()
+        for k in range(len(tasks)):  # a worker answers its tasks in the order they were sent
+            status, value = self._conns[where[k]].recv()
             if status != "ok":
                 self.close()
                 raise RuntimeError(f"a hosting worker failed:\n{value}")
@@ -72,11 +90,15 @@ class CheckPool:
         return out
 
     def close(self) -> None:
+        """Stop the workers; :attr:`cpu_s` gets the CPU seconds they spent."""
         for conn in self._conns:
             try:
                 conn.send(None)
+                status, value = conn.recv()
+                if status == "cpu":
+                    self.cpu_s += value
                 conn.close()
-            except (OSError, BrokenPipeError):
+            except (OSError, EOFError):
                 pass
         for proc in self._procs:
             proc.join(timeout=10)
@@ -98,6 +120,8 @@ def _serve(conn, payload: bytes) -> None:
         except EOFError:
             return
         if task is None:
+            usage = resource.getrusage(resource.RUSAGE_SELF)
+            conn.send(("cpu", usage.ru_utime + usage.ru_stime))
             return
         try:
             (index, value, control, date, complete), sessions = task

@@ -187,13 +187,15 @@ def _narrow(evaluate, on_days, failed, order, lo: int, hi: int, failure, *, res:
             for (v, d, _), c in zip(items, checks, strict=True):
                 if v in results:
                     results[v][d] = c
-        for v in values:
+        # the highest value that held wins over a lower one that failed: a plan that does not
+        # settle makes orderly's outcome uneven in the amount (on Jiuke's feeder L1_0 PV held
+        # at +5,520 kWp and failed at +5,120), and the search reports the largest it found
+        lo = max([lo] + [v for v in values if all(c.passed for c in results[v].values())])
+        above = [v for v in values if lo < v < hi and not all(c.passed
+                                                             for c in results[v].values())]
+        if above:
+            v = min(above)
             bad = [(d, c) for d, c in results[v].items() if not c.passed]
-            if v <= lo or v >= hi:
-                continue
-            if not bad:
-                lo = v
-                continue
             failed(results[v])
             hi, failure = v, bad[0][1]
             held = [d for d, c in results[v].items() if c.passed]
