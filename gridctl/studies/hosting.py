@@ -16,14 +16,17 @@ largest *added* amount for which every planned day still holds every AC limit, f
 
 The amount is searched on its integer grid (connectors, kWp) by :mod:`hosting_search`: orderly
 from what uncontrolled held (one step above it first, then doubling), uncontrolled from 0
-(doubling), then bisection to ``resolution``, guided for EV by the site left short (see
-:meth:`HostingStudy.guess`); orderly plans are cut short while the bracket narrows
-(:attr:`HostingSettings.probe_relinearisations`) and the failure reported is always a full plan.
-Every reported value passed, in AC, on every day at exactly that value (the figures reported are
-those checks), and the value one ``resolution`` above failed on some day: that day's first broken
-limit (largest AC breach; where AC held, the plan's binding limit with the largest shadow price)
-is the **binding element**. Locations are searched in parallel over
-:attr:`HostingSettings.workers` processes (:mod:`hosting_pool`).
+(doubling), then narrowed to ``resolution`` on the days still in question, guided for EV by the
+site left short (:meth:`HostingStudy.candidates`); orderly plans are cut short while the search
+narrows (:attr:`HostingSettings.probe_relinearisations`) and the failure reported is always a
+full plan. Every reported value passed, in AC, on every day at exactly that value (the figures
+reported are those checks), and the value one ``resolution`` above failed on some day: that
+day's first broken limit (largest AC breach; where AC held, the plan's binding limit with the
+largest shadow price) is the **binding element**. Where a plan does not settle, orderly's
+outcome is uneven in the amount (a value can fail below one that holds): the search keeps the
+highest value it found to hold. The plans of one round run side by side on
+:attr:`HostingSettings.workers` processes (:mod:`hosting_pool`); uncontrolled checks (no solve)
+run in the calling process.
 
 What is added, where (assumptions, said in every result's ``note``):
 
