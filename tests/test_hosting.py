@@ -4,6 +4,7 @@ uncontrolled, and bad arguments are refused naming the option."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 from dataclasses import dataclass
 
@@ -317,3 +318,16 @@ def test_bad_arguments_are_refused_naming_the_option(args, option, capsys):
     err = capsys.readouterr().err
     assert code == 2
     assert option in err and err.count("\n") == 1
+
+
+def test_the_command_prints_each_value_found_with_its_binding_element(one_transformer, capsys):
+    code = main(["study", "hosting", "--model", str(one_transformer), "--what", "pv",
+                 "--scope", "transformers", "--control", "uncontrolled", "--date",
+                 SUNDAY.isoformat(), "--json"])
+    assert code in (0, None)
+    summary = json.loads(capsys.readouterr().out)
+    (row,) = summary["results"]
+    found = row["uncontrolled"]
+    assert row["kind"] == "transformer" and row["name"] == "TR" and found["unit"] == "kWp"
+    assert found["added"] > 0 and found["at_value"]["passed_every_day"]
+    assert found["binding"]["kind"] == "trafo_loading" and found["binding"]["element"] == "TR"
