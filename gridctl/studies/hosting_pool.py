@@ -17,12 +17,14 @@ multiprocessing does: a script that runs a study keeps its top level under
 
 from __future__ import annotations
 
+import contextlib
 import copyreg
 import io
 import multiprocessing as mp
 import os
 import pickle
 import resource
+import threading
 import traceback
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -49,15 +51,24 @@ class CheckPool:
     """``n`` worker processes, each with its own copy of the study."""
 
     def __init__(self, study, n: int) -> None:
+        """Start ``n`` workers in the background (the caller goes on, e.g. with the
+        uncontrolled search; :meth:`run` waits for them): each builds its days' dispatchers,
+        day ``k`` on worker ``k % n``, before its first check."""
         from dataclasses import replace
 
         payload = _dumps((study.source_model, study.what, study.scopes, study.day_dates,
                           replace(study.settings, workers=1), study.config))
-        ctx = _context()
-        self._conns = []
-        self._procs = []
+        self._conns: list = []
+        self._procs: list = []
         self._sent: list[set] = [set() for _ in range(n)]  # sessions each worker has
         self.cpu_s = 0.0  # CPU seconds the workers spent, once closed
+        days = list(study.day_dates)
+        self._starting = threading.Thread(target=self._start, args=(payload, n, days),
+                                          name="hosting-workers", daemon=True)
+        self._starting.start()
+
+    def _start(self, payload: bytes, n: int, days: list) -> None:
+        ctx = _context()
         with _environment(_ONE_THREAD):
             for _ in range(n):
                 parent, child = ctx.Pipe()
@@ -66,12 +77,15 @@ class CheckPool:
                 child.close()
                 self._conns.append(parent)
                 self._procs.append(proc)
+        for k, day in enumerate(days):
+            self._conns[k % n].send(("prepare", day))
 
     def run(self, tasks: Sequence[Task], sessions: Sequence[dict] | None = None,
             slots: Sequence[int] | None = None) -> list[Any]:
         """The checks of ``tasks``, in order: task ``k`` on worker ``slots[k] % n`` (default
         ``k % n``). ``sessions[k]``: the added connectors' sessions task ``k`` needs, by (day,
         site, number); each is sent to a worker once."""
+        self._starting.join()
         n = len(self._conns)
         where = [(slots[k] if slots is not None else k) % n for k in range(len(tasks))]
         for k, task in enumerate(tasks):
@@ -91,6 +105,7 @@ class CheckPool:
 
     def close(self) -> None:
         """Stop the workers; :attr:`cpu_s` gets the CPU seconds they spent."""
+        self._starting.join()
         for conn in self._conns:
             try:
                 conn.send(None)
@@ -123,6 +138,10 @@ def _serve(conn, payload: bytes) -> None:
             usage = resource.getrusage(resource.RUSAGE_SELF)
             conn.send(("cpu", usage.ru_utime + usage.ru_stime))
             return
+        if task[0] == "prepare":  # no answer: build the day's dispatcher while nothing waits
+            with contextlib.suppress(Exception):  # the first check builds it again, says why
+                _ = study.day(task[1]).dispatcher
+            continue
         try:
             (index, value, control, date, complete), sessions = task
             by_day: dict = {}
