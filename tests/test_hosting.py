@@ -271,7 +271,7 @@ def jiuke():
     return load_model("jiuke_oasis")
 
 
-@pytest.mark.slow  # 3 minutes: 16 feeders, a day-ahead solve at each
+@pytest.mark.slow  # a minute: 16 feeders, a day-ahead solve at each
 def test_orderly_hosts_at_least_what_uncontrolled_does_on_every_jiuke_feeder(jiuke):
     # coarse, to stay within a minute: one day (the July weekday), a 16-connector search step;
     # the orderly search starts where uncontrolled stopped and must hold there
@@ -287,7 +287,7 @@ def test_orderly_hosts_at_least_what_uncontrolled_does_on_every_jiuke_feeder(jiu
         assert orderly.figures["ac_validated"]
 
 
-@pytest.mark.slow  # 2 minutes: 16 feeders, a day-ahead solve at each
+@pytest.mark.slow  # 40 s: 16 feeders, a day-ahead solve at each
 def test_orderly_pv_hosts_at_least_what_uncontrolled_does_on_every_jiuke_feeder(jiuke):
     # coarse: the Sunday (light load, high sun: PV binds there), a 100 kWp step; orderly holds
     # where uncontrolled stopped (the plan, or the uncontrolled schedule where the plan breaks
