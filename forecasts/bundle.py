@@ -190,20 +190,11 @@ def build(
     grid = model.profiles
     sessions = _sessions(ev_sessions, sites, index[0], end, seed, model.site.timezone)
 
-    mid = index + td_step / 2
-    if measured_weather is not None:
-        weather_now = measured_weather_at(measured_weather, index, seed)
-        weather_now = WeatherSeries(times=mid, temperature_c=weather_now.temperature_c,
-                                    ghi_w_per_m2=weather_now.ghi_w_per_m2)
-        weather_note = f"measured {measured_weather.source}"
-    else:
-        assert scenario is not None
-        weather_now = _simulated_weather(index, td_step, scenario, seed)
-        weather_note = f"{scenario.value} (seed {seed})"
+    weather_now, weather_note = _weather_over(index, td_step, measured_weather, scenario, seed)
     temperature = weather_now.temperature_c
 
     def pvlib_mw(systems: Sequence[PvSystem]) -> pd.DataFrame:
-        sky = sky_at_site(model.site, mid)
+        sky = sky_at_site(model.site, index + td_step / 2)
         ghi = (weather_now.ghi_w_per_m2 if weather_now.ghi_w_per_m2 is not None
                else weather_now.clear_sky_index * sky.ghi_clear_w_per_m2)
         return pv_available_mw(systems, sky, ghi, temperature, pv_losses).set_axis(index)
@@ -219,25 +210,9 @@ def build(
         pv = pvlib_mw(pvs)
         pv_note = f"pvlib, weather {weather_note}"
 
-    load_q = None
-    if load_frame is not None:
-        load_p = measured_load_at(load_frame, index, source=str(load_csv))
-        load_note = f"measured {load_csv}"
-    elif source_kind is None and grid is not None and not grid.load_p_mw.empty:
-        def synthetic(rest: Sequence[Load]) -> pd.DataFrame:
-            return _synthetic_load(rest, index, td_step, temperature, seed)
-
-        load_p, rest = _grid_and_rest(grid.load_p_mw, grid, index, loads, synthetic)
-        load_q, _ = _grid_and_rest(grid.load_q_mvar, grid, index, loads,
-                                   lambda rest: reactive_mvar(rest, load_p[[d.id for d in rest]]))
-        load_note = grid.source + (f"; synthetic class shapes (seed {seed}) for "
-                                   f"{', '.join(rest)}" if rest else "")
-    elif source_kind == LoadSource.SIMBENCH:
-        load_p = simbench_load_mw(loads, index)
-        load_note = "SimBench profiles"
-    else:
-        load_p = _synthetic_load(loads, index, td_step, temperature, seed)
-        load_note = f"synthetic class shapes (seed {seed})"
+    load_p, load_q, load_note = _loads_over(
+        model, index, td_step, temperature, seed, load_frame=load_frame, load_csv=load_csv,
+        source_kind=source_kind)
 
     return ForecastBundle(
         index=index,
@@ -262,6 +237,58 @@ def build(
             "seed": str(seed),
         }),
     )
+
+
+def _weather_over(
+    index: pd.DatetimeIndex,
+    td_step: pd.Timedelta,
+    measured: MeasuredWeather | None,
+    scenario: WeatherScenario | None,
+    seed: int,
+) -> tuple[WeatherSeries, str]:
+    """The weather at the middle of each step (measured, or simulated for ``scenario``) and
+    the provenance note that says which."""
+    mid = index + td_step / 2
+    if measured is not None:
+        now = measured_weather_at(measured, index, seed)
+        return (WeatherSeries(times=mid, temperature_c=now.temperature_c,
+                              ghi_w_per_m2=now.ghi_w_per_m2), f"measured {measured.source}")
+    assert scenario is not None
+    return _simulated_weather(index, td_step, scenario, seed), f"{scenario.value} (seed {seed})"
+
+
+def _loads_over(
+    model: GridModel,
+    index: pd.DatetimeIndex,
+    td_step: pd.Timedelta,
+    temperature: np.ndarray | pd.Series,
+    seed: int,
+    *,
+    load_frame: pd.DataFrame | None,
+    load_csv: str | Path | None,
+    source_kind: LoadSource | None,
+) -> tuple[pd.DataFrame, pd.DataFrame | None, str]:
+    """Active load per step (measured, the grid's own profiles, SimBench's or synthetic class
+    shapes), the grid profiles' reactive load where they give it (else None: derived from the
+    power factors), and the provenance note."""
+    loads, grid = model.registry.loads, model.profiles
+    if load_frame is not None:
+        return measured_load_at(load_frame, index, source=str(load_csv)), None, \
+            f"measured {load_csv}"
+    if source_kind is None and grid is not None and not grid.load_p_mw.empty:
+        def synthetic(rest: Sequence[Load]) -> pd.DataFrame:
+            return _synthetic_load(rest, index, td_step, temperature, seed)
+
+        load_p, rest = _grid_and_rest(grid.load_p_mw, grid, index, loads, synthetic)
+        load_q, _ = _grid_and_rest(grid.load_q_mvar, grid, index, loads,
+                                   lambda rest: reactive_mvar(rest, load_p[[d.id for d in rest]]))
+        note = grid.source + (f"; synthetic class shapes (seed {seed}) for "
+                              f"{', '.join(rest)}" if rest else "")
+        return load_p, load_q, note
+    if source_kind == LoadSource.SIMBENCH:
+        return simbench_load_mw(loads, index), None, "SimBench profiles"
+    return (_synthetic_load(loads, index, td_step, temperature, seed), None,
+            f"synthetic class shapes (seed {seed})")
 
 
 def _grid_and_rest(
