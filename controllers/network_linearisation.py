@@ -133,31 +133,61 @@ def linearise(net: pp.pandapowerNet) -> NetworkLinearisation:
         * base_mva
     )
 
-    # pandapower bus -> ppci bus (only energised buses survive in ppci)
-    lookup_full = np.asarray(net._pd2ppc_lookups["bus"], dtype=int)
-    bus_lookup = np.full(len(lookup_full), -1, dtype=int)
-    for b in net.bus.index:
-        i = lookup_full[b] if b < len(lookup_full) else -1
-        if 0 <= i < n_bus and not np.isnan(net.res_bus.vm_pu.at[b]):
-            bus_lookup[b] = i
-
+    bus_lookup = _ppci_bus_of(net, n_bus)
     mon_buses, v_cols = [], []
-    for b in net.bus.index[net.bus.in_service]:
-        i = bus_lookup[b]
+    for bus in net.bus.index[net.bus.in_service]:
+        i = bus_lookup[bus]
         if i >= 0 and vm_col[i] >= 0:
-            mon_buses.append(int(b))
+            mon_buses.append(int(bus))
             v_cols.append(vm_col[i])
     v_select = sp.csr_matrix(
         (np.ones(len(v_cols)), (np.arange(len(v_cols)), v_cols)), shape=(len(v_cols), n_state)
     )
 
     # branch flow gradients at the from end (MW, Mvar per unit of state)
-    branch = ppci["branch"]
-    dsf_dva, dsf_dvm, _, _, _, _ = dSbr_dV(branch, ppci["Yf"], ppci["Yt"], v)
+    dsf_dva, dsf_dvm, _, _, _, _ = dSbr_dV(ppci["branch"], ppci["Yf"], ppci["Yt"], v)
     grad = sp.csr_matrix(
         sp.hstack([sp.csr_matrix(dsf_dva)[:, pvpq], sp.csr_matrix(dsf_dvm)[:, pq]])
     )
+    rows, rated, lines, trafos = _monitored_branches(net, ppci)
+    g = grad[rows] * base_mva if rows else sp.csr_matrix((0, n_state), dtype=complex)
+    return NetworkLinearisation(
+        base_mva=base_mva,
+        n_state=n_state,
+        jacobian=jac,
+        monitored_buses=np.array(mon_buses, dtype=int),
+        v_select=v_select,
+        monitored_lines=np.array(lines, dtype=int),
+        monitored_trafos=np.array(trafos, dtype=int),
+        flow_p_gradient=sp.csr_matrix(g.real),
+        flow_q_gradient=sp.csr_matrix(g.imag),
+        rated_mva=np.array(rated, dtype=float),
+        import_gradient=h,
+        _p_row=p_row,
+        _q_row=q_row,
+        _bus_lookup=bus_lookup,
+        _is_slack=is_slack,
+    )
 
+
+def _ppci_bus_of(net: pp.pandapowerNet, n_bus: int) -> np.ndarray:
+    """pandapower bus -> internal (ppci) bus, -1 where the bus is not in the solved system (only
+    energised buses survive in ppci)."""
+    lookup_full = np.asarray(net._pd2ppc_lookups["bus"], dtype=int)
+    bus_lookup = np.full(len(lookup_full), -1, dtype=int)
+    for b in net.bus.index:
+        i = lookup_full[b] if b < len(lookup_full) else -1
+        if 0 <= i < n_bus and not np.isnan(net.res_bus.vm_pu.at[b]):
+            bus_lookup[b] = i
+    return bus_lookup
+
+
+def _monitored_branches(
+    net: pp.pandapowerNet, ppci: dict
+) -> tuple[list[int], list[float], list[int], list[int]]:
+    """The energised lines and transformers: their internal branch rows, ratings (MVA), and the
+    pandapower line and transformer indices, in that order (lines first)."""
+    branch = ppci["branch"]
     lookups = net._pd2ppc_lookups["branch"]
     # ppci drops out-of-service branches (e.g. a cable isolated by its switches): map the full
     # ppc branch numbering onto the rows that remain
@@ -190,21 +220,4 @@ def linearise(net: pp.pandapowerNet) -> NetworkLinearisation:
             rows.append(int(internal_row[start + k]))
             rated.append(net.trafo.sn_mva.at[ti] * net.trafo.parallel.at[ti])
             trafos.append(int(ti))
-    g = grad[rows] * base_mva if rows else sp.csr_matrix((0, n_state), dtype=complex)
-    return NetworkLinearisation(
-        base_mva=base_mva,
-        n_state=n_state,
-        jacobian=jac,
-        monitored_buses=np.array(mon_buses, dtype=int),
-        v_select=v_select,
-        monitored_lines=np.array(lines, dtype=int),
-        monitored_trafos=np.array(trafos, dtype=int),
-        flow_p_gradient=sp.csr_matrix(g.real),
-        flow_q_gradient=sp.csr_matrix(g.imag),
-        rated_mva=np.array(rated, dtype=float),
-        import_gradient=h,
-        _p_row=p_row,
-        _q_row=q_row,
-        _bus_lookup=bus_lookup,
-        _is_slack=is_slack,
-    )
+    return rows, rated, lines, trafos
