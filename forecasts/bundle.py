@@ -302,7 +302,7 @@ def _grid_and_rest(
     ``rest_of(the others)``; and the ids of the others."""
     ids = [d.id for d in devices]
     own = grid_profiles_at(year_frame[[i for i in ids if i in year_frame.columns]], index,
-                           year=grid.year, step_min=grid.step_min)
+                           year=grid.year, step_minutes=grid.step_minutes)
     rest = [d for d in devices if d.id not in own.columns]
     if not rest:
         return own[ids], []

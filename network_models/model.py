@@ -70,7 +70,7 @@ class Microgrid:
 class GridProfiles:
     """The grid's own year of series per device, as shipped with it (SimBench's), by device id.
 
-    Rows are the steps of ``year`` from 1 January 00:00 local time, ``step_min`` apart; columns
+    Rows are the steps of ``year`` from 1 January 00:00 local time, ``step_minutes`` apart; columns
     are registry ids (loads in ``load_p_mw``/``load_q_mvar``, PV systems in ``pv_p_mw``). Powers
     in MW and Mvar: load consumption positive, PV generation positive. ``source`` says where they
     come from, for the forecast's provenance.
@@ -78,7 +78,7 @@ class GridProfiles:
 
     source: str
     year: int
-    step_min: int
+    step_minutes: int
     load_p_mw: pd.DataFrame
     load_q_mvar: pd.DataFrame
     pv_p_mw: pd.DataFrame

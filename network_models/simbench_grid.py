@@ -35,7 +35,7 @@ __all__ = ["PREFIX", "from_simbench", "load_simbench", "simbench_codes"]
 
 PREFIX = SIMBENCH_PREFIX
 PROFILE_YEAR = 2016
-PROFILE_STEP_MIN = 15
+PROFILE_STEP_MINUTES = 15
 # SimBench's aggregated low-voltage generation ("lv_RES", one sgen per MV/LV station) has
 # PV-shaped profiles (zero at night, a midday peak): taken as rooftop PV, dispatchable as such
 PV_SGEN_TYPES = ("lv_RES",)
@@ -158,7 +158,7 @@ def _grid_profiles(
         return pd.DataFrame(data, columns=[d.id for d in have])
 
     return GridProfiles(
-        source=source, year=PROFILE_YEAR, step_min=PROFILE_STEP_MIN,
+        source=source, year=PROFILE_YEAR, step_minutes=PROFILE_STEP_MINUTES,
         load_p_mw=frame(("load", "p_mw"), ElementTable.LOAD, Load),
         load_q_mvar=frame(("load", "q_mvar"), ElementTable.LOAD, Load),
         pv_p_mw=frame(("sgen", "p_mw"), ElementTable.SGEN, PvSystem),

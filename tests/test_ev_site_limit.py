@@ -167,11 +167,11 @@ def simulate(site, sessions, start, end, step: pd.Timedelta, decide_at_step, dec
     return delivered, np.array(site_kw)
 
 
-def closed_loop_mpc(model, site, sessions, start, end, step_min: int, horizon_steps: int):
-    step = pd.Timedelta(minutes=step_min)
+def closed_loop_mpc(model, site, sessions, start, end, step_minutes: int, horizon_steps: int):
+    step = pd.Timedelta(minutes=step_minutes)
     # the controller is told of no session before it plugs in
-    forecast = replace(build(model, DAY, "30h", step=f"{step_min}min"), ev_sessions=())
-    mpc = RecedingHorizonController(model, horizon_steps=horizon_steps, step_h=step_min / 60)
+    forecast = replace(build(model, DAY, "30h", step=f"{step_minutes}min"), ev_sessions=())
+    mpc = RecedingHorizonController(model, horizon_steps=horizon_steps, step_h=step_minutes / 60)
     last = {}
 
     def states(present, delivered):
@@ -195,8 +195,8 @@ def closed_loop_mpc(model, site, sessions, start, end, step_min: int, horizon_st
     return simulate(site, sessions, start, end, step, at_step, between)
 
 
-def closed_loop_llf(site, sessions, start, end, step_min: int):
-    step = pd.Timedelta(minutes=step_min)
+def closed_loop_llf(site, sessions, start, end, step_minutes: int):
+    step = pd.Timedelta(minutes=step_minutes)
 
     def at_step(t, present, delivered):
         return llf_setpoints(site, present, delivered, t, t + step)

@@ -49,7 +49,7 @@ def test_the_grid_is_named_checked_and_registered(grid):
 
 def test_profiles_cover_every_load_and_pv_for_a_leap_year_of_15_min(grid):
     p = grid.profiles
-    assert p is not None and p.year == 2016 and p.step_min == 15
+    assert p is not None and p.year == 2016 and p.step_minutes == 15
     assert p.load_p_mw.shape == (366 * 96, 139) and p.pv_p_mw.shape == (366 * 96, 133)
     assert set(p.load_p_mw.columns) == {ld.id for ld in grid.registry.loads}
     assert "simbench 1.6" in p.source
