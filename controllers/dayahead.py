@@ -97,10 +97,7 @@ def schedule_kpis(
         "ev_energy_short_by_grid_or_plan_mwh": round(
             sum(r["short_by_grid_or_plan_kwh"] for r in inside) / 1000.0, 6),
         "losses_mwh": round(float(np.nansum(ac.losses_mw) * h), 4),
-        "v_min_pu": round(ac.v_min_pu, 5),
-        "v_max_pu": round(ac.v_max_pu, 5),
-        "max_line_loading_pct": round(ac.max_line_loading_pct, 3),
-        "max_trafo_loading_pct": round(ac.max_trafo_loading_pct, 3),
+        **ac.extremes(),
         "ac_validated": ac.passed,
         "ac_violations": len(ac.violations),
         "solve_s": round(solve_s, 4),

@@ -97,15 +97,21 @@ class AcCheck:
     def passed(self) -> bool:
         return self.converged and not self.violations
 
+    def extremes(self) -> dict[str, float]:
+        """The voltage band and the highest loadings, rounded as the reports print them."""
+        return {
+            "v_min_pu": round(self.v_min_pu, 5),
+            "v_max_pu": round(self.v_max_pu, 5),
+            "max_line_loading_pct": round(self.max_line_loading_pct, 3),
+            "max_trafo_loading_pct": round(self.max_trafo_loading_pct, 3),
+        }
+
     def summary(self) -> dict[str, Any]:
         return {
             "engine": self.engine,
             "converged": self.converged,
             "passed": self.passed,
-            "v_min_pu": round(self.v_min_pu, 5),
-            "v_max_pu": round(self.v_max_pu, 5),
-            "max_line_loading_pct": round(self.max_line_loading_pct, 3),
-            "max_trafo_loading_pct": round(self.max_trafo_loading_pct, 3),
+            **self.extremes(),
             "violations": [asdict(v) for v in self.violations[:50]],
             "violation_count": len(self.violations),
             "wall_s": round(self.wall_s, 4),

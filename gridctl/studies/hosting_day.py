@@ -283,10 +283,7 @@ class PlannedDay:
                           * h)
         short_kwh = sum(short_by_site.values())
         figures = {
-            "v_min_pu": round(ac.v_min_pu, 5),
-            "v_max_pu": round(ac.v_max_pu, 5),
-            "max_line_loading_pct": round(ac.max_line_loading_pct, 3),
-            "max_trafo_loading_pct": round(ac.max_trafo_loading_pct, 3),
+            **ac.extremes(),
             "ac_validated": ac.passed,
             "ac_violations": len(ac.violations),
             "ev_sessions": len(present),
