@@ -33,6 +33,9 @@ def main() -> None:
     ap.add_argument("--resolution", type=int, default=None)
     ap.add_argument("--workers", type=int, default=2, help="Processes (2: these machines).")
     ap.add_argument("--trace", action="store_true", help="Print every day check as it ends.")
+    ap.add_argument("--probe-relinearisations", default="1",
+                    help="Re-linearisations of an orderly plan while the search narrows "
+                         "(HostingSettings.probe_relinearisations); 'full': every plan in full.")
     args = ap.parse_args()
     if args.trace:
         logging.basicConfig(format="%(relativeCreated)8.0f ms %(message)s")
@@ -40,13 +43,15 @@ def main() -> None:
     model = load_model("jiuke_oasis")
     scopes = [Scope(s) for s in args.scope.split(",")]
     whats = [What.EV, What.PV] if args.what == "both" else [What(args.what)]
+    probe = None if args.probe_relinearisations == "full" else int(args.probe_relinearisations)
     t_all = time.perf_counter()
     for what in whats:
         res = args.resolution or (1 if what is What.EV else 10)
         t0, c0 = time.perf_counter(), _cpu_s()
         results, study = run_hosting(model, what, scopes=scopes,
                                      settings=HostingSettings(resolution=res,
-                                                              workers=args.workers))
+                                                              workers=args.workers,
+                                                              probe_relinearisations=probe))
         wall, cpu = time.perf_counter() - t0, _cpu_s() - c0 + study.worker_cpu_s
         print(f"== {what.value}: {len(results)} location(s), resolution {res}, "
               f"{args.workers} worker(s): {wall:.1f} s wall (target <= {TARGET_S:.0f} s: "
