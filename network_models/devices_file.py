@@ -25,7 +25,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Annotated, Literal
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
 from network_models._grid_schema import _Spec
 from network_models.builder import add_bess, add_ev_site, add_pv
@@ -36,7 +36,7 @@ from network_models.grid_file import (
     MicrogridSpec,
     PvSpec,
     SiteSpec,
-    _model_error_from_validation,
+    read_spec,
 )
 from network_models.model import Assumption, GridModel, Microgrid, Site
 from network_models.registry import (
@@ -46,7 +46,6 @@ from network_models.registry import (
     Load,
     SwitchDevice,
 )
-from network_models.yaml_file import read_yaml
 
 __all__ = [
     "DevicesSpec", "LoadSettingsSpec", "apply_devices", "apply_devices_spec", "load_devices",
@@ -114,15 +113,8 @@ class DevicesSpec(_Spec):
 
 def load_devices(path: str | Path) -> DevicesSpec:
     """Read and validate a devices file (not yet against a net); ModelError naming where."""
-    source = str(path)
-    raw = read_yaml(path, expected="a gridctl devices file (YAML)", error=ModelError)
-    if not isinstance(raw, dict):
-        raise ModelError("expected a mapping of sections at the top level (schema_version, "
-                         "site, bess, pv, ev_sites, loads, microgrids)", source=source)
-    try:
-        return DevicesSpec.model_validate(raw)
-    except ValidationError as exc:
-        raise _model_error_from_validation(exc, raw, source) from None
+    return read_spec(path, DevicesSpec, expected="a gridctl devices file (YAML)",
+                     sections="schema_version, site, bess, pv, ev_sites, loads, microgrids")
 
 
 def sibling_devices(path: str | Path) -> Path | None:

@@ -12,9 +12,11 @@ Reading lives here; the schema (one pydantic model per section) is in
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from network_models._grid_references import check_references
 from network_models._grid_schema import (
@@ -81,22 +83,42 @@ __all__ = [
     "TransformerTypeSpec",
     "check_references",
     "load_grid_spec",
+    "read_spec",
 ]
 
 
 def load_grid_spec(path: str | Path) -> GridSpec:
     """Read and validate a grid file; a problem raises ``ModelError`` naming where it is."""
-    path = Path(path)
-    source = str(path)
-    raw = read_yaml(path, expected="a gridctl grid file (YAML)", error=ModelError)
-    if not isinstance(raw, dict):
-        raise ModelError("expected a mapping of sections at the top level", source=source)
-    try:
-        spec = GridSpec.model_validate(raw)
-    except ValidationError as exc:
-        raise _model_error_from_validation(exc, raw, source) from None
-    check_references(spec, source)
+    spec = read_spec(path, GridSpec, expected="a gridctl grid file (YAML)")
+    check_references(spec, str(path))
     return spec
+
+
+S = TypeVar("S", bound=BaseModel)
+
+
+def read_spec(
+    path: str | Path,
+    spec_type: type[S],
+    *,
+    expected: str,
+    sections: str | None = None,
+    error_of: Callable[[ValidationError, dict, str], ModelError] | None = None,
+) -> S:
+    """A YAML file of gridctl's (grid, devices or scenario file) read and validated as
+    ``spec_type``; a problem raises ``ModelError`` naming the file, the element and the field
+    (``error_of`` places an error where a file's sections need it, ``sections`` lists them in
+    the message for a file that is not a mapping)."""
+    source = str(path)
+    raw = read_yaml(path, expected=expected, error=ModelError)
+    if not isinstance(raw, dict):
+        listed = f" ({sections})" if sections else ""
+        raise ModelError(f"expected a mapping of sections at the top level{listed}",
+                         source=source)
+    try:
+        return spec_type.model_validate(raw)
+    except ValidationError as exc:
+        raise (error_of or _model_error_from_validation)(exc, raw, source) from None
 
 
 def _model_error_from_validation(exc: ValidationError, raw: dict, source: str) -> ModelError:

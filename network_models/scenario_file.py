@@ -51,6 +51,7 @@ from network_models.grid_file import (
     Name,
     Positive,
     _model_error_from_validation,
+    read_spec,
 )
 from network_models.model import Assumption, GridModel
 from network_models.registry import (
@@ -163,15 +164,9 @@ def scenario_path(name_or_path: str | Path, model_name: str) -> Path:
 
 def load_scenario(path: str | Path) -> ScenarioSpec:
     """Read and validate a scenario file (not yet against a grid); ModelError naming where."""
-    source = str(path)
-    raw = read_yaml(path, expected="a gridctl scenario file (YAML)", error=ModelError)
-    if not isinstance(raw, dict):
-        raise ModelError("expected a mapping of sections at the top level (schema_version, "
-                         "name, model, assumptions, ev_sites, pv, loads, add)", source=source)
-    try:
-        return ScenarioSpec.model_validate(raw)
-    except ValidationError as exc:
-        raise _scenario_error(exc, raw, source) from None
+    return read_spec(path, ScenarioSpec, expected="a gridctl scenario file (YAML)",
+                     sections="schema_version, name, model, assumptions, ev_sites, pv, loads, add",
+                     error_of=_scenario_error)
 
 
 def _scenario_error(exc: ValidationError, raw: dict, source: str) -> ModelError:
