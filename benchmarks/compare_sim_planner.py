@@ -171,9 +171,9 @@ def main(argv: list[str] | None = None) -> int:
         sim_pos = {int(b): k for k, b in enumerate(sim_res.bus_index)}
         v_sim = np.array([sim_res.vm_pu[0, sim_pos[int(b)]] for b in ac.result.bus_index])
         diff = v_sim - v_plan
-        # the planner's check as it was: BESS q passed to pandapower storage unnegated
-        q_old = plan_inj.storage_q_mvar.copy()
-        q_old[:, dispatcher.rows.bess] = schedule.bess_q_mvar.to_numpy()
+        # the planner's check as it was: BESS q passed to pandapower storage unnegated (every
+        # other storage row is idle, so negating the whole column flips only the batteries)
+        q_old = -plan_inj.storage_q_mvar
         v_old = dispatcher.power_flow.run(replace(plan_inj, storage_q_mvar=q_old)).vm_pu[0]
         diff_old = v_sim - v_old
         worst = float(np.nanmax(np.abs(diff)))

@@ -15,7 +15,6 @@ import numpy as np
 import pandas as pd
 
 from controllers.bess_soc import read_fleet
-from controllers.dispatch.positions import DeviceRows
 from controllers.dispatch_problem import DispatchSolution
 from controllers.ev_charging import (
     SessionState,
@@ -26,7 +25,7 @@ from controllers.ev_charging import (
 from controllers.schedule import DispatchSchedule
 from controllers.snapshot import GridSnapshot
 from forecasts.bundle import ForecastBundle
-from network_models.powerflow import TimeSeriesInjections
+from network_models.powerflow import TimeSeriesInjections, device_injections
 from network_models.registry import DeviceRegistry
 
 
@@ -159,35 +158,18 @@ def safe_schedule(
 
 
 def schedule_injections(
-    net, rows: DeviceRows, registry: DeviceRegistry, bundle: ForecastBundle,
-    schedule: DispatchSchedule,
+    net, registry: DeviceRegistry, bundle: ForecastBundle, schedule: DispatchSchedule,
 ) -> TimeSeriesInjections:
     """Per-step injections of ``net``'s elements: the forecast's loads, the schedule's devices,
-    every other element as the net holds it (batteries not in the registry idle)."""
-    t = len(bundle.index)
+    every other element as the net holds it (batteries not in the registry idle), through the
+    one translation of device values into net rows the simulator uses too
+    (:func:`network_models.powerflow.device_injections`)."""
     load_ids = [d.id for d in registry.loads]
-    load_p = np.tile(net.load.p_mw.to_numpy(), (t, 1))
-    load_q = np.tile(net.load.q_mvar.to_numpy(), (t, 1))
-    load_p[:, rows.loads] = bundle.load_p_mw.reindex(columns=load_ids, fill_value=0.0).to_numpy()
-    load_q[:, rows.loads] = bundle.load_q_mvar.reindex(
-        columns=load_ids, fill_value=0.0).to_numpy()
-    load_p[:, rows.ev_sites] = schedule.ev_site_p_mw.to_numpy()
-    load_q[:, rows.ev_sites] = 0.0
-    sgen_p = np.tile(net.sgen.p_mw.to_numpy(), (t, 1))
-    sgen_q = np.tile(net.sgen.q_mvar.to_numpy(), (t, 1))
-    sgen_p[:, rows.pv] = schedule.pv_p_mw.to_numpy()
-    sgen_q[:, rows.pv] = schedule.pv_q_mvar.to_numpy()
-    st_p = np.zeros((t, len(net.storage)))
-    st_q = np.zeros((t, len(net.storage)))
-    # registry signs are injections; pandapower storage consumes, in p (charging > 0) and
-    # in q (absorbing > 0) alike, as a load does
-    st_p[:, rows.bess] = -schedule.bess_p_mw.to_numpy()
-    st_q[:, rows.bess] = -schedule.bess_q_mvar.to_numpy()
-    return TimeSeriesInjections(
-        load_p_mw=load_p,
-        load_q_mvar=load_q,
-        sgen_p_mw=sgen_p,
-        sgen_q_mvar=sgen_q,
-        storage_p_mw=st_p,
-        storage_q_mvar=st_q,
+    return device_injections(
+        net, registry, steps=len(bundle.index),
+        load_p_mw=bundle.load_p_mw.reindex(columns=load_ids, fill_value=0.0),
+        load_q_mvar=bundle.load_q_mvar.reindex(columns=load_ids, fill_value=0.0),
+        ev_site_p_mw=schedule.ev_site_p_mw,
+        pv_p_mw=schedule.pv_p_mw, pv_q_mvar=schedule.pv_q_mvar,
+        bess_p_mw=schedule.bess_p_mw, bess_q_mvar=schedule.bess_q_mvar,
     )

@@ -20,7 +20,7 @@ from controllers.dispatch.assembly import (
     schedule_injections,
     schedule_of_solution,
 )
-from controllers.dispatch.positions import DeviceRows, MonitoredColumns
+from controllers.dispatch.positions import MonitoredColumns
 from controllers.dispatch.sessions import (
     fixable_shortfall,
     session_states,
@@ -133,7 +133,6 @@ class Dispatcher:
         self.bess = reg.bess
         self.ev_sites = reg.ev_sites
         self.load_ids = [d.id for d in reg.loads]
-        self.rows = DeviceRows.of(self.net, reg)
         self.columns = MonitoredColumns.of(self.net, self.lin)
 
     def _new_problem(self) -> DispatchProblem:
@@ -389,7 +388,7 @@ class Dispatcher:
     ) -> TimeSeriesInjections:
         """The per-step injections of the dispatcher's net for ``schedule`` and the forecast's
         loads (what :meth:`evaluate` runs)."""
-        return schedule_injections(self.net, self.rows, self.model.registry, bundle, schedule)
+        return schedule_injections(self.net, self.model.registry, bundle, schedule)
 
     def _window(self, bundle: ForecastBundle, start: pd.Timestamp) -> ForecastBundle:
         end = start + pd.Timedelta(hours=self.step_h * self.steps)

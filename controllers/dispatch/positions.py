@@ -1,5 +1,5 @@
-"""Where the registry's devices and the linearisation's monitored elements sit in the net's
-tables and in a time-series power-flow result (positions, not pandapower labels)."""
+"""Where the linearisation's monitored elements sit in a time-series power-flow result
+(positions, not pandapower labels)."""
 
 from __future__ import annotations
 
@@ -10,31 +10,11 @@ import numpy as np
 import pandas as pd
 
 from controllers.network_linearisation import NetworkLinearisation
-from network_models.registry import DeviceRegistry
 
 
 def rows_of(index: pd.Index, labels: Sequence[int]) -> np.ndarray:
     """Positions of ``labels`` in ``index``."""
     return np.asarray(index.get_indexer(list(labels)), dtype=int)
-
-
-@dataclass(frozen=True, kw_only=True, eq=False)
-class DeviceRows:
-    """Rows of each kind of device in the net's tables, in registry order."""
-
-    pv: np.ndarray  # of net.sgen
-    bess: np.ndarray  # of net.storage
-    ev_sites: np.ndarray  # of net.load
-    loads: np.ndarray  # of net.load
-
-    @classmethod
-    def of(cls, net, registry: DeviceRegistry) -> DeviceRows:
-        return cls(
-            pv=rows_of(net.sgen.index, [d.element.index for d in registry.pv]),
-            bess=rows_of(net.storage.index, [d.element.index for d in registry.bess]),
-            ev_sites=rows_of(net.load.index, [d.element.index for d in registry.ev_sites]),
-            loads=rows_of(net.load.index, [d.element.index for d in registry.loads]),
-        )
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
