@@ -20,6 +20,7 @@ import time
 import warnings
 
 import numpy as np
+import pandas as pd
 
 warnings.filterwarnings("ignore")
 
@@ -114,32 +115,15 @@ def main() -> None:
         applied_ev.append(ev_site)
     # AC physics of the applied day against the truth
     loads = truth.load_p_mw.iloc[: args.steps]
-    net = dispatcher.net
-    from network_models.powerflow import TimeSeriesInjections
+    from network_models.powerflow import device_injections
 
     n = args.steps
-    load_p = np.tile(net.load.p_mw.to_numpy(), (n, 1))
-    load_q = np.tile(net.load.q_mvar.to_numpy(), (n, 1))
-    for d in reg.loads:
-        i = net.load.index.get_loc(d.element.index)
-        load_p[:, i] = loads[d.id].to_numpy()
-        load_q[:, i] = truth.load_q_mvar[d.id].iloc[:n].to_numpy()
-    for d in reg.ev_sites:
-        i = net.load.index.get_loc(d.element.index)
-        load_p[:, i] = [x[d.id] for x in applied_ev]
-        load_q[:, i] = 0.0
-    sgen_p = np.tile(net.sgen.p_mw.to_numpy(), (n, 1))
-    for d in reg.pv:
-        sgen_p[:, net.sgen.index.get_loc(d.element.index)] = [x[d.id] for x in applied_pv]
-    st_p = np.zeros((n, len(net.storage)))
-    for d in reg.bess:
-        st_p[:, net.storage.index.get_loc(d.element.index)] = [-x[d.id] for x in applied_bess]
-    res = run_time_series(
-        net,
-        TimeSeriesInjections(
-            load_p_mw=load_p, load_q_mvar=load_q, sgen_p_mw=sgen_p, storage_p_mw=st_p
-        ),
-    )
+    load_ids = [d.id for d in reg.loads]
+    res = run_time_series(dispatcher.net, device_injections(
+        dispatcher.net, reg, steps=n,
+        load_p_mw=loads[load_ids], load_q_mvar=truth.load_q_mvar[load_ids].iloc[:n],
+        ev_site_p_mw=pd.DataFrame(applied_ev), pv_p_mw=pd.DataFrame(applied_pv),
+        bess_p_mw=pd.DataFrame(applied_bess)))
     imports = res.ext_grid_p_mw.sum(axis=1)
     price = truth.price_cny_per_kwh.to_numpy()[:n]
     mpc_cost = float(np.sum(price * imports * h * 1000.0))
