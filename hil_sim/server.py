@@ -34,22 +34,16 @@ from asyncua.crypto.permission_rules import User, UserRole
 from asyncua.server.address_space import AddressSpace, AttributeService
 
 from gridctl.field.contract import PointKey, SimulatorNodes
-from gridctl.field.security import (
-    AnonymousPolicy,
-    Role,
-    RoleOf,
-    SecurityMode,
-    ServerSecurity,
-    configure_server,
-    is_internal,
-)
-from gridctl.field.session_gate import AuditAction, AuditRecord, current_request
+from gridctl.field.security_modes import SecurityMode
+from gridctl.field.server_security import RoleOf, ServerSecurity, configure_server, is_internal
+from gridctl.field.session_audit import AuditAction, AuditRecord, current_request
+from gridctl.field.users import AnonymousPolicy, Role
 from hil_sim.address_space import FieldAddressSpace, build_address_space, variant
 from hil_sim.audit import FieldAudit
 from hil_sim.config import SimConfig
-from hil_sim.engine import Simulator
 from hil_sim.errors import SimulatorInputError
 from hil_sim.setpoints import WriteCheck
+from hil_sim.simulator import Simulator
 from hil_sim.standard_space import init_server
 from network_models.model import GridModel
 
