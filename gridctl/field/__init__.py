@@ -8,8 +8,9 @@ behind a gateway) both build on, and nothing else.
   :mod:`~gridctl.field.security_modes` (modes), :mod:`~gridctl.field.users` (passwords, users
   and roles), :mod:`~gridctl.field.certificates` and :mod:`~gridctl.field.trust_list`
   (own certificate, trusted peers), :mod:`~gridctl.field.server_security` (with
-  :mod:`~gridctl.field.session_gate`, :mod:`~gridctl.field.session_audit` and
-  :mod:`~gridctl.field.login_guard`) and :mod:`~gridctl.field.client_security`;
+  :mod:`~gridctl.field.session_gate`, :mod:`~gridctl.field.asyncua_gate`,
+  :mod:`~gridctl.field.session_audit` and :mod:`~gridctl.field.login_guard`) and
+  :mod:`~gridctl.field.client_security`;
   :mod:`gridctl.field.asyncua_logs`: asyncua's log noise.
 
 The floor imports nothing else of ``gridctl``, and importing this package loads no client and

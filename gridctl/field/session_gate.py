@@ -44,22 +44,20 @@ asyncua internals relied on (asyncua is pinned to 2.1.x in ``pyproject.toml``;
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import weakref
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from asyncua import Server, ua
+from asyncua import ua
 from asyncua.common.utils import ServiceError
-from asyncua.crypto.permission_rules import User, UserRole
-from asyncua.server import binary_server_asyncio
-from asyncua.server.internal_server import InternalServer
+from asyncua.crypto.permission_rules import User
 from asyncua.server.uaprocessor import UaProcessor
 from asyncua.ua.ua_binary import struct_from_binary
 from cryptography import x509
 
+from gridctl.field.asyncua_gate import GatedUaProcessor, GateUserManager, install_gate, judged_as
 from gridctl.field.login_guard import LoginGuard
 from gridctl.field.session_audit import (
     AuditAction,
@@ -104,10 +102,6 @@ _CALL = ua.NodeId(_Request.CallRequest_Encoding_DefaultBinary)
 _NAMED_IN_AUDIT = 8  # nodes named in one audit record; the rest are counted
 
 
-_VERDICT: contextvars.ContextVar[str | None] = contextvars.ContextVar(
-    "gridctl_field_login_verdict", default=None)
-
-
 _hashing: ThreadPoolExecutor | None = None
 
 
@@ -146,24 +140,6 @@ class _Exchange:
         return True
 
 
-class _GateUserManager:
-    """asyncua's user manager behind the gate: a user name is accepted only as the gate's
-    verdict for this request says; the password itself is never checked here."""
-
-    def __init__(self, anonymous_allowed: bool) -> None:
-        self._anonymous_allowed = anonymous_allowed
-
-    def get_user(self, iserver: Any, username: str | None = None, password: str | None = None,
-                 certificate: Any = None) -> User | None:
-        # only anonymous and user-name tokens are offered, so no user name means anonymous
-        if username is None:
-            return User(role=UserRole.User, name=None) if self._anonymous_allowed else None
-        verdict = _VERDICT.get()
-        if verdict is None or verdict != username:
-            return None  # not judged by the gate: refused
-        return User(role=UserRole.User, name=verdict)
-
-
 class SessionGate:
     """The checks of the module docstring for one server (see :func:`install_gate`)."""
 
@@ -188,7 +164,7 @@ class SessionGate:
         self._allow_insecure_passwords = allow_insecure_passwords
         self._audit = audit or (lambda record: None)
         self._name_of_node = name_of_node or (lambda node: node.to_string())
-        self.user_manager = _GateUserManager(anonymous_allowed)
+        self.user_manager = GateUserManager(anonymous_allowed)
         self._configured = ", ".join(sorted(channel_name(u, m) for u, m in channels))
         self._checked: weakref.WeakKeyDictionary[UaProcessor, bool] = (
             weakref.WeakKeyDictionary())
@@ -290,13 +266,11 @@ class SessionGate:
                 await asyncio.sleep(outcome.wait_s)
                 return ex.answer(ua.StatusCodes.BadUserAccessDenied)
             verdict = outcome.account
-        verdict_token = _VERDICT.set(verdict)
-        try:
-            result = await handle(typeid, ex.requesthdr, ex.seqhdr, body)
-        except (ServiceError, ua.UaStatusCodeError) as exc:
-            return refused(exc.code, ua.StatusCode(exc.code).doc)
-        finally:
-            _VERDICT.reset(verdict_token)
+        with judged_as(verdict):
+            try:
+                result = await handle(typeid, ex.requesthdr, ex.seqhdr, body)
+            except (ServiceError, ua.UaStatusCodeError) as exc:
+                return refused(exc.code, ua.StatusCode(exc.code).doc)
         role = "operator" if self._is_operator(
             processor.session.user if processor.session is not None else None) else "viewer"
         self._audit(AuditRecord(action=AuditAction.LOGIN, user=name, peer=ex.peer,
@@ -399,33 +373,6 @@ class SessionGate:
         if len(nodes) > _NAMED_IN_AUDIT:
             names += f" and {len(nodes) - _NAMED_IN_AUDIT} more"
         return names
-
-
-class GatedUaProcessor(UaProcessor):
-    """asyncua's request processor with the gate of its server in front (if it has one)."""
-
-    async def _process_message(self, typeid: Any, requesthdr: Any, seqhdr: Any,
-                               body: Any) -> bool:
-        gate = _GATES.get(self.iserver)
-        if gate is None:
-            return await super()._process_message(typeid, requesthdr, seqhdr, body)
-        return await gate.process(self, super()._process_message, typeid, requesthdr, seqhdr,
-                                  body)
-
-
-_GATES: weakref.WeakKeyDictionary[InternalServer, SessionGate] = weakref.WeakKeyDictionary()
-
-
-def install_gate(server: Server, gate: SessionGate) -> None:
-    """Put ``gate`` in front of every connection of ``server``; call before ``start()``."""
-    current = binary_server_asyncio.UaProcessor
-    if current is not GatedUaProcessor:
-        if current is not UaProcessor:
-            raise RuntimeError(f"asyncua's request processor was replaced by {current!r}: "
-                               "the session gate cannot be installed")
-        binary_server_asyncio.UaProcessor = GatedUaProcessor  # type: ignore[misc]
-    _GATES[server.iserver] = gate
-    server.iserver.set_user_manager(gate.user_manager)  # type: ignore[arg-type]
 
 
 def _thumbprint_of(der: bytes | None) -> str | None:
