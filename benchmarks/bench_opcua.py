@@ -31,8 +31,8 @@ from gridctl.field.security import (
     hash_password,
 )
 from gridctl.field_client import FieldClient
-from hil_sim.engine import Simulator
 from hil_sim.server import SimServer
+from hil_sim.simulator import Simulator
 from network_models import load_model
 
 START = "2026-07-15 00:00"

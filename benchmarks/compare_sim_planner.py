@@ -36,7 +36,7 @@ from controllers.dispatch import Dispatcher
 from controllers.schedule import DispatchSchedule
 from forecasts.bundle import ForecastBundle
 from hil_sim.config import SimConfig
-from hil_sim.engine import Simulator
+from hil_sim.simulator import Simulator
 from network_models import load_model
 from network_models.powerflow import TimeSeriesInjections
 

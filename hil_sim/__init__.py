@@ -11,10 +11,10 @@ only through OPC UA.
 from __future__ import annotations
 
 from hil_sim.config import Ramps, SimConfig
-from hil_sim.engine import SimStatus, Simulator
 from hil_sim.errors import SimulatorInputError
 from hil_sim.server import SimServer
 from hil_sim.setpoints import WriteCheck
+from hil_sim.simulator import SimStatus, Simulator
 
 __all__ = [
     "Ramps",

@@ -24,7 +24,9 @@ gives Object and Variable nodes. ``tests/test_sim_address_space.py`` builds the 
 reference. Run it before you widen the pin. One thing differs on purpose: the initial Value
 timestamps are the build's time, one for all nodes, where AddNodes reads the clock for each node.
 
-The simulator's methods (a handful) are added the usual way, with ``add_method``.
+The simulator's methods (a handful) are added the usual way, with ``add_method``. What a node
+is (:mod:`hil_sim.node_specs`) and the fast path itself (:mod:`hil_sim.node_insertion`) are
+modules of their own; this one says what to add.
 """
 
 from __future__ import annotations
@@ -32,10 +34,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
 from asyncua import Server, ua
-from asyncua.server.address_space import AddressSpace, AttributeValue, NodeData
 
 from gridctl.field.contract import (
     GRID_FOLDER,
@@ -46,6 +47,8 @@ from gridctl.field.contract import (
     PointKey,
     SimulatorNodes,
 )
+from hil_sim.node_insertion import insert_nodes as _insert_nodes
+from hil_sim.node_specs import HAS_PROPERTY, NodeSpec, VariableSpec
 
 _DATA_TYPE = {
     "float": ua.ObjectIds.Double,
@@ -70,8 +73,6 @@ _READ_WRITE = ua.AccessLevel.CurrentRead.mask | ua.AccessLevel.CurrentWrite.mask
 _OBJECTS_FOLDER = ua.NodeId(ua.ObjectIds.ObjectsFolder)
 _ORGANIZES = ua.NodeId(ua.ObjectIds.Organizes)
 _HAS_COMPONENT = ua.NodeId(ua.ObjectIds.HasComponent)
-_HAS_PROPERTY = ua.NodeId(ua.ObjectIds.HasProperty)
-_HAS_TYPE_DEFINITION = ua.NodeId(ua.ObjectIds.HasTypeDefinition)
 _FOLDER_TYPE = ua.NodeId(ua.ObjectIds.FolderType)
 _BASE_OBJECT_TYPE = ua.NodeId(ua.ObjectIds.BaseObjectType)
 _BASE_DATA_VARIABLE_TYPE = ua.NodeId(ua.ObjectIds.BaseDataVariableType)
@@ -80,11 +81,6 @@ _PROPERTY_TYPE = ua.NodeId(ua.ObjectIds.PropertyType)
 _DATA_TYPE_NODE = {dtype: ua.NodeId(type_id) for dtype, type_id in _DATA_TYPE.items()}
 _EU_INFORMATION = ua.NodeId(ua.ObjectIds.EUInformation)
 _RANGE = ua.NodeId(ua.ObjectIds.Range)
-
-# The attribute values AddNodes takes from the defaults of asyncua's attribute structures.
-# They are read from those defaults here, so that they follow asyncua.
-_OBJECT_DEFAULTS = ua.ObjectAttributes()
-_VARIABLE_DEFAULTS = ua.VariableAttributes()
 
 MethodHandler = Callable[..., Awaitable[Any]]
 
@@ -120,33 +116,7 @@ async def build_address_space(
 # --- what to add -----------------------------------------------------------------------------
 
 
-class _Variable(NamedTuple):
-    """What a Variable node has beyond an Object's attributes."""
-
-    data_type: ua.NodeId
-    value_rank: int
-    access: int
-    value: ua.Variant
-
-
-class _NodeSpec(NamedTuple):
-    """One node to add, as much as an ``AddNodesItem`` of it says (NamedTuple: cheap to make)."""
-
-    node: ua.NodeId
-    browse_name: ua.QualifiedName
-    parent: ua.NodeId
-    reference: ua.NodeId  # the reference type from the parent
-    type_definition: ua.NodeId
-    display_name: str
-    description: str | None  # None: no description given (AddNodes then stores Text=None)
-    variable: _Variable | None = None  # None: an Object
-
-    @property
-    def node_class(self) -> ua.NodeClass:
-        return ua.NodeClass.Object if self.variable is None else ua.NodeClass.Variable
-
-
-_NodeAdder = Callable[[Server, Sequence[_NodeSpec]], Awaitable[None]]
+_NodeAdder = Callable[[Server, Sequence[NodeSpec]], Awaitable[None]]
 
 
 async def _build(
@@ -159,7 +129,7 @@ async def _build(
     """:func:`build_address_space` with the nodes added by ``add_nodes`` (the tests compare
     :func:`_insert_nodes` with :func:`_add_nodes_via_service`)."""
     ns = await server.register_namespace(contract.namespace_uri)
-    specs: list[_NodeSpec] = []
+    specs: list[NodeSpec] = []
     point_nodes = _grid_specs(contract, initial, ns, specs)
     sim_nodes = _simulator_specs(ns, specs)
     await add_nodes(server, specs)
@@ -173,7 +143,7 @@ async def _build(
 
 
 def _grid_specs(contract: FieldContract, initial: Mapping[PointKey, Any], ns: int,
-                specs: list[_NodeSpec]) -> dict[PointKey, ua.NodeId]:
+                specs: list[NodeSpec]) -> dict[PointKey, ua.NodeId]:
     """Append the Grid folder, its devices and their points to ``specs``; the points' nodes."""
     grid = ua.NodeId(GRID_FOLDER, ns)
     specs.append(_object(grid, GRID_FOLDER, _OBJECTS_FOLDER, _FOLDER_TYPE, _ORGANIZES,
@@ -191,7 +161,7 @@ def _grid_specs(contract: FieldContract, initial: Mapping[PointKey, Any], ns: in
     return point_nodes
 
 
-def _simulator_specs(ns: int, specs: list[_NodeSpec]) -> dict[str, tuple[ua.NodeId, str]]:
+def _simulator_specs(ns: int, specs: list[NodeSpec]) -> dict[str, tuple[ua.NodeId, str]]:
     """Append the Simulator object, its groups and their variables to ``specs``."""
     sim = ua.NodeId(SimulatorNodes.OBJECT, ns)
     specs.append(_object(sim, SimulatorNodes.OBJECT, _OBJECTS_FOLDER, _BASE_OBJECT_TYPE,
@@ -212,26 +182,26 @@ def _simulator_specs(ns: int, specs: list[_NodeSpec]) -> dict[str, tuple[ua.Node
 
 
 def _object(node: ua.NodeId, name: str, parent: ua.NodeId, type_id: ua.NodeId,
-            reference: ua.NodeId, description: str) -> _NodeSpec:
-    return _NodeSpec(node, ua.QualifiedName(name, node.NamespaceIndex), parent, reference,
+            reference: ua.NodeId, description: str) -> NodeSpec:
+    return NodeSpec(node, ua.QualifiedName(name, node.NamespaceIndex), parent, reference,
                      type_id, name, description)
 
 
 def _variable(node: ua.NodeId, name: str, parent: ua.NodeId, dtype: str, access: int,
               description: str, value: Any = None, *,
-              type_id: ua.NodeId = _BASE_DATA_VARIABLE_TYPE) -> _NodeSpec:
+              type_id: ua.NodeId = _BASE_DATA_VARIABLE_TYPE) -> NodeSpec:
     array = dtype.endswith("[]")
     base = dtype[:-2] if array else dtype
     if value is None:
         value = [] if array else _EMPTY[base]
-    return _NodeSpec(
+    return NodeSpec(
         node, ua.QualifiedName(name, node.NamespaceIndex), parent, _HAS_COMPONENT, type_id,
         name, description,
-        _Variable(_DATA_TYPE_NODE[base], 1 if array else -1, access, variant(dtype, value)))
+        VariableSpec(_DATA_TYPE_NODE[base], 1 if array else -1, access, variant(dtype, value)))
 
 
 def _point_specs(point: FieldPoint, node: ua.NodeId, parent: ua.NodeId, value: Any,
-                 properties: _PropertyValues, specs: list[_NodeSpec]) -> None:
+                 properties: _PropertyValues, specs: list[NodeSpec]) -> None:
     """Append a point's variable and its EngineeringUnits and EURange properties."""
     access = _READ_WRITE if point.writable else _READ
     is_float = point.dtype == "float"
@@ -273,10 +243,10 @@ class _PropertyValues:
 
 
 def _property(owner: ua.NodeId, name: str, data_type: ua.NodeId, value: ua.Variant,
-              ) -> _NodeSpec:
+              ) -> NodeSpec:
     node = ua.NodeId(f"{owner.Identifier}#{name}", owner.NamespaceIndex)
-    return _NodeSpec(node, ua.QualifiedName(name, 0), owner, _HAS_PROPERTY, _PROPERTY_TYPE,
-                     name, None, _Variable(data_type, -1, _READ, value))
+    return NodeSpec(node, ua.QualifiedName(name, 0), owner, HAS_PROPERTY, _PROPERTY_TYPE,
+                     name, None, VariableSpec(data_type, -1, _READ, value))
 
 
 async def _add_methods(server: Server, ns: int, methods: Mapping[str, MethodHandler]) -> None:
@@ -294,7 +264,7 @@ async def _add_methods(server: Server, ns: int, methods: Mapping[str, MethodHand
 # --- the reference: asyncua's AddNodes service ------------------------------------------------
 
 
-async def _add_nodes_via_service(server: Server, specs: Sequence[_NodeSpec]) -> None:
+async def _add_nodes_via_service(server: Server, specs: Sequence[NodeSpec]) -> None:
     """Add ``specs`` through asyncua's AddNodes service, one batch (the reference the spec test
     compares :func:`_insert_nodes` with; ~0.33 ms a node)."""
     items = [_add_nodes_item(spec) for spec in specs]
@@ -305,7 +275,7 @@ async def _add_nodes_via_service(server: Server, specs: Sequence[_NodeSpec]) -> 
         raise RuntimeError(f"could not build the address space: {bad[:3]}")
 
 
-def _add_nodes_item(spec: _NodeSpec) -> ua.AddNodesItem:
+def _add_nodes_item(spec: NodeSpec) -> ua.AddNodesItem:
     attrs: ua.ObjectAttributes | ua.VariableAttributes
     if spec.variable is None:
         attrs = ua.ObjectAttributes(DisplayName=ua.LocalizedText(spec.display_name),
@@ -321,221 +291,3 @@ def _add_nodes_item(spec: _NodeSpec) -> ua.AddNodesItem:
         RequestedNewNodeId=spec.node, BrowseName=spec.browse_name, NodeClass=spec.node_class,
         ParentNodeId=spec.parent, ReferenceTypeId=spec.reference,
         TypeDefinition=spec.type_definition, NodeAttributes=attrs)
-
-
-# --- the fast path: NodeData straight into the address space ----------------------------------
-
-
-async def _insert_nodes(server: Server, specs: Sequence[_NodeSpec]) -> None:
-    """Insert ``specs`` into the server's address space as the NodeData AddNodes would make.
-
-    Async only to match :func:`_add_nodes_via_service`. Nothing in it awaits, so no other
-    coroutine (a client session) can see a half-built address space."""
-    aspace = server.iserver.aspace
-    _check_batch(aspace, specs)
-    shared = _SharedValues()
-    targets = _Targets(aspace)
-    # AddNodes stamps each Value with the clock as it goes; one stamp for the batch is enough
-    stamp = dt.datetime.now(dt.UTC)
-    server_stamp = stamp if aspace.force_server_timestamp else None
-    for spec in specs:
-        data = NodeData(spec.node)
-        display_name = shared.text(spec.display_name)
-        if spec.variable is None:
-            data.attributes = _object_attributes(spec, display_name, shared)
-        else:
-            # AddNodes copies the value into a new Variant with is_array=False (arrays too)
-            value = ua.DataValue(ua.Variant(spec.variable.value, is_array=False),
-                                 StatusCode=shared.good, SourceTimestamp=stamp,
-                                 ServerTimestamp=server_stamp)
-            data.attributes = _variable_attributes(spec, spec.variable, display_name, value,
-                                                   shared)
-        aspace[spec.node] = data
-        aspace[spec.parent].references.append(ua.ReferenceDescription(
-            ReferenceTypeId=spec.reference, IsForward=True, NodeId=spec.node,
-            BrowseName=spec.browse_name, DisplayName=display_name.Value.Value,
-            NodeClass=spec.node_class, TypeDefinition=spec.type_definition))
-        data.references.append(targets.reference(spec.reference, False, spec.parent))
-        data.references.append(targets.reference(_HAS_TYPE_DEFINITION, True,
-                                                 spec.type_definition))
-
-
-def _check_batch(aspace: AddressSpace, specs: Sequence[_NodeSpec]) -> None:
-    """Refuse the batch, before anything is added, if AddNodes would refuse any of its items."""
-    added: set[ua.NodeId] = set()
-    property_names: dict[ua.NodeId, set[str]] = {}  # parent → browse names of its properties
-    bad: list[tuple[str, str]] = []
-    for spec in specs:
-        name = spec.browse_name.Name
-        names = property_names.get(spec.parent)
-        if names is None:
-            names = property_names[spec.parent] = _property_names(aspace, spec.parent)
-        if spec.node in added or spec.node in aspace:
-            bad.append((name, "BadNodeIdExists"))
-        elif spec.parent not in added and spec.parent not in aspace:
-            bad.append((name, "BadParentNodeIdInvalid"))
-        elif name in names:
-            bad.append((name, "BadBrowseNameDuplicated"))
-        elif spec.type_definition not in aspace:
-            bad.append((name, "BadTypeDefinitionInvalid"))
-        added.add(spec.node)
-        if spec.reference == _HAS_PROPERTY:
-            names.add(name)
-    if bad:
-        raise RuntimeError(f"could not build the address space: {bad[:3]}")
-
-
-def _property_names(aspace: AddressSpace, node: ua.NodeId) -> set[str]:
-    data = aspace.get(node)
-    if data is None:
-        return set()
-    return {r.BrowseName.Name for r in data.references if r.ReferenceTypeId == _HAS_PROPERTY}
-
-
-class _VariableKind(NamedTuple):
-    """The shared DataValues of the attributes that depend on a variable's kind."""
-
-    access_level: ua.DataValue
-    data_type: ua.DataValue
-    value_rank: ua.DataValue
-
-
-class _SharedValues:
-    """One DataValue for each distinct attribute value without a timestamp (AddNodes makes one
-    for every attribute of every node). Sharing is safe: asyncua never changes a DataValue (or
-    its StatusCode) in place; a write puts a new DataValue on the node's AttributeValue."""
-
-    def __init__(self) -> None:
-        vt = ua.VariantType
-        self.good = ua.StatusCode()
-        self.object_class = self._new(ua.NodeClass.Object, vt.Int32)
-        self.variable_class = self._new(ua.NodeClass.Variable, vt.Int32)
-        self.event_notifier = self._new(_OBJECT_DEFAULTS.EventNotifier, vt.Byte)
-        self.object_write_mask = self._new(_OBJECT_DEFAULTS.WriteMask, vt.UInt32)
-        self.object_user_write_mask = self._new(_OBJECT_DEFAULTS.UserWriteMask, vt.UInt32)
-        self.write_mask = self._new(_VARIABLE_DEFAULTS.WriteMask, vt.UInt32)
-        self.user_write_mask = self._new(_VARIABLE_DEFAULTS.UserWriteMask, vt.UInt32)
-        self.historizing = self._new(_VARIABLE_DEFAULTS.Historizing, vt.Boolean)
-        self.minimum_sampling_interval = self._new(
-            _VARIABLE_DEFAULTS.MinimumSamplingInterval, vt.Double)
-        # ArrayDimensions None is stored as a null UInt32 array variant
-        self.array_dimensions = ua.DataValue(ua.Variant(
-            _VARIABLE_DEFAULTS.ArrayDimensions, vt.UInt32, is_array=True))
-        self._texts: dict[str | None, ua.DataValue] = {}
-        self._kinds: dict[tuple[int, ua.NodeId, int], _VariableKind] = {}
-
-    @staticmethod
-    def _new(value: Any, vtype: ua.VariantType) -> ua.DataValue:
-        return ua.DataValue(ua.Variant(value, vtype))
-
-    def text(self, text: str | None) -> ua.DataValue:
-        """A LocalizedText value (a DisplayName or Description)."""
-        shared = self._texts.get(text)
-        if shared is None:
-            shared = self._texts[text] = self._new(ua.LocalizedText(text),
-                                                   ua.VariantType.LocalizedText)
-        return shared
-
-    def kind(self, var: _Variable) -> _VariableKind:
-        key = (var.access, var.data_type, var.value_rank)
-        shared = self._kinds.get(key)
-        if shared is None:
-            vt = ua.VariantType
-            shared = self._kinds[key] = _VariableKind(
-                self._new(var.access, vt.Byte), self._new(var.data_type, vt.NodeId),
-                self._new(var.value_rank, vt.Int32))
-        return shared
-
-
-def _object_attributes(spec: _NodeSpec, display_name: ua.DataValue, shared: _SharedValues,
-                       ) -> dict[ua.AttributeIds, AttributeValue]:
-    """The attributes AddNodes gives an Object (in asyncua's order)."""
-    ids, vt = ua.AttributeIds, ua.VariantType
-    return {
-        ids.NodeId: AttributeValue(ua.DataValue(ua.Variant(spec.node, vt.NodeId),
-                                                StatusCode=shared.good)),
-        ids.BrowseName: AttributeValue(ua.DataValue(
-            ua.Variant(spec.browse_name, vt.QualifiedName), StatusCode=shared.good)),
-        ids.NodeClass: AttributeValue(shared.object_class),
-        ids.Description: AttributeValue(shared.text(spec.description)),
-        ids.DisplayName: AttributeValue(display_name),
-        ids.EventNotifier: AttributeValue(shared.event_notifier),
-        ids.UserWriteMask: AttributeValue(shared.object_user_write_mask),
-        ids.WriteMask: AttributeValue(shared.object_write_mask),
-    }
-
-
-def _variable_attributes(spec: _NodeSpec, var: _Variable, display_name: ua.DataValue,
-                         value: ua.DataValue, shared: _SharedValues,
-                         ) -> dict[ua.AttributeIds, AttributeValue]:
-    """The attributes AddNodes gives a Variable (in asyncua's order; it sets UserWriteMask
-    twice, as Byte then as UInt32, and the UInt32 stays)."""
-    ids, vt = ua.AttributeIds, ua.VariantType
-    kind = shared.kind(var)
-    return {
-        ids.NodeId: AttributeValue(ua.DataValue(ua.Variant(spec.node, vt.NodeId),
-                                                StatusCode=shared.good)),
-        ids.BrowseName: AttributeValue(ua.DataValue(
-            ua.Variant(spec.browse_name, vt.QualifiedName), StatusCode=shared.good)),
-        ids.NodeClass: AttributeValue(shared.variable_class),
-        ids.AccessLevel: AttributeValue(kind.access_level),
-        ids.ArrayDimensions: AttributeValue(shared.array_dimensions),
-        ids.DataType: AttributeValue(kind.data_type),
-        ids.Description: AttributeValue(shared.text(spec.description)),
-        ids.DisplayName: AttributeValue(display_name),
-        ids.Historizing: AttributeValue(shared.historizing),
-        ids.MinimumSamplingInterval: AttributeValue(shared.minimum_sampling_interval),
-        ids.UserAccessLevel: AttributeValue(kind.access_level),
-        ids.UserWriteMask: AttributeValue(shared.user_write_mask),
-        ids.ValueRank: AttributeValue(kind.value_rank),
-        ids.WriteMask: AttributeValue(shared.write_mask),
-        ids.Value: AttributeValue(value),
-    }
-
-
-class _Target(NamedTuple):
-    """What a reference shows of the node it points to."""
-
-    node_class: Any
-    browse_name: ua.QualifiedName
-    display_name: ua.LocalizedText
-    type_definition: ua.NodeId
-
-
-class _Targets:
-    """References from a new node to its parent and its type definition. The target's class,
-    names and type definition are read the way asyncua's ``_add_reference_no_check`` reads
-    them, once for each target: a batch does not change any of them."""
-
-    def __init__(self, aspace: AddressSpace) -> None:
-        self._aspace = aspace
-        self._known: dict[ua.NodeId, _Target] = {}
-        self._no_type_definition = ua.ExpandedNodeId()  # ReferenceDescription's default
-
-    def reference(self, reference_type: ua.NodeId, forward: bool, target: ua.NodeId,
-                  ) -> ua.ReferenceDescription:
-        seen = self._known.get(target)
-        if seen is None:
-            seen = self._known[target] = self._read(target)
-        return ua.ReferenceDescription(
-            ReferenceTypeId=reference_type, IsForward=forward, NodeId=target,
-            BrowseName=seen.browse_name, DisplayName=seen.display_name,
-            NodeClass=seen.node_class, TypeDefinition=seen.type_definition)
-
-    def _read(self, target: ua.NodeId) -> _Target:
-        node_class = self._value(target, ua.AttributeIds.NodeClass)
-        type_definition = self._no_type_definition
-        if node_class in (ua.NodeClass.Object, ua.NodeClass.Variable):
-            type_definition = next(
-                (r.NodeId for r in self._aspace[target].references
-                 if r.IsForward and r.ReferenceTypeId == _HAS_TYPE_DEFINITION),
-                type_definition)
-        # asyncua keeps the reference's default name when the target's is empty
-        return _Target(node_class,
-                       self._value(target, ua.AttributeIds.BrowseName) or ua.QualifiedName(),
-                       self._value(target, ua.AttributeIds.DisplayName) or ua.LocalizedText(),
-                       type_definition)
-
-    def _value(self, node: ua.NodeId, attribute: ua.AttributeIds) -> Any:
-        value = self._aspace.read_attribute_value(node, attribute).Value
-        return value.Value if value is not None else None

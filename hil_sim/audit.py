@@ -23,7 +23,7 @@ from typing import Any
 
 from asyncua import Server, ua
 
-from gridctl.field.session_gate import AuditAction, AuditRecord
+from gridctl.field.session_audit import AuditAction, AuditRecord
 
 __all__ = ["AUDIT_LOGGER", "FieldAudit"]
 

@@ -3,7 +3,7 @@
 Small pure functions do the physics; the ``*Unit`` classes hold each device's state between
 ticks. Signs as in the registry: BESS and PV ``p_mw``/``q_mvar`` are injections (discharge and
 generation positive); EV ``p_kw`` is drawn (charging positive). Energies: MWh for BESS, kWh
-for EV; ``dt_h`` is the tick in hours.
+for EV; ``step_h`` is the tick in hours.
 """
 
 from __future__ import annotations
@@ -26,21 +26,21 @@ def ramp(previous: float, target: float, max_change: float) -> float:
     return previous + min(max(target - previous, -max_change), max_change)
 
 
-def bess_power_limits_mw(bess: Bess, soc_frac: float, dt_h: float) -> tuple[float, float]:
-    """(most charging, most discharging) injection in MW over ``dt_h`` that keeps the state of
+def bess_power_limits_mw(bess: Bess, soc_frac: float, step_h: float) -> tuple[float, float]:
+    """(most charging, most discharging) injection in MW over ``step_h`` that keeps the state of
     charge within [soc_min, soc_max] and the power within the rating; charging is negative."""
     room_mwh = max(bess.soc_max_frac - soc_frac, 0.0) * bess.e_mwh
     stored_mwh = max(soc_frac - bess.soc_min_frac, 0.0) * bess.e_mwh
-    charge = min(bess.p_mw, room_mwh / (bess.eta_charge * dt_h))
-    discharge = min(bess.p_mw, stored_mwh * bess.eta_discharge / dt_h)
+    charge = min(bess.p_mw, room_mwh / (bess.eta_charge * step_h))
+    discharge = min(bess.p_mw, stored_mwh * bess.eta_discharge / step_h)
     return -charge, discharge
 
 
-def integrate_soc(bess: Bess, soc_frac: float, p_mw: float, dt_h: float) -> float:
-    """State of charge after injecting ``p_mw`` for ``dt_h``: charging stores ``eta_charge`` of
+def integrate_soc(bess: Bess, soc_frac: float, p_mw: float, step_h: float) -> float:
+    """State of charge after injecting ``p_mw`` for ``step_h``: charging stores ``eta_charge`` of
     the energy drawn, discharging draws ``1 / eta_discharge`` of the energy delivered."""
     charging = p_mw < 0.0
-    stored = -p_mw * dt_h * bess.eta_charge if charging else -p_mw * dt_h / bess.eta_discharge
+    stored = -p_mw * step_h * bess.eta_charge if charging else -p_mw * step_h / bess.eta_discharge
     return soc_frac + stored / bess.e_mwh
 
 
@@ -89,7 +89,7 @@ class BessUnit:
         *,
         fallback: bool,
         energised: bool,
-        dt_h: float,
+        step_h: float,
         ramp_frac_per_s: float,
     ) -> None:
         """Output for the coming tick from the setpoints (or the safe default), within the
@@ -99,13 +99,13 @@ class BessUnit:
             return
         p_target = 0.0 if fallback else self.p_set_mw
         q_target = 0.0 if fallback else self.q_set_mvar
-        lo, hi = bess_power_limits_mw(self.spec, self.soc_frac, dt_h)
-        step = ramp_frac_per_s * self.spec.p_mw * dt_h * 3600.0
+        lo, hi = bess_power_limits_mw(self.spec, self.soc_frac, step_h)
+        step = ramp_frac_per_s * self.spec.p_mw * step_h * 3600.0
         self.p_mw = min(max(ramp(self.p_prev_mw, p_target, step), lo), hi)
         self.q_mvar = reactive_within(q_target, self.p_mw, self.spec.s_mva)
 
-    def integrate(self, dt_h: float) -> None:
-        soc = integrate_soc(self.spec, self.soc_frac, self.p_mw, dt_h)
+    def integrate(self, step_h: float) -> None:
+        soc = integrate_soc(self.spec, self.soc_frac, self.p_mw, step_h)
         # the limits above keep it inside; clip only float round-off
         self.soc_frac = min(max(soc, 0.0), 1.0)
 
@@ -127,7 +127,7 @@ class PvUnit:
         *,
         fallback: bool,
         energised: bool,
-        dt_h: float,
+        step_h: float,
         ramp_frac_per_s: float,
     ) -> None:
         """Output: available power under the curtailment limit (none in fallback), ramped up,
@@ -137,7 +137,7 @@ class PvUnit:
             return
         limit = self.spec.p_mwp if fallback else self.p_limit_mw
         target = min(self.p_avail_mw, limit)
-        step = ramp_frac_per_s * self.spec.s_mva * dt_h * 3600.0
+        step = ramp_frac_per_s * self.spec.s_mva * step_h * 3600.0
         self.p_mw = max(min(ramp(self.p_prev_mw, target, step), self.p_avail_mw), 0.0)
         q_target = 0.0 if fallback or not self.spec.q_capable else self.q_set_mvar
         self.q_mvar = reactive_within(q_target, self.p_mw, self.spec.s_mva)
@@ -185,7 +185,7 @@ class EvSiteUnit:
         now: pd.Timestamp,
         fallback: bool,
         energised: bool,
-        dt_h: float,
+        step_h: float,
         ramp_frac_per_s: float,
     ) -> np.ndarray:
         """Mean charging power of every connector over the coming tick, kW.
@@ -205,7 +205,7 @@ class EvSiteUnit:
             for k, session in enumerate(self.sessions):
                 if session is None:
                     continue
-                hours[k] = min(dt_h, (session.departure - now).total_seconds() / 3600.0)
+                hours[k] = min(step_h, (session.departure - now).total_seconds() / 3600.0)
                 if hours[k] <= 0.0:
                     continue
                 owed = max(session.energy_kwh - self.delivered_kwh[k], 0.0)
@@ -219,7 +219,7 @@ class EvSiteUnit:
                 else min(self.site_limit_kw, self.spec.p_site_max_kw)
             )
             target = share_site_limit(target, limit)
-        step = ramp_frac_per_s * self.spec.p_connector_kw * dt_h * 3600.0
+        step = ramp_frac_per_s * self.spec.p_connector_kw * step_h * 3600.0
         ramped = np.minimum(np.maximum(target, self.p_prev_kw - step), self.p_prev_kw + step)
         # a ramp never keeps a vehicle drawing more than its target (owed energy, departure)
         self.p_kw = np.minimum(np.maximum(ramped, 0.0), target)
@@ -233,9 +233,9 @@ class EvSiteUnit:
                 self.delivered_kwh[k] + self.p_kw[k] * hours[k], session.energy_kwh
             )
 
-    def mean_power_kw(self, hours: np.ndarray, dt_h: float) -> np.ndarray:
+    def mean_power_kw(self, hours: np.ndarray, step_h: float) -> np.ndarray:
         """Connector power averaged over the whole tick (a vehicle leaving mid-tick draws part)."""
-        return self.p_kw * (hours / dt_h)
+        return self.p_kw * (hours / step_h)
 
     def depart(self, now: pd.Timestamp) -> list[tuple[EvSession, float]]:
         """Vehicles whose departure has come leave, each with the energy it got (kWh); their

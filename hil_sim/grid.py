@@ -136,9 +136,5 @@ class SimGrid:
             self._case = (self.version, PowerFlowCase(self.net, engine=self.engine))
         return self._case[1].run(injections)
 
-    def row_positions(self, table: str) -> dict[int, int]:
-        """pandapower row → position in the table's index order (the injection array order)."""
-        return {int(r): k for k, r in enumerate(self.net[table].index)}
-
     def vn_kv(self) -> np.ndarray:
         return self.net.bus["vn_kv"].to_numpy(dtype=float)

@@ -8,6 +8,7 @@ measures; a substation transformer's ``p_mw`` flows from HV to LV. A de-energise
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,7 @@ import pandapower as pp
 from gridctl.field.contract import PointKey
 from gridctl.field.ev_points import ConnectorReport, encode_connector
 from hil_sim.devices import EvSiteUnit
+from network_models.model import GridModel
 from network_models.powerflow import TimeSeriesResult
 from network_models.registry import ElementTable, Meter, SubstationTransformer
 
@@ -157,3 +159,42 @@ def ev_site_readings(unit: EvSiteUnit, mean_kw: np.ndarray) -> dict[PointKey, An
             report = report._replace(last_session_id=last[0], last_session_energy_kwh=last[1])
         encode_connector(report, out)
     return out
+
+
+def instrument_readings(
+    model: GridModel,
+    net: pp.pandapowerNet,
+    view: FlowView,
+    *,
+    energised: set[int],
+    bus_of: Mapping[str, int],
+) -> dict[PointKey, Any]:
+    """Every meter's and substation transformer's readings from one power flow (``bus_of``:
+    device id -> its bus row)."""
+    out: dict[PointKey, Any] = {}
+    for device in model.registry:
+        if isinstance(device, Meter):
+            for name, value in meter_readings(device, net, view, bus_of[device.id]).items():
+                out[(device.id, name)] = value
+        elif isinstance(device, SubstationTransformer):
+            in_service = bool(net.trafo.at[device.element.index, "in_service"])
+            for name, value in transformer_readings(
+                device,
+                view,
+                in_service=in_service,
+                hv_energised=model.bus_index(device.hv_bus) in energised,
+            ).items():
+                out[(device.id, name)] = value
+    return out
+
+
+def network_view(view: FlowView, net: pp.pandapowerNet) -> dict[str, list[Any]]:
+    """Bus voltages (0 where de-energised) and branch loadings of one power flow, by name."""
+    return {
+        "bus_names": [str(n) for n in net.bus["name"]],
+        "bus_vm_pu": [float(view.vm_pu[view.bus_pos[int(r)]]) for r in net.bus.index],
+        "line_names": [str(n) for n in net.line["name"]],
+        "line_loading_pct": [float(x) for x in view.line_loading_pct],
+        "trafo_names": [str(n) for n in net.trafo["name"]],
+        "trafo_loading_pct": [float(x) for x in view.trafo_loading_pct],
+    }

@@ -3,11 +3,11 @@
 - Every tick the readings that changed are published (source timestamp: simulated time); the
   points of a device whose communication is lost read ``BadNoCommunication``; a stuck device
   keeps its frozen values with a Good status.
-- Writes from clients pass a guard before anything is stored: only operators may write; a read
-  point is ``BadNotWritable``; a value of the wrong type ``BadTypeMismatch``; outside the
-  point's limits (registry ``min_value``/``max_value``, NaN) ``BadOutOfRange``; to a device
-  that does not answer ``BadNoCommunication``. A refused write changes nothing; each point of a
-  batch is judged on its own.
+- Writes from clients pass a guard (:mod:`hil_sim.write_guard`) before anything is stored:
+  only operators may write; a read point is ``BadNotWritable``; a value of the wrong type
+  ``BadTypeMismatch``; outside the point's limits (registry ``min_value``/``max_value``, NaN)
+  ``BadOutOfRange``; to a device that does not answer ``BadNoCommunication``. A refused write
+  changes nothing; each point of a batch is judged on its own.
 - The clock runs at ``speed`` simulated seconds per wall second (0: as fast as possible), or,
   in step mode, only when ``Step(n)`` is called (or :meth:`SimServer.step` in process).
 - Fault injection is a set of methods of the ``Simulator`` object; a refusal returns
@@ -30,101 +30,27 @@ from collections.abc import Callable
 from typing import Any
 
 from asyncua import Server, ua
-from asyncua.crypto.permission_rules import User, UserRole
-from asyncua.server.address_space import AddressSpace, AttributeService
+from asyncua.crypto.permission_rules import User
 
 from gridctl.field.contract import PointKey, SimulatorNodes
-from gridctl.field.security import (
-    AnonymousPolicy,
-    Role,
-    RoleOf,
-    SecurityMode,
-    ServerSecurity,
-    configure_server,
-    is_internal,
-)
-from gridctl.field.session_gate import AuditAction, AuditRecord, current_request
+from gridctl.field.security_modes import SecurityMode
+from gridctl.field.server_security import RoleOf, ServerSecurity, configure_server
+from gridctl.field.session_audit import AuditAction, AuditRecord, current_request
+from gridctl.field.users import AnonymousPolicy, Role
 from hil_sim.address_space import FieldAddressSpace, build_address_space, variant
 from hil_sim.audit import FieldAudit
 from hil_sim.config import SimConfig
-from hil_sim.engine import Simulator
 from hil_sim.errors import SimulatorInputError
-from hil_sim.setpoints import WriteCheck
+from hil_sim.simulator import Simulator
 from hil_sim.standard_space import init_server
+from hil_sim.write_guard import GuardedAttributeService, refused_write_record, write_refusal
 from network_models.model import GridModel
 
 __all__ = ["SimServer"]
 
 _log = logging.getLogger(__name__)
 
-_REFUSAL = {
-    WriteCheck.UNKNOWN_POINT: ua.StatusCodes.BadNodeIdUnknown,
-    WriteCheck.NOT_WRITABLE: ua.StatusCodes.BadNotWritable,
-    WriteCheck.TYPE_MISMATCH: ua.StatusCodes.BadTypeMismatch,
-    WriteCheck.OUT_OF_RANGE: ua.StatusCodes.BadOutOfRange,
-    WriteCheck.NO_COMMUNICATION: ua.StatusCodes.BadNoCommunication,
-}
-_EXPECTED_VARIANT = {
-    "float": (ua.VariantType.Double,),
-    "bool": (ua.VariantType.Boolean,),
-    "int": (ua.VariantType.Int64, ua.VariantType.Int32, ua.VariantType.Int16),
-    "str": (ua.VariantType.String,),
-}
 _MAX_STEP = 100_000
-_WRITE_REFUSALS = {
-    ua.StatusCodes.BadUserAccessDenied: "only an operator may write",
-    ua.StatusCodes.BadNotWritable: "a measurement, not a setpoint",
-    ua.StatusCodes.BadTypeMismatch: "a value of the wrong type",
-    ua.StatusCodes.BadOutOfRange: "outside the point's limits",
-    ua.StatusCodes.BadNoCommunication: "the device does not answer",
-    ua.StatusCodes.BadNodeIdUnknown: "no such node",
-}
-
-
-class _GuardedAttributeService(AttributeService):
-    """asyncua's attribute service with a per-item check before any write is stored.
-
-    asyncua has no write hook that can refuse one item of a batch with a status code (a value
-    setter's result is ignored), so the service is subclassed: refused items get their status,
-    the rest go to asyncua as usual and, when stored, to the simulator.
-    """
-
-    def __init__(self, aspace: AddressSpace,
-                 judge: Callable[[ua.WriteValue, User], int | None],
-                 applied: Callable[[ua.WriteValue], None],
-                 refused: Callable[[ua.WriteValue, int], None]) -> None:
-        super().__init__(aspace)
-        self._judge = judge
-        self._applied = applied
-        self._refused = refused
-
-    async def write(self, params: ua.WriteParameters,
-                    user: User = User(role=UserRole.Admin)) -> list[ua.StatusCode]:  # noqa: B008
-        if is_internal(user):
-            return await super().write(params, user)
-        items = list(params.NodesToWrite)
-        results: list[ua.StatusCode | None] = [None] * len(items)
-        passed = []
-        for i, item in enumerate(items):
-            code = self._judge(item, user)
-            if code is None:
-                passed.append(i)
-            else:
-                results[i] = ua.StatusCode(code)
-                self._refused(item, code)
-        if passed:
-            forwarded = await super().write(
-                ua.WriteParameters(NodesToWrite=[items[i] for i in passed]), user)
-            for i, status in zip(passed, forwarded, strict=True):
-                results[i] = status
-                if status.is_good():
-                    self._applied(items[i])
-                else:
-                    self._refused(items[i], status.value)
-        return [r if r is not None else ua.StatusCode(ua.StatusCodes.BadInternalError)
-                for r in results]
-
-
 class SimServer:
     """An asyncua server playing the field of ``model`` (see the module docstring).
 
@@ -207,7 +133,7 @@ class SimServer:
             server, sim.contract, {**sim.readings, **self._setpoints()}, handlers)
         self._targets = {key: (node, self._space.point_of_node[node].dtype)
                          for key, node in self._space.point_nodes.items()}
-        server.iserver.attribute_service = _GuardedAttributeService(
+        server.iserver.attribute_service = GuardedAttributeService(
             server.iserver.aspace, self._judge, self._applied, self._refused_write)
         self._server = server
         await self._publish()
@@ -368,28 +294,15 @@ class SimServer:
         point = self._space.point_of_node.get(item.NodeId)
         if point is None or item.AttributeId != ua.AttributeIds.Value:
             return None  # not a field point: asyncua's own access checks apply
-        if self._role_of(user) != Role.OPERATOR:
-            return ua.StatusCodes.BadUserAccessDenied
-        if not point.writable:
-            return ua.StatusCodes.BadNotWritable
-        value_variant = item.Value.Value if item.Value is not None else None
-        if value_variant is None or value_variant.VariantType not in _EXPECTED_VARIANT[
-                point.dtype]:
-            return ua.StatusCodes.BadTypeMismatch
-        verdict = self.simulator.check_write(point.key, value_variant.Value)
-        return None if verdict == WriteCheck.OK else _REFUSAL[verdict]
+        return write_refusal(point, item, operator=self._role_of(user) == Role.OPERATOR,
+                             check=self.simulator.check_write)
 
     def _refused_write(self, item: ua.WriteValue, code: int) -> None:
         request = current_request()
         if request is None:
             return  # the server's own write
-        value = item.Value.Value.Value if item.Value is not None and item.Value.Value else None
-        self._audit.record(AuditRecord(
-            action=AuditAction.WRITE_REFUSED, user=request.user, peer=request.peer,
-            channel=request.channel, what=self._name_of_node(item.NodeId),
-            why=f"{ua.StatusCode(code).name}: {_WRITE_REFUSALS.get(code, 'refused')} "
-            f"(value {value!r})",
-            status=code, session_id=request.session_id, node=item.NodeId, value=value))
+        self._audit.record(refused_write_record(item, code, request,
+                                                what=self._name_of_node(item.NodeId)))
 
     def _name_of_node(self, node: ua.NodeId) -> str:
         """A node as the operator knows it: ``device.point``, ``Simulator.FaultLine``."""

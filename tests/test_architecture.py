@@ -168,7 +168,7 @@ import pandas, gridctl.field.contract
 if TYPE_CHECKING:
     from gridctl.runtime import ControllerRuntime
 def later():
-    from hil_sim import engine
+    from hil_sim import simulator
 """
     found = imports_of(
         "controllers.flisr.example", source, package=False, path=ROOT / "controllers" / "x.py"
@@ -179,7 +179,7 @@ def later():
         ("controllers.mpc", True),
         ("gridctl.field.contract", True),
         ("gridctl.runtime", False),
-        ("hil_sim.engine", False),
+        ("hil_sim.simulator", False),
     ]
 
 

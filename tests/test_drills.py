@@ -24,7 +24,7 @@ from gridctl.commands.drill_scenario import (
 )
 from gridctl.historian import Historian
 from gridctl.self_healing import FaultResponder
-from hil_sim.engine import Simulator
+from hil_sim.simulator import Simulator
 from network_models import load_model
 
 CAMPUS_LOADS = {"LD_CAMPUS_CRITICAL", "LD_CAMPUS_GENERAL"}

@@ -14,7 +14,7 @@ from gridctl.field.ev_points import (
     decode_connector,
     encode_connector,
 )
-from hil_sim.engine import Simulator
+from hil_sim.simulator import Simulator
 from network_models.registry import Access
 
 DEPARTS = pd.Timestamp("2026-07-15 17:30", tz="Asia/Shanghai")

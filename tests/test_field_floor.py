@@ -139,7 +139,7 @@ def test_the_import_reader_sees_imports_inside_functions_and_relative_ones():
     # the checks above are only as good as the reader: it must not miss a lazy import
     assert "hil_sim.server" in _imports(ROOT / "gridctl" / "commands" / "sim.py")
     assert "gridctl.field_client" in _imports(ROOT / "gridctl" / "commands" / "sim.py")
-    assert "gridctl.field.contract" in _imports(ROOT / "hil_sim" / "engine.py")
+    assert "gridctl.field.contract" in _imports(ROOT / "hil_sim" / "simulator.py")
     source = "def f():\n    from ..runtime import X\n    from . import contract\n"
     assert {"gridctl.runtime", "gridctl.runtime.X", "gridctl.field",
             "gridctl.field.contract"} <= _imports_in(source, "gridctl.field")

@@ -19,7 +19,7 @@ from gridctl.commands.drill_runner import run_drill
 from gridctl.commands.drill_scenario import load_scenario
 from gridctl.self_healing import FaultResponder, SwitchCommand
 from hil_sim.config import SimConfig
-from hil_sim.engine import Simulator
+from hil_sim.simulator import Simulator
 
 START = "2026-07-15 19:00"
 

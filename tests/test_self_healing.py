@@ -16,8 +16,8 @@ import math
 import pytest
 
 from gridctl.self_healing import FaultResponder, FlisrResponse, SwitchCommand
-from hil_sim.engine import Simulator
 from hil_sim.setpoints import WriteCheck
+from hil_sim.simulator import Simulator
 from network_models import GridModel
 from network_models.ac_checks import AcLimits
 

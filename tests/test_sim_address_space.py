@@ -35,8 +35,8 @@ from hil_sim.address_space import (
     _insert_nodes,
     build_address_space,
 )
-from hil_sim.engine import Simulator
 from hil_sim.server import SimServer
+from hil_sim.simulator import Simulator
 from network_models import load_model
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")

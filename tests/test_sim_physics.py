@@ -16,8 +16,8 @@ from hil_sim.devices import (
     reactive_within,
     share_site_limit,
 )
-from hil_sim.engine import Simulator
 from hil_sim.setpoints import WriteCheck
+from hil_sim.simulator import Simulator
 from network_models.registry import Bess
 
 NOON = "2026-07-15 12:00"
@@ -88,7 +88,7 @@ def test_ev_energy_follows_power_never_exceeds_the_request_and_stops_at_departur
     sim = _sim(jiuke, start="2026-07-15 08:00")
     site = jiuke.registry["EV_L7_3"]  # a public DC hub: vehicles come and go all day
     connectors = [f"c{k}" for k in range(1, site.n_connectors + 1)]
-    dt_h = sim.config.tick_s / 3600.0
+    step_h = sim.config.tick_s / 3600.0
     previous = {c: None for c in connectors}
     departures_seen = 0
     for _ in range(240):
@@ -106,7 +106,7 @@ def test_ev_energy_follows_power_never_exceeds_the_request_and_stops_at_departur
             if before is not None and before["connected"]:
                 if s["session_id"] == before["session_id"]:
                     gained = s["energy_delivered_kwh"] - before["energy_delivered_kwh"]
-                    assert gained == pytest.approx(before["p_charge_kw"] * dt_h, abs=1e-9)
+                    assert gained == pytest.approx(before["p_charge_kw"] * step_h, abs=1e-9)
                 else:
                     departures_seen += 1
                     assert before["departure_s"] <= now_s
@@ -326,12 +326,12 @@ def test_ramp_moves_towards_the_target_by_at_most_the_step():
 
 def test_power_limits_keep_the_state_of_charge_inside_its_band(jiuke):
     bess: Bess = jiuke.registry["BESS_1"]
-    dt_h = 1.0 / 60.0
-    lo, hi = bess_power_limits_mw(bess, bess.soc_max_frac - 0.001, dt_h)
-    assert integrate_soc(bess, bess.soc_max_frac - 0.001, lo, dt_h) == pytest.approx(
+    step_h = 1.0 / 60.0
+    lo, hi = bess_power_limits_mw(bess, bess.soc_max_frac - 0.001, step_h)
+    assert integrate_soc(bess, bess.soc_max_frac - 0.001, lo, step_h) == pytest.approx(
         bess.soc_max_frac)
     assert hi == bess.p_mw
-    lo, hi = bess_power_limits_mw(bess, bess.soc_min_frac, dt_h)
+    lo, hi = bess_power_limits_mw(bess, bess.soc_min_frac, step_h)
     assert hi == 0.0 and lo == -bess.p_mw
 
 

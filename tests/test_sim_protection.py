@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from hil_sim.engine import Simulator
 from hil_sim.errors import SimulatorInputError
+from hil_sim.simulator import Simulator
 
 EVENING = "2026-07-15 19:00"
 

@@ -115,7 +115,7 @@ def test_a_users_file_with_a_key_given_twice_is_refused(tmp_path):
 
 
 def test_an_unknown_user_costs_the_same_hash_as_a_known_one(monkeypatch):
-    import gridctl.field.security as security
+    import gridctl.field.users as security
 
     store = UserStore.of(UserAccount(name="op", role=Role.OPERATOR,
                                      password_hash=hash_password("pw", iterations=1234)))

@@ -18,7 +18,7 @@ import pytest
 from asyncua import ua
 from asyncua.client.ua_client import UaClient
 
-import gridctl.field.security as security_module
+import gridctl.field.users as security_module
 from gridctl.cli import main
 from gridctl.field.security import (
     AnonymousPolicy,

@@ -1,7 +1,7 @@
 """Spec: the simulator's AC physics and the planner's AC check are one and the same power flow.
 
 For the same device outputs (registry signs: PV and BESS ``p_mw``/``q_mvar`` injected) and the
-same loads, the bus voltages of the simulator's tick (``hil_sim.engine.Simulator._solve``) and
+same loads, the bus voltages of the simulator's tick (``hil_sim.simulator.Simulator._solve``) and
 of the planner's check of a schedule (``controllers.dispatch.Dispatcher.evaluate``) agree to
 within 1e-4 pu, also when PV and BESS inject or absorb reactive power.
 """
@@ -16,7 +16,7 @@ from controllers.dispatch import Dispatcher
 from controllers.schedule import DispatchSchedule
 from forecasts.bundle import ForecastBundle
 from hil_sim.config import SimConfig
-from hil_sim.engine import Simulator
+from hil_sim.simulator import Simulator
 
 TOLERANCE_PU = 1e-4
 

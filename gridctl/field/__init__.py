@@ -4,9 +4,14 @@ behind a gateway) both build on, and nothing else.
 - :mod:`gridctl.field.contract`: the point list and its OPC UA address layout, derived from the
   device registry (re-exported here);
 - :mod:`gridctl.field.ev_points`: the EV codec, one connector's session and its points;
-- :mod:`gridctl.field.security` with :mod:`~gridctl.field.trust_list`,
-  :mod:`~gridctl.field.session_gate` and :mod:`~gridctl.field.login_guard`: certificates,
-  users and roles, both ends; :mod:`gridctl.field.asyncua_logs`: asyncua's log noise.
+- :mod:`gridctl.field.security`, the public surface of field security, done by concern in
+  :mod:`~gridctl.field.security_modes` (modes), :mod:`~gridctl.field.users` (passwords, users
+  and roles), :mod:`~gridctl.field.certificates` and :mod:`~gridctl.field.trust_list`
+  (own certificate, trusted peers), :mod:`~gridctl.field.server_security` (with
+  :mod:`~gridctl.field.session_gate`, :mod:`~gridctl.field.asyncua_gate`,
+  :mod:`~gridctl.field.session_audit` and :mod:`~gridctl.field.login_guard`) and
+  :mod:`~gridctl.field.client_security`;
+  :mod:`gridctl.field.asyncua_logs`: asyncua's log noise.
 
 The floor imports nothing else of ``gridctl``, and importing this package loads no client and
 no asyncua at all: the security modules are imported by name where they are used. The

@@ -44,24 +44,35 @@ asyncua internals relied on (asyncua is pinned to 2.1.x in ``pyproject.toml``;
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import weakref
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
-from asyncua import Server, ua
+from asyncua import ua
 from asyncua.common.utils import ServiceError
-from asyncua.crypto.permission_rules import User, UserRole
-from asyncua.server import binary_server_asyncio
-from asyncua.server.internal_server import InternalServer
+from asyncua.crypto.permission_rules import User
 from asyncua.server.uaprocessor import UaProcessor
 from asyncua.ua.ua_binary import struct_from_binary
 from cryptography import x509
 
+from gridctl.field.asyncua_gate import GatedUaProcessor, GateUserManager, install_gate, judged_as
 from gridctl.field.login_guard import LoginGuard
+from gridctl.field.session_audit import (
+    AuditAction,
+    AuditRecord,
+    AuditSink,
+    RequestContext,
+    channel_name,
+    current_request,
+    host_of,
+    password_protected,
+    peer_of,
+    service_name,
+    serving,
+    user_name_of,
+)
 from gridctl.field.trust_list import CertificateCheck, describe_certificate, thumbprint
 
 __all__ = [
@@ -89,84 +100,6 @@ _ACTIVATE = ua.NodeId(_Request.ActivateSessionRequest_Encoding_DefaultBinary)
 _WRITE = ua.NodeId(_Request.WriteRequest_Encoding_DefaultBinary)
 _CALL = ua.NodeId(_Request.CallRequest_Encoding_DefaultBinary)
 _NAMED_IN_AUDIT = 8  # nodes named in one audit record; the rest are counted
-
-
-class AuditAction(StrEnum):
-    LOGIN = "login"
-    LOGIN_REFUSED = "login refused"
-    SESSION_REFUSED = "session refused"
-    CERTIFICATE_REFUSED = "certificate refused"
-    WRITE_REFUSED = "write refused"
-    CALL_REFUSED = "call refused"
-    SERVICE_REFUSED = "service refused"
-
-
-@dataclass(frozen=True, kw_only=True)
-class AuditRecord:
-    """Who did what from where, and why it was refused (or that a login passed)."""
-
-    action: AuditAction
-    user: str | None  # None: an anonymous session (or no session yet)
-    peer: str  # the client's address, host:port
-    channel: str  # the secure channel's policy/mode, e.g. Basic256Sha256/SignAndEncrypt
-    what: str  # the service, the point(s) written or the method called
-    why: str  # the status and the reason, e.g. "BadUserAccessDenied: account locked"
-    status: int  # the OPC UA status code answered (Good for a login)
-    session_id: ua.NodeId | None = None
-    node: ua.NodeId | None = None  # the (first) node written or method called
-    value: Any = None  # the value refused, or a call's arguments
-    certificate: bytes | None = None  # a refused certificate (DER)
-
-    @property
-    def refused(self) -> bool:
-        return self.action != AuditAction.LOGIN
-
-    def line(self) -> str:
-        """The record as one log line."""
-        who = self.user if self.user is not None else "anonymous"
-        return (f"{self.action} user={who} from={self.peer} channel={self.channel} "
-                f"what={self.what} why={self.why}")
-
-
-AuditSink = Callable[[AuditRecord], None]
-
-
-@dataclass(frozen=True)
-class RequestContext:
-    """The client request being served: for checks deeper in the server that audit refusals."""
-
-    peer: str
-    user: str | None
-    channel: str
-    session_id: ua.NodeId | None
-
-
-_REQUEST: contextvars.ContextVar[RequestContext | None] = contextvars.ContextVar(
-    "gridctl_field_request", default=None)
-_VERDICT: contextvars.ContextVar[str | None] = contextvars.ContextVar(
-    "gridctl_field_login_verdict", default=None)
-
-
-def current_request() -> RequestContext | None:
-    """The client request this task is serving (None for the server's own writes)."""
-    return _REQUEST.get()
-
-
-def channel_name(policy_uri: str, mode: ua.MessageSecurityMode) -> str:
-    """A secure channel's policy and mode in a few words: ``Basic256Sha256/Sign``, ``None``."""
-    policy = policy_uri.rsplit("#", 1)[-1] or "None"
-    if mode == ua.MessageSecurityMode.None_ or policy == "None":
-        return "None"
-    return f"{policy}/{mode.name}"
-
-
-def password_protected(mode: ua.MessageSecurityMode, token_encrypted: bool) -> bool:
-    """True if a password sent this way can be read by nobody but the server and opens a
-    session nobody else can use: on a SignAndEncrypt channel, or encrypted for the server on a
-    Sign channel (a None channel protects neither the password nor the session)."""
-    if mode == ua.MessageSecurityMode.SignAndEncrypt:
-        return True
-    return mode == ua.MessageSecurityMode.Sign and token_encrypted
 
 
 _hashing: ThreadPoolExecutor | None = None
@@ -207,24 +140,6 @@ class _Exchange:
         return True
 
 
-class _GateUserManager:
-    """asyncua's user manager behind the gate: a user name is accepted only as the gate's
-    verdict for this request says; the password itself is never checked here."""
-
-    def __init__(self, anonymous_allowed: bool) -> None:
-        self._anonymous_allowed = anonymous_allowed
-
-    def get_user(self, iserver: Any, username: str | None = None, password: str | None = None,
-                 certificate: Any = None) -> User | None:
-        # only anonymous and user-name tokens are offered, so no user name means anonymous
-        if username is None:
-            return User(role=UserRole.User, name=None) if self._anonymous_allowed else None
-        verdict = _VERDICT.get()
-        if verdict is None or verdict != username:
-            return None  # not judged by the gate: refused
-        return User(role=UserRole.User, name=verdict)
-
-
 class SessionGate:
     """The checks of the module docstring for one server (see :func:`install_gate`)."""
 
@@ -249,7 +164,7 @@ class SessionGate:
         self._allow_insecure_passwords = allow_insecure_passwords
         self._audit = audit or (lambda record: None)
         self._name_of_node = name_of_node or (lambda node: node.to_string())
-        self.user_manager = _GateUserManager(anonymous_allowed)
+        self.user_manager = GateUserManager(anonymous_allowed)
         self._configured = ", ".join(sorted(channel_name(u, m) for u, m in channels))
         self._checked: weakref.WeakKeyDictionary[UaProcessor, bool] = (
             weakref.WeakKeyDictionary())
@@ -264,16 +179,16 @@ class SessionGate:
         if typeid in _DISCOVERY:
             return await handle(typeid, requesthdr, seqhdr, body)
         policy = processor._connection.security_policy
-        ex = _Exchange(processor, requesthdr, seqhdr, _peer(processor),
+        ex = _Exchange(processor, requesthdr, seqhdr, peer_of(processor),
                        channel_name(policy.URI, policy.Mode))
         session = processor.session
-        user = _user_name(session)
+        user = user_name_of(session)
         if (policy.URI, policy.Mode) not in self._channels:
             activate = typeid == _ACTIVATE
             return self._refuse(
                 ex, AuditAction.LOGIN_REFUSED if activate else AuditAction.SESSION_REFUSED,
                 ua.StatusCodes.BadSecurityModeInsufficient,
-                user=self._claimed_user(body) if activate else user, what=_service(typeid),
+                user=self._claimed_user(body) if activate else user, what=service_name(typeid),
                 why=f"a {ex.channel} channel, the server is configured for {self._configured}")
         if self._checked.get(processor) is not True:
             refused = await self._check_certificate(ex, typeid, body)
@@ -296,18 +211,17 @@ class SessionGate:
             return self._refuse(ex, action, ua.StatusCodes.BadUserAccessDenied, user=user,
                                 what=what, why=f"only an operator may {verb} ({whose} session)",
                                 session_id=session.session_id, node=node, value=value)
-        token = _REQUEST.set(RequestContext(ex.peer, user, ex.channel, session.session_id))
-        try:
-            return await handle(typeid, requesthdr, seqhdr, body)
-        except ua.uaerrors.BadUserAccessDenied:
-            # asyncua's permission rules refused it (a change of the address space, ...)
-            self._audit(AuditRecord(
-                action=AuditAction.SERVICE_REFUSED, user=user, peer=ex.peer, channel=ex.channel,
-                what=_service(typeid), why="BadUserAccessDenied: not allowed to external users",
-                status=ua.StatusCodes.BadUserAccessDenied, session_id=session.session_id))
-            raise
-        finally:
-            _REQUEST.reset(token)
+        with serving(RequestContext(ex.peer, user, ex.channel, session.session_id)):
+            try:
+                return await handle(typeid, requesthdr, seqhdr, body)
+            except ua.uaerrors.BadUserAccessDenied:
+                # asyncua's permission rules refused it (a change of the address space, ...)
+                self._audit(AuditRecord(
+                    action=AuditAction.SERVICE_REFUSED, user=user, peer=ex.peer,
+                    channel=ex.channel, what=service_name(typeid),
+                    why="BadUserAccessDenied: not allowed to external users",
+                    status=ua.StatusCodes.BadUserAccessDenied, session_id=session.session_id))
+                raise
 
     async def _activate(self, ex: _Exchange, handle: Callable[..., Awaitable[bool]],
                         typeid: ua.NodeId, body: Any) -> bool:
@@ -341,7 +255,7 @@ class SessionGate:
                 return refused(ua.StatusCodes.BadIdentityTokenInvalid,
                                "the password cannot be decrypted")
             outcome = await self.guard.attempt(
-                name or "", _host(processor),
+                name or "", host_of(processor),
                 lambda: self._check_password(name or "", password or ""))
             if not outcome.accepted:
                 # audited now, answered after the slow-down: this connection waits, the event
@@ -352,13 +266,11 @@ class SessionGate:
                 await asyncio.sleep(outcome.wait_s)
                 return ex.answer(ua.StatusCodes.BadUserAccessDenied)
             verdict = outcome.account
-        verdict_token = _VERDICT.set(verdict)
-        try:
-            result = await handle(typeid, ex.requesthdr, ex.seqhdr, body)
-        except (ServiceError, ua.UaStatusCodeError) as exc:
-            return refused(exc.code, ua.StatusCode(exc.code).doc)
-        finally:
-            _VERDICT.reset(verdict_token)
+        with judged_as(verdict):
+            try:
+                result = await handle(typeid, ex.requesthdr, ex.seqhdr, body)
+            except (ServiceError, ua.UaStatusCodeError) as exc:
+                return refused(exc.code, ua.StatusCode(exc.code).doc)
         role = "operator" if self._is_operator(
             processor.session.user if processor.session is not None else None) else "viewer"
         self._audit(AuditRecord(action=AuditAction.LOGIN, user=name, peer=ex.peer,
@@ -461,57 +373,6 @@ class SessionGate:
         if len(nodes) > _NAMED_IN_AUDIT:
             names += f" and {len(nodes) - _NAMED_IN_AUDIT} more"
         return names
-
-
-class GatedUaProcessor(UaProcessor):
-    """asyncua's request processor with the gate of its server in front (if it has one)."""
-
-    async def _process_message(self, typeid: Any, requesthdr: Any, seqhdr: Any,
-                               body: Any) -> bool:
-        gate = _GATES.get(self.iserver)
-        if gate is None:
-            return await super()._process_message(typeid, requesthdr, seqhdr, body)
-        return await gate.process(self, super()._process_message, typeid, requesthdr, seqhdr,
-                                  body)
-
-
-_GATES: weakref.WeakKeyDictionary[InternalServer, SessionGate] = weakref.WeakKeyDictionary()
-
-
-def install_gate(server: Server, gate: SessionGate) -> None:
-    """Put ``gate`` in front of every connection of ``server``; call before ``start()``."""
-    current = binary_server_asyncio.UaProcessor
-    if current is not GatedUaProcessor:
-        if current is not UaProcessor:
-            raise RuntimeError(f"asyncua's request processor was replaced by {current!r}: "
-                               "the session gate cannot be installed")
-        binary_server_asyncio.UaProcessor = GatedUaProcessor  # type: ignore[misc]
-    _GATES[server.iserver] = gate
-    server.iserver.set_user_manager(gate.user_manager)  # type: ignore[arg-type]
-
-
-def _peer(processor: UaProcessor) -> str:
-    name = processor.name
-    if isinstance(name, tuple) and len(name) >= 2:
-        host, port = name[0], name[1]
-        return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
-    return str(name)
-
-
-def _host(processor: UaProcessor) -> str:
-    name = processor.name
-    return str(name[0]) if isinstance(name, tuple) and name else str(name)
-
-
-def _user_name(session: Any) -> str | None:
-    user = getattr(session, "user", None)
-    return getattr(user, "name", None)
-
-
-def _service(typeid: ua.NodeId) -> str:
-    name = ua.ObjectIdNames.get(typeid.Identifier, str(typeid)) if typeid.NamespaceIndex == 0 \
-        else str(typeid)
-    return name.removesuffix("_Encoding_DefaultBinary").removesuffix("Request")
 
 
 def _thumbprint_of(der: bytes | None) -> str | None:

@@ -76,24 +76,41 @@ def device_injections(
     }
     columns = {name: _columns(name, values) for name, values in given.items()}
     n = _step_count(columns, steps)
-    arrays = _defaults(net, registry, n)
+    # registry kind -> device id -> row position, looked up once a call (two arguments a kind)
+    rows_of = {"ev_sites": _row_positions(net, "load", registry.ev_sites, "ev_site_q_mvar")}
+    arrays = _defaults(net, rows_of["ev_sites"], n)
     for name, by_id in columns.items():
         kind, table, column, sign = _ARGUMENTS[name]
-        rows = _row_positions(net, table, getattr(registry, kind), name)
-        for device_id, values in by_id.items():
+        if kind not in rows_of:
+            rows_of[kind] = _row_positions(net, table, getattr(registry, kind), name)
+        rows = rows_of[kind]
+        for device_id in by_id:
             if device_id not in rows:
                 raise InputError(
                     f"{device_id!r} is not one of the registry's {kind}: expected the id of one",
                     source="device_injections", element=device_id, field=name,
                 )
-            arrays[(table, column)][:, rows[device_id]] = sign * np.broadcast_to(values, (n,))
+        positions = [rows[device_id] for device_id in by_id]
+        arrays[(table, column)][:, positions] = sign * _block(list(by_id.values()), n)
     return TimeSeriesInjections(
         **{f"{table}_{column}": values for (table, column), values in arrays.items()}
     )
 
 
 def _columns(name: str, values: DeviceValues) -> dict[str, np.ndarray]:
-    """Device id -> float values (0-d for one number, 1-d per step), checked finite."""
+    """Device id -> float values (0-d for one number, 1-d per step), checked finite.
+
+    Values of one shape (all numbers, or all sequences of one length) are checked in one array
+    (the simulator builds a tick's injections every tick); others, and any that fail, device
+    by device, so that the error names the first device at fault.
+    """
+    pairs = list(values.items())  # a DataFrame's columns or a mapping's items alike
+    try:
+        stacked = np.asarray([raw for _, raw in pairs], dtype=float)
+    except (TypeError, ValueError):  # of different shapes, or not numbers
+        stacked = None
+    if stacked is not None and stacked.ndim in (1, 2) and np.isfinite(stacked).all():
+        return {str(device_id): row for (device_id, _), row in zip(pairs, stacked, strict=True)}
     out: dict[str, np.ndarray] = {}
     for device_id, raw in values.items():
         array = np.asarray(raw, dtype=float)
@@ -124,7 +141,7 @@ def _step_count(columns: Mapping[str, Mapping[str, np.ndarray]], steps: int | No
 
 
 def _defaults(
-    net: pp.pandapowerNet, registry: DeviceRegistry, steps: int
+    net: pp.pandapowerNet, ev_rows: Mapping[str, int], steps: int
 ) -> dict[tuple[str, str], np.ndarray]:
     """(steps, rows) arrays before any device value: static loads and sgens, idle storage."""
     arrays = {
@@ -135,7 +152,6 @@ def _defaults(
     n_storage = len(net.storage) if "storage" in net else 0
     arrays[("storage", "p_mw")] = np.zeros((steps, n_storage))
     arrays[("storage", "q_mvar")] = np.zeros((steps, n_storage))
-    ev_rows = _row_positions(net, "load", registry.ev_sites, "ev_site_q_mvar")
     arrays[("load", "q_mvar")][:, list(ev_rows.values())] = 0.0
     return arrays
 
@@ -155,3 +171,11 @@ def _row_positions(
             )
         positions[device.id] = int(index.get_loc(device.element.index))
     return positions
+
+
+def _block(values: list[np.ndarray], steps: int) -> np.ndarray:
+    """(steps, devices) array of the devices' values (a number holds for every step)."""
+    block = np.empty((steps, len(values)))
+    for k, device_values in enumerate(values):
+        block[:, k] = device_values
+    return block
