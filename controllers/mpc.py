@@ -37,6 +37,7 @@ from controllers.ev_charging import (
     session_limits_kw,
     split_rest_of_step,
 )
+from controllers.ev_setpoints import Occupancy, sites_setpoints
 from controllers.schedule import DecisionRecord, DispatchSchedule
 from controllers.snapshot import GridSnapshot
 from forecasts.bundle import ForecastBundle
@@ -45,7 +46,11 @@ from network_models.model import GridModel
 
 @dataclass(frozen=True, kw_only=True, eq=False)
 class MpcDecision:
-    """The setpoints of the first step and why."""
+    """The setpoints of the first step and why.
+
+    With the connectors' occupancy given to :meth:`RecedingHorizonController.step`, the EV
+    sites' setpoints are each connector's power and the site limit made from ``session_p_kw``
+    (:mod:`controllers.ev_setpoints`): what the runtime writes as it is."""
 
     time: pd.Timestamp
     setpoints: Mapping[str, Mapping[str, float]]  # device id -> point name -> value
@@ -82,8 +87,14 @@ class RecedingHorizonController:
         self.dispatcher = Dispatcher(model, steps=horizon_steps, step_h=step_h, config=self.config)
         self.last_good: DispatchSchedule | None = None
 
-    def step(self, snapshot: GridSnapshot, forecast: ForecastBundle) -> MpcDecision:
-        """Plan from ``snapshot`` over the forecast and return the first step's setpoints."""
+    def step(self, snapshot: GridSnapshot, forecast: ForecastBundle, *,
+             plugged_in: Occupancy | None = None) -> MpcDecision:
+        """Plan from ``snapshot`` over the forecast and return the first step's setpoints.
+
+        ``plugged_in``: who is plugged in at which connector of each EV site, as the chargers
+        report it; with it the decision carries every connector's setpoint and the site limits
+        made from the sessions' powers, without it the site limits of the schedule's first
+        step."""
         t0 = time.perf_counter()
         if dict(snapshot.switch_closed) != self.dispatcher.switch_closed and snapshot.switch_closed:
             # topology changed (restoration, reconfiguration): new network, new problem
@@ -166,10 +177,16 @@ class RecedingHorizonController:
             ev_envelopes_raised=record.ev_envelopes_raised if record is not None else 0,
         )
         room_kw = self._ev_site_room_kw(forecast, schedule) if plan_ok else {}
+        session_kw = self._session_setpoints(snapshot, schedule, room_kw)
+        setpoints = first_step_setpoints(self.model, schedule)
+        if plugged_in is not None:
+            step_end = snapshot.time + pd.Timedelta(hours=self.step_h)
+            setpoints.update(sites_setpoints(self.model.registry.ev_sites, session_kw,
+                                             plugged_in, step_end))
         return MpcDecision(
             time=snapshot.time,
-            setpoints=first_step_setpoints(self.model, schedule),
-            session_p_kw=self._session_setpoints(snapshot, schedule, room_kw),
+            setpoints=setpoints,
+            session_p_kw=session_kw,
             schedule=schedule,
             record=record,
             planned_import_mw=float(result.ac.import_mw[0])

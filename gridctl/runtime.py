@@ -9,7 +9,7 @@ connector's session. They are answered as they arrive, whatever the scheduled jo
 - a new trip or lost transformer: FLISR (:class:`~gridctl.self_healing.FaultResponder`) plans
   and its switching is written in order;
 - a vehicle plugs in or leaves between control steps: its site's power is split again for the
-  rest of the step (:func:`~controllers.ev_charging.split_rest_of_step`), so a vehicle with
+  rest of the step (:func:`~controllers.ev_setpoints.resplit_site`), so a vehicle with
   little slack starts charging at once instead of at the next step;
 - a microgrid loses or regains its upstream supply: its supervisor
   (:class:`~gridctl.microgrids.MicrogridSupervisor`) sheds, restores and reconnects.
@@ -53,7 +53,14 @@ from typing import Any
 import pandas as pd
 
 from controllers.config import DEFAULT_HORIZON_STEPS, DEFAULT_STEP_MINUTES, DispatchConfig
-from controllers.ev_charging import SessionState, split_rest_of_step
+from controllers.ev_charging import SessionState
+from controllers.ev_setpoints import (
+    Occupancy,
+    PluggedIn,
+    SiteConnectors,
+    held_site_setpoints,
+    resplit_site,
+)
 from controllers.mpc import MpcDecision
 from controllers.schedule import DispatchSchedule
 from controllers.snapshot import GridSnapshot
@@ -843,15 +850,11 @@ class ControllerRuntime:
         values: dict[PointKey, Any] = {}
         for site in sites:
             planned = float(planned_site_kw.get(site.id, 0.0))
-            split = split_rest_of_step(
-                site, states, now, decision.time + step, planned,
+            site_values, split = resplit_site(
+                site, states, _plugged_in(read, site), now, decision.time + step, planned,
                 room_kw=float(decision.ev_site_room_kw.get(site.id, 0.0)),
             )
-            values.update(
-                _site_setpoints(
-                    site, split, _connector_sessions(read, site), decision.time + step
-                )
-            )
+            values.update(site_values)
             given = sum(split.values())
             # beyond the AC-checked plan only for a vehicle that would otherwise miss its
             # departure, within the site's rating: recorded, so an operator sees how often
@@ -887,13 +890,15 @@ class ControllerRuntime:
             r.device_id for r in readings if r.point == "connected" and r.good and not r.value
         ]
         forecast = forecast.without(loads=disconnected, sites=self._held_at_zero())
-        decision = await self.planner.step(snapshot, forecast, self._day_plan, self._last_good)
+        decision = await self.planner.step(snapshot, forecast, self._day_plan, self._last_good,
+                                           plugged_in=_occupancy(_good_values(readings),
+                                                                 self.model))
         if decision.record.fallback is None:
             self._last_good = decision.schedule
         self._decision = decision
         async with self._write_lock:
             # under the lock: a curtailment made while the plan was being made holds
-            values = self._setpoint_values(decision, readings)
+            values = self._setpoint_values(decision)
             self._last_setpoints = values  # first: a heartbeat from now on sends these
             await self._write(step_start, values, reason="mpc")
         # a vehicle that plugged in or left while the plan was being made: split its site again;
@@ -1076,29 +1081,17 @@ class ControllerRuntime:
         hours = self.config.horizon_steps * self.config.step_minutes / 60.0 + 1.0
         return self._scenarios[day].forecast_at(now, f"{hours}h")
 
-    def _setpoint_values(
-        self, decision: MpcDecision, readings: list[PointReading]
-    ) -> dict[PointKey, Any]:
+    def _setpoint_values(self, decision: MpcDecision) -> dict[PointKey, Any]:
+        """The decision's setpoints as they are, but a site curtailed by self-healing or a
+        microgrid supervisor stays at 0 kW (the plan does not lift it)."""
         values: dict[PointKey, Any] = {}
         for device, points in decision.setpoints.items():
             for point, v in points.items():
                 values[(device, point)] = float(v)
-        step_end = decision.time + pd.Timedelta(minutes=self.config.step_minutes)
-        read = _good_values(readings)
         held = self._held_at_zero()
         for site in self.model.registry.of_type(EvChargingSite):
-            if site.id in held:  # curtailed by self-healing: the plan does not lift it
-                values.update({(site.id, f"{c}.p_set_kw"): 0.0 for c in site.connector_ids()})
-                values[(site.id, "p_site_limit_kw")] = 0.0
-                continue
-            values.update(
-                _site_setpoints(
-                    site,
-                    decision.session_p_kw,
-                    _connector_sessions(read, site),
-                    step_end,
-                )
-            )
+            if site.id in held:
+                values.update(held_site_setpoints(site))
         return values
 
     async def _write(
@@ -1128,43 +1121,19 @@ def _good_values(readings: Iterable[PointReading]) -> dict[PointKey, Any]:
     return {r.key: r.value for r in readings if r.good}
 
 
-def _connector_sessions(
-    values: Mapping[PointKey, Any], site: EvChargingSite
-) -> dict[str, tuple[str, pd.Timestamp | None] | None]:
-    """Connector → (session id, announced departure), or None where no vehicle is."""
-    out: dict[str, tuple[str, pd.Timestamp | None] | None] = {}
+def _plugged_in(values: Mapping[PointKey, Any], site: EvChargingSite) -> SiteConnectors:
+    """Connector → the vehicle its charger reports (session id, announced departure), or None
+    where no vehicle is."""
+    out: dict[str, PluggedIn | None] = {}
     for c in site.connector_ids():
         report = ev_points.decode_connector(site.id, c, values)
-        out[c] = (report.session_id, report.departure) if report.session_id else None
+        out[c] = PluggedIn(report.session_id, report.departure) if report.session_id else None
     return out
 
 
-def _site_setpoints(
-    site: EvChargingSite,
-    session_kw: Mapping[str, float],
-    session_at: Mapping[str, tuple[str, pd.Timestamp | None] | None],
-    step_end: pd.Timestamp,
-) -> dict[PointKey, float]:
-    """Connector setpoints and the site limit from each session's power (kW while plugged in).
-
-    A connector with no vehicle is set to its rating: a vehicle plugging in starts charging at
-    once (a short stay may have no slack) until its site is split again. The site limit lets the
-    connectors' sum through (the plan's site power is a step average, the setpoints are what
-    each vehicle draws while plugged in), plus the rating of every connector whose vehicle
-    leaves within the step (a successor may plug in), within the site's rating.
-    """
-    values: dict[PointKey, float] = {}
-    reserve = 0.0
-    for c in site.connector_ids():
-        at = session_at.get(c)
-        kw = session_kw.get(at[0], 0.0) if at else site.p_connector_kw
-        kw = float(min(max(kw, 0.0), site.p_connector_kw))
-        values[(site.id, f"{c}.p_set_kw")] = kw
-        if at and at[1] is not None and at[1] < step_end:
-            reserve += site.p_connector_kw - kw
-    total = sum(values.values()) + reserve
-    values[(site.id, "p_site_limit_kw")] = float(min(total, site.p_site_max_kw))
-    return values
+def _occupancy(values: Mapping[PointKey, Any], model: GridModel) -> Occupancy:
+    """Every EV site's connectors and who is plugged in at each (``values``: good readings)."""
+    return {site.id: _plugged_in(values, site) for site in model.registry.of_type(EvChargingSite)}
 
 
 def _polled_points(contract: FieldContract, model: GridModel) -> list[PointKey]:
