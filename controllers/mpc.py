@@ -29,7 +29,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
-from controllers.bess_soc import guard_schedule, read_fleet, soc_issues
+from controllers.bess_soc import SocReading, guard_schedule, read_fleet, soc_issues
 from controllers.config import DispatchConfig
 from controllers.dispatch import Dispatcher
 from controllers.ev_charging import (
@@ -127,21 +127,8 @@ class RecedingHorizonController:
             notes.append(f"planning failed: {type(exc).__name__}: {exc}")
         fallback = None
         if not plan_ok:
-            shifted = self._shifted_last_good(snapshot.time)
-            if shifted is not None:
-                schedule, fallback = shifted, "last_schedule_shifted"
-            else:
-                schedule, fallback = (
-                    self.dispatcher.safe_schedule(forecast, snapshot),
-                    "rule_based_safe_dispatch",
-                )
-            notes.append(f"fallback: {fallback}")
-            if late is not None:
-                checked = self._ac_of(forecast, schedule, notes)
-                if not checked.get("passed", False):
-                    notes.append(f"the fallback breaks {checked.get('violation_count', '?')} AC "
-                                 "limit(s): the late plan, which passed its AC check, is sent")
-                    schedule, fallback, plan_ok = late, None, True
+            schedule, fallback = self._fallback(snapshot, forecast, late, notes)
+            plan_ok = fallback is None  # the late plan, sent after all
         # the last check before anything is sent: every path, plan or fallback, from what was
         # measured (an old schedule knows nothing of the battery's present charge)
         schedule, clipped = guard_schedule(
@@ -157,25 +144,8 @@ class RecedingHorizonController:
         if fallback is not None or clipped:
             # the record carries the AC check of what is sent, not of a plan it replaced
             ac_check = self._ac_of(forecast, schedule, notes)
-        record = DecisionRecord(
-            time=snapshot.time.isoformat(),
-            status=record.status if record is not None else "failed",
-            fallback=fallback,
-            objective_cny=record.objective_cny if record is not None else float("nan"),
-            terms_cny=record.terms_cny if record is not None else {},
-            solve_s=record.solve_s if record is not None else 0.0,
-            total_s=time.perf_counter() - t0,
-            relinearisations=record.relinearisations if record is not None else 0,
-            ac_check=ac_check,
-            ev_shortfall_kwh=record.ev_shortfall_kwh if record is not None else {},
-            bess_soc_issues=soc_issues(readings),
-            notes=(record.notes if record is not None else ()) + tuple(notes),
-            # what bound the plan; a fallback sends something else, which no dual describes
-            binding_constraints=record.binding_constraints
-            if record is not None and fallback is None else (),
-            limits_readded=record.limits_readded if record is not None else 0,
-            ev_envelopes_raised=record.ev_envelopes_raised if record is not None else 0,
-        )
+        record = _record_sent(snapshot.time, record, fallback, ac_check, notes, readings,
+                              total_s=time.perf_counter() - t0)
         room_kw = self._ev_site_room_kw(forecast, schedule) if plan_ok else {}
         session_kw = self._session_setpoints(snapshot, schedule, room_kw)
         setpoints = first_step_setpoints(self.model, schedule)
@@ -193,6 +163,30 @@ class RecedingHorizonController:
             if fallback is None and result is not None else float("nan"),
             ev_site_room_kw=room_kw,
         )
+
+    def _fallback(
+        self, snapshot: GridSnapshot, forecast: ForecastBundle,
+        late: DispatchSchedule | None, notes: list[str],
+    ) -> tuple[DispatchSchedule, str | None]:
+        """What is sent when the plan is not: the last good schedule shifted to now, else a
+        rule-based safe dispatch; but a ``late`` plan that passed its AC check rather than a
+        fallback that fails it (then no fallback is named)."""
+        shifted = self._shifted_last_good(snapshot.time)
+        if shifted is not None:
+            schedule, fallback = shifted, "last_schedule_shifted"
+        else:
+            schedule, fallback = (
+                self.dispatcher.safe_schedule(forecast, snapshot),
+                "rule_based_safe_dispatch",
+            )
+        notes.append(f"fallback: {fallback}")
+        if late is not None:
+            checked = self._ac_of(forecast, schedule, notes)
+            if not checked.get("passed", False):
+                notes.append(f"the fallback breaks {checked.get('violation_count', '?')} AC "
+                             "limit(s): the late plan, which passed its AC check, is sent")
+                return late, None
+        return schedule, fallback
 
     # -- internals -----------------------------------------------------------------------------
     def _ac_of(self, forecast: ForecastBundle, schedule: DispatchSchedule,
@@ -295,6 +289,33 @@ class RecedingHorizonController:
             return None
         steps = round((now - idx[0]) / pd.Timedelta(hours=self.step_h))
         return self.last_good.shifted(steps) if steps else self.last_good
+
+
+def _record_sent(
+    now: pd.Timestamp, record: DecisionRecord | None, fallback: str | None, ac_check: dict,
+    notes: list[str], readings: Mapping[str, SocReading], *, total_s: float,
+) -> DecisionRecord:
+    """The record of what is sent: the plan's (when there was one) with the fallback used, the
+    AC check of what is sent, the batteries' SoC issues and every note."""
+    return DecisionRecord(
+        time=now.isoformat(),
+        status=record.status if record is not None else "failed",
+        fallback=fallback,
+        objective_cny=record.objective_cny if record is not None else float("nan"),
+        terms_cny=record.terms_cny if record is not None else {},
+        solve_s=record.solve_s if record is not None else 0.0,
+        total_s=total_s,
+        relinearisations=record.relinearisations if record is not None else 0,
+        ac_check=ac_check,
+        ev_shortfall_kwh=record.ev_shortfall_kwh if record is not None else {},
+        bess_soc_issues=soc_issues(readings),
+        notes=(record.notes if record is not None else ()) + tuple(notes),
+        # what bound the plan; a fallback sends something else, which no dual describes
+        binding_constraints=record.binding_constraints
+        if record is not None and fallback is None else (),
+        limits_readded=record.limits_readded if record is not None else 0,
+        ev_envelopes_raised=record.ev_envelopes_raised if record is not None else 0,
+    )
 
 
 def first_step_setpoints(

@@ -42,6 +42,10 @@ connectors' and sites'); the forecasts come from an injected source
 (:mod:`gridctl.runtime_forecast`), the day-ahead plans from :mod:`gridctl.runtime_dayahead`,
 the EV sessions from the chargers' points through :mod:`gridctl.runtime_ev`, and every write
 goes through :mod:`gridctl.runtime_writes`. This module keeps the tick and the control step.
+It is some 500 lines, above the house's ~400, for a stated reason: the life cycle (resume, run,
+stop), the tick's due work and the control step share the due times and the last decision, and
+splitting them further would pass that state around; about fifty lines are this docstring and
+a few dozen the names its tests and drills reach the parts by.
 
 On start the runtime resumes from the historian: the last setpoints are sent again at once, and
 the EV sessions it knew keep their arrival times and the energy delivered to them.
@@ -72,10 +76,11 @@ from gridctl.historian import Historian, HistorianSettings, StoredSession
 from gridctl.microgrids import MicrogridSupervisor
 from gridctl.planner import PlannerProcess
 from gridctl.responders import EvResplit, FlisrResponder, MicrogridResponder, Responder
+from gridctl.runtime_clock import field_time, jumped, resumed_back
 from gridctl.runtime_config import RuntimeConfig, RuntimeStats, planner_for
 from gridctl.runtime_connection import FieldConnection
 from gridctl.runtime_dayahead import DayAheadPlans
-from gridctl.runtime_ev import EvSessionReader, good_values, measured_at, occupancy
+from gridctl.runtime_ev import EvSessionReader, good_values, occupancy
 from gridctl.runtime_events import FieldEvents
 from gridctl.runtime_forecast import ForecastSource, ModelForecasts
 from gridctl.runtime_snapshot import number, polled_points, snapshot_of
@@ -375,41 +380,25 @@ class ControllerRuntime:
                 raise
 
     def _follow_jumps(self, now: pd.Timestamp) -> None:
-        """A field clock that jumped (a simulator restarted at another time, a device clock
-        set): every due job is due now, from the new time, and the jump is recorded; a jump
-        back begins a new run of the historian (its records would mix with the earlier ones).
-        The first reading after a start is compared with the historian's last record."""
+        """A field clock that jumped (:mod:`gridctl.runtime_clock`): every due job is due now,
+        from the new time."""
         last = self.now
         if last is None:
             resumed, self._resumed_at = self._resumed_at, None
-            if resumed is not None and now < resumed - pd.Timedelta(seconds=1):
-                self.historian.begin_run("clock_jumped_back", before=resumed.isoformat(),
-                                         after=now.isoformat())
-                self.historian.record_event(now, "clock_jumped", direction="back",
-                                            before=resumed.isoformat(), after=now.isoformat(),
-                                            by_s=(now - resumed).total_seconds())
+            resumed_back(self.historian, resumed, now)
             return
-        jump = now - last
-        if -pd.Timedelta(seconds=1) <= jump <= pd.Timedelta(seconds=self.config.clock_jump_s):
+        jump = jumped(self.historian, last, now, clock_jump_s=self.config.clock_jump_s)
+        if jump is None:
             return
-        direction = "back" if jump < pd.Timedelta(0) else "ahead"
-        log.warning("the field's clock jumped %s by %s (%s -> %s): due work rescheduled",
-                    direction, abs(jump), last, now)
-        if direction == "back":
-            self.historian.begin_run("clock_jumped_back", before=last.isoformat(),
-                                     after=now.isoformat())
         # retention runs on field time: trust a new clock only once it has run an hour
         self._next_maintain = now + _MAINTAIN_EVERY
-        self.historian.record_event(now, "clock_jumped", direction=direction,
-                                    before=last.isoformat(), after=now.isoformat(),
-                                    by_s=jump.total_seconds())
         self._next_step = now.floor(f"{self.config.step_minutes}min")
         self._next_heartbeat = now
         self._next_poll = now
         self._resend_due = True
         if self._run_for is not None and self._until is not None:
             self._until = self._until + jump  # the run still covers run_for of field time
-        if direction == "back":
+        if jump < pd.Timedelta(0):
             self.ticked_at = None
             # sessions "arrived" in the time left behind did not arrive yet
             self.sessions.forget_after(now)
@@ -436,12 +425,9 @@ class ControllerRuntime:
 
     def _clock(self) -> pd.Timestamp | None:
         """The field's time: the simulator's, as its subscription last told it, or the wall's."""
-        tz = self.model.site.timezone
-        if self.config.follow_simulator_clock:
-            if self.watch is None or self.watch.time is None or self.field_seq is None:
-                return None
-            return pd.Timestamp(self.watch.time).tz_convert(tz)
-        return pd.Timestamp.now(tz=tz)
+        return field_time(self.watch, self.model.site.timezone,
+                          follow_simulator=self.config.follow_simulator_clock,
+                          answered=self.field_seq is not None)
 
     # -- one control step ------------------------------------------------------------------------
     async def _control_step(self, step_start: pd.Timestamp) -> None:
@@ -476,21 +462,10 @@ class ControllerRuntime:
             values = self._setpoint_values(decision)
             self.writer.last_setpoints = values  # first: a heartbeat from now on sends these
             await self.writer.write(step_start, values, reason="mpc")
-        # a vehicle that plugged in or left while the plan was being made: split its site again;
-        # a plan that lands late (the field ran on while it was made, as in fast simulation)
-        # is split again at every site, from the energies as they are now
         now = self._clock()
         if now is not None:
-            late = now - measured_at(readings, step_start) >= pd.Timedelta(
-                seconds=self.config.late_after_s
-            )
-            sites = (
-                [s.id for s in self.model.registry.of_type(EvChargingSite)]
-                if late
-                else self.events.sites_changed_since(readings)
-            )
-            if sites:
-                await self.events.resplit_sites(now, sites)
+            await self.events.after_step(now, step_start, readings,
+                                         late_after_s=self.config.late_after_s)
         self.historian.record_schedule(step_start, "mpc", decision.schedule.setpoint_table())
         record = decision.record.to_dict()
         record["planned_import_mw"] = decision.planned_import_mw

@@ -23,8 +23,9 @@ from gridctl.historian import Historian
 from gridctl.responders import EvResplit, MicrogridResponder, Responder, answer
 from gridctl.runtime_config import RuntimeStats
 from gridctl.runtime_connection import FieldConnection
-from gridctl.runtime_ev import EvSessionReader, good_values
+from gridctl.runtime_ev import EvSessionReader, good_values, measured_at
 from gridctl.runtime_writes import FieldWriter
+from network_models.registry import EvChargingSite
 
 log = logging.getLogger("gridctl.runtime")
 
@@ -116,6 +117,21 @@ class FieldEvents:
             return
         values = good_values(await self.connection.field().read(keys))
         await answer(self.ev, now, lambda: values, self.writer, self.historian)
+
+    async def after_step(self, now: pd.Timestamp, step_start: pd.Timestamp,
+                         readings: list[PointReading], *, late_after_s: float) -> None:
+        """After a control step's setpoints went out: a vehicle that plugged in or left while
+        the plan was being made has its site split again; a plan that lands late (the field
+        ran on while it was made, as in fast simulation) is split again at every site, from
+        the energies as they are now."""
+        late = now - measured_at(readings, step_start) >= pd.Timedelta(seconds=late_after_s)
+        sites = (
+            [s.id for s in self.ev.model.registry.of_type(EvChargingSite)]
+            if late
+            else self.sites_changed_since(readings)
+        )
+        if sites:
+            await self.resplit_sites(now, sites)
 
     def sites_changed_since(self, readings: list[PointReading]) -> list[str]:
         """Sites whose connectors' sessions differ now (subscription) from ``readings``."""
