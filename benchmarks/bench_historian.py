@@ -57,7 +57,7 @@ class Load:
 
 def load_of_model() -> Load:
     from gridctl.field.contract import FieldContract
-    from gridctl.runtime import _polled_points
+    from gridctl.runtime_snapshot import polled_points
     from network_models import load_model
     from network_models.registry import Bess, EvChargingSite, PvSystem
 
@@ -75,7 +75,7 @@ def load_of_model() -> Load:
     columns += [f"{s}.p_site_limit_kw" for s in sites]
     setpoints = [tuple(c.split(".", 1)) for c in columns]
     setpoints += [(s, p) for s, points in sites.items() for p in points]
-    return Load(polled=_polled_points(contract, model), full=full, setpoints=setpoints,
+    return Load(polled=polled_points(contract, model), full=full, setpoints=setpoints,
                 schedule_columns=columns, sites=sites, bools=bools)
 
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
-from controllers.bess_soc import guard_schedule, read_fleet, soc_issues
+from controllers.bess_soc import SocReading, guard_schedule, read_fleet, soc_issues
 from controllers.config import DispatchConfig
 from controllers.dispatch import Dispatcher
 from controllers.ev_charging import (
@@ -37,6 +37,7 @@ from controllers.ev_charging import (
     session_limits_kw,
     split_rest_of_step,
 )
+from controllers.ev_setpoints import Occupancy, sites_setpoints
 from controllers.schedule import DecisionRecord, DispatchSchedule
 from controllers.snapshot import GridSnapshot
 from forecasts.bundle import ForecastBundle
@@ -45,7 +46,11 @@ from network_models.model import GridModel
 
 @dataclass(frozen=True, kw_only=True, eq=False)
 class MpcDecision:
-    """The setpoints of the first step and why."""
+    """The setpoints of the first step and why.
+
+    With the connectors' occupancy given to :meth:`RecedingHorizonController.step`, the EV
+    sites' setpoints are each connector's power and the site limit made from ``session_p_kw``
+    (:mod:`controllers.ev_setpoints`): what the runtime writes as it is."""
 
     time: pd.Timestamp
     setpoints: Mapping[str, Mapping[str, float]]  # device id -> point name -> value
@@ -82,8 +87,14 @@ class RecedingHorizonController:
         self.dispatcher = Dispatcher(model, steps=horizon_steps, step_h=step_h, config=self.config)
         self.last_good: DispatchSchedule | None = None
 
-    def step(self, snapshot: GridSnapshot, forecast: ForecastBundle) -> MpcDecision:
-        """Plan from ``snapshot`` over the forecast and return the first step's setpoints."""
+    def step(self, snapshot: GridSnapshot, forecast: ForecastBundle, *,
+             plugged_in: Occupancy | None = None) -> MpcDecision:
+        """Plan from ``snapshot`` over the forecast and return the first step's setpoints.
+
+        ``plugged_in``: who is plugged in at which connector of each EV site, as the chargers
+        report it; with it the decision carries every connector's setpoint and the site limits
+        made from the sessions' powers, without it the site limits of the schedule's first
+        step."""
         t0 = time.perf_counter()
         if dict(snapshot.switch_closed) != self.dispatcher.switch_closed and snapshot.switch_closed:
             # topology changed (restoration, reconfiguration): new network, new problem
@@ -116,21 +127,8 @@ class RecedingHorizonController:
             notes.append(f"planning failed: {type(exc).__name__}: {exc}")
         fallback = None
         if not plan_ok:
-            shifted = self._shifted_last_good(snapshot.time)
-            if shifted is not None:
-                schedule, fallback = shifted, "last_schedule_shifted"
-            else:
-                schedule, fallback = (
-                    self.dispatcher.safe_schedule(forecast, snapshot),
-                    "rule_based_safe_dispatch",
-                )
-            notes.append(f"fallback: {fallback}")
-            if late is not None:
-                checked = self._ac_of(forecast, schedule, notes)
-                if not checked.get("passed", False):
-                    notes.append(f"the fallback breaks {checked.get('violation_count', '?')} AC "
-                                 "limit(s): the late plan, which passed its AC check, is sent")
-                    schedule, fallback, plan_ok = late, None, True
+            schedule, fallback = self._fallback(snapshot, forecast, late, notes)
+            plan_ok = fallback is None  # the late plan, sent after all
         # the last check before anything is sent: every path, plan or fallback, from what was
         # measured (an old schedule knows nothing of the battery's present charge)
         schedule, clipped = guard_schedule(
@@ -146,36 +144,49 @@ class RecedingHorizonController:
         if fallback is not None or clipped:
             # the record carries the AC check of what is sent, not of a plan it replaced
             ac_check = self._ac_of(forecast, schedule, notes)
-        record = DecisionRecord(
-            time=snapshot.time.isoformat(),
-            status=record.status if record is not None else "failed",
-            fallback=fallback,
-            objective_cny=record.objective_cny if record is not None else float("nan"),
-            terms_cny=record.terms_cny if record is not None else {},
-            solve_s=record.solve_s if record is not None else 0.0,
-            total_s=time.perf_counter() - t0,
-            relinearisations=record.relinearisations if record is not None else 0,
-            ac_check=ac_check,
-            ev_shortfall_kwh=record.ev_shortfall_kwh if record is not None else {},
-            bess_soc_issues=soc_issues(readings),
-            notes=(record.notes if record is not None else ()) + tuple(notes),
-            # what bound the plan; a fallback sends something else, which no dual describes
-            binding_constraints=record.binding_constraints
-            if record is not None and fallback is None else (),
-            limits_readded=record.limits_readded if record is not None else 0,
-            ev_envelopes_raised=record.ev_envelopes_raised if record is not None else 0,
-        )
+        record = _record_sent(snapshot.time, record, fallback, ac_check, notes, readings,
+                              total_s=time.perf_counter() - t0)
         room_kw = self._ev_site_room_kw(forecast, schedule) if plan_ok else {}
+        session_kw = self._session_setpoints(snapshot, schedule, room_kw)
+        setpoints = first_step_setpoints(self.model, schedule)
+        if plugged_in is not None:
+            step_end = snapshot.time + pd.Timedelta(hours=self.step_h)
+            setpoints.update(sites_setpoints(self.model.registry.ev_sites, session_kw,
+                                             plugged_in, step_end))
         return MpcDecision(
             time=snapshot.time,
-            setpoints=first_step_setpoints(self.model, schedule),
-            session_p_kw=self._session_setpoints(snapshot, schedule, room_kw),
+            setpoints=setpoints,
+            session_p_kw=session_kw,
             schedule=schedule,
             record=record,
             planned_import_mw=float(result.ac.import_mw[0])
             if fallback is None and result is not None else float("nan"),
             ev_site_room_kw=room_kw,
         )
+
+    def _fallback(
+        self, snapshot: GridSnapshot, forecast: ForecastBundle,
+        late: DispatchSchedule | None, notes: list[str],
+    ) -> tuple[DispatchSchedule, str | None]:
+        """What is sent when the plan is not: the last good schedule shifted to now, else a
+        rule-based safe dispatch; but a ``late`` plan that passed its AC check rather than a
+        fallback that fails it (then no fallback is named)."""
+        shifted = self._shifted_last_good(snapshot.time)
+        if shifted is not None:
+            schedule, fallback = shifted, "last_schedule_shifted"
+        else:
+            schedule, fallback = (
+                self.dispatcher.safe_schedule(forecast, snapshot),
+                "rule_based_safe_dispatch",
+            )
+        notes.append(f"fallback: {fallback}")
+        if late is not None:
+            checked = self._ac_of(forecast, schedule, notes)
+            if not checked.get("passed", False):
+                notes.append(f"the fallback breaks {checked.get('violation_count', '?')} AC "
+                             "limit(s): the late plan, which passed its AC check, is sent")
+                return late, None
+        return schedule, fallback
 
     # -- internals -----------------------------------------------------------------------------
     def _ac_of(self, forecast: ForecastBundle, schedule: DispatchSchedule,
@@ -278,6 +289,33 @@ class RecedingHorizonController:
             return None
         steps = round((now - idx[0]) / pd.Timedelta(hours=self.step_h))
         return self.last_good.shifted(steps) if steps else self.last_good
+
+
+def _record_sent(
+    now: pd.Timestamp, record: DecisionRecord | None, fallback: str | None, ac_check: dict,
+    notes: list[str], readings: Mapping[str, SocReading], *, total_s: float,
+) -> DecisionRecord:
+    """The record of what is sent: the plan's (when there was one) with the fallback used, the
+    AC check of what is sent, the batteries' SoC issues and every note."""
+    return DecisionRecord(
+        time=now.isoformat(),
+        status=record.status if record is not None else "failed",
+        fallback=fallback,
+        objective_cny=record.objective_cny if record is not None else float("nan"),
+        terms_cny=record.terms_cny if record is not None else {},
+        solve_s=record.solve_s if record is not None else 0.0,
+        total_s=total_s,
+        relinearisations=record.relinearisations if record is not None else 0,
+        ac_check=ac_check,
+        ev_shortfall_kwh=record.ev_shortfall_kwh if record is not None else {},
+        bess_soc_issues=soc_issues(readings),
+        notes=(record.notes if record is not None else ()) + tuple(notes),
+        # what bound the plan; a fallback sends something else, which no dual describes
+        binding_constraints=record.binding_constraints
+        if record is not None and fallback is None else (),
+        limits_readded=record.limits_readded if record is not None else 0,
+        ev_envelopes_raised=record.ev_envelopes_raised if record is not None else 0,
+    )
 
 
 def first_step_setpoints(

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # light to import: a command line warms the fork server up before its imports
     from controllers.config import DispatchConfig
+    from controllers.ev_setpoints import Occupancy
     from controllers.mpc import MpcDecision
     from controllers.schedule import DispatchSchedule
     from controllers.snapshot import GridSnapshot
@@ -183,14 +184,18 @@ class PlannerProcess:
         forecast: ForecastBundle,
         day_plan: DispatchSchedule | None,
         last_good: DispatchSchedule | None = None,
+        *,
+        plugged_in: Occupancy | None = None,
     ) -> MpcDecision:
         """Plan the step in the worker; raises :class:`PlannerError` when it cannot.
 
         ``last_good`` is the last schedule planned without a fallback: a fresh worker (after
-        a failure) starts from it, so its own fallback can still be that schedule shifted."""
+        a failure) starts from it, so its own fallback can still be that schedule shifted.
+        ``plugged_in``: who is at which EV connector, for the decision's EV setpoints
+        (:meth:`~controllers.mpc.RecedingHorizonController.step`)."""
         if self._shut:
             raise PlannerError("the planner is shut down: the runtime has stopped")
-        request = (snapshot, forecast, day_plan, last_good)
+        request = (snapshot, forecast, day_plan, last_good, plugged_in)
         async with self._lock:
             for attempt in (1, 2):
                 await asyncio.to_thread(self.start)
@@ -290,14 +295,14 @@ def _serve(conn: Connection, model_bytes: bytes, horizon_steps: int, step_h: flo
             conn.send(("taken", None))
         except (EOFError, OSError):
             return  # the runtime ended (or ended this worker): nothing to answer
-        snapshot, forecast, day_plan, last_good = request
+        snapshot, forecast, day_plan, last_good, plugged_in = request
         answer: tuple[str, Any] = ("error", broken)
         if controller is not None:
             try:
                 controller.day_plan = day_plan
                 if controller.last_good is None:  # a fresh worker after a failed one
                     controller.last_good = last_good
-                answer = ("ok", controller.step(snapshot, forecast))
+                answer = ("ok", controller.step(snapshot, forecast, plugged_in=plugged_in))
             except Exception as exc:  # the controller's own fallbacks failed too
                 answer = ("error", f"{type(exc).__name__}: {exc}")
         try:
