@@ -187,28 +187,13 @@ def build(
     pv_frame = read_pv_power_csv(pv_csv, pvs, tz=tz) if pv_csv is not None else None
     load_frame = read_load_csv(load_csv, loads, tz=tz) if load_csv is not None else None
     source_kind = None if load_source is None else _parse_load_source(load_source)
-    grid = model.profiles
     sessions = _sessions(ev_sessions, sites, index[0], end, seed, model.site.timezone)
 
     weather_now, weather_note = _weather_over(index, td_step, measured_weather, scenario, seed)
     temperature = weather_now.temperature_c
 
-    def pvlib_mw(systems: Sequence[PvSystem]) -> pd.DataFrame:
-        sky = sky_at_site(model.site, index + td_step / 2)
-        ghi = (weather_now.ghi_w_per_m2 if weather_now.ghi_w_per_m2 is not None
-               else weather_now.clear_sky_index * sky.ghi_clear_w_per_m2)
-        return pv_available_mw(systems, sky, ghi, temperature, pv_losses).set_axis(index)
-
-    if pv_frame is not None:
-        pv = measured_pv_at(pv_frame, index, source=str(pv_csv))
-        pv_note = f"measured {pv_csv}"
-    elif weather is None and grid is not None and not grid.pv_p_mw.empty:
-        pv, rest = _grid_and_rest(grid.pv_p_mw, grid, index, pvs, pvlib_mw)
-        pv_note = grid.source + (f"; pvlib, weather {weather_note}, for {', '.join(rest)}"
-                                 if rest else "")
-    else:
-        pv = pvlib_mw(pvs)
-        pv_note = f"pvlib, weather {weather_note}"
+    pv, pv_note = _pv_over(model, index, td_step, weather_now, weather_note, pv_losses,
+                           pv_frame=pv_frame, pv_csv=pv_csv, use_grid=weather is None)
 
     load_p, load_q, load_note = _loads_over(
         model, index, td_step, temperature, seed, load_frame=load_frame, load_csv=load_csv,
@@ -255,6 +240,37 @@ def _weather_over(
                               ghi_w_per_m2=now.ghi_w_per_m2), f"measured {measured.source}")
     assert scenario is not None
     return _simulated_weather(index, td_step, scenario, seed), f"{scenario.value} (seed {seed})"
+
+
+def _pv_over(
+    model: GridModel,
+    index: pd.DatetimeIndex,
+    td_step: pd.Timedelta,
+    weather_now: WeatherSeries,
+    weather_note: str,
+    pv_losses: PvLosses,
+    *,
+    pv_frame: pd.DataFrame | None,
+    pv_csv: str | Path | None,
+    use_grid: bool,
+) -> tuple[pd.DataFrame, str]:
+    """Available PV per step (measured, the grid's own profiles where no weather is given, or
+    pvlib under the weather) and the provenance note."""
+    def pvlib_mw(systems: Sequence[PvSystem]) -> pd.DataFrame:
+        sky = sky_at_site(model.site, index + td_step / 2)
+        ghi = (weather_now.ghi_w_per_m2 if weather_now.ghi_w_per_m2 is not None
+               else weather_now.clear_sky_index * sky.ghi_clear_w_per_m2)
+        return pv_available_mw(systems, sky, ghi, weather_now.temperature_c,
+                               pv_losses).set_axis(index)
+
+    grid, pvs = model.profiles, model.registry.pv
+    if pv_frame is not None:
+        return measured_pv_at(pv_frame, index, source=str(pv_csv)), f"measured {pv_csv}"
+    if use_grid and grid is not None and not grid.pv_p_mw.empty:
+        pv, rest = _grid_and_rest(grid.pv_p_mw, grid, index, pvs, pvlib_mw)
+        return pv, grid.source + (f"; pvlib, weather {weather_note}, for {', '.join(rest)}"
+                                  if rest else "")
+    return pvlib_mw(pvs), f"pvlib, weather {weather_note}"
 
 
 def _loads_over(
