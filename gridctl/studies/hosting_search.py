@@ -83,22 +83,9 @@ def largest_holding(
             order.insert(0, d)
         return bad
 
-    lo = -1
-    hi: int | None = None
-    failure = None
-    if floor > 0 and floor_holds:
-        lo = floor
-    elif floor > 0:
-        bad = failed(on_days(floor, order, True))
-        if bad:
-            hi, failure = floor, bad[0][1]
-        else:
-            lo = floor
+    lo, hi, failure = _start(on_days, failed, order, floor, floor_holds)
     if lo < 0:
-        bad = failed(on_days(0, order, True))
-        if bad:
-            return -1, 0, bad[0][1]
-        lo = 0
+        return lo, hi, failure
     step_up = floor > 0 and lo == floor
     while True:
         if hi is None:
@@ -127,6 +114,24 @@ def largest_holding(
         # a day fails at what the others held: in question again, below that value
         hi, failure = lo, bad[0][1]
         lo = floor if floor > 0 and floor_holds else 0
+
+
+def _start(on_days, failed, order, floor: int, floor_holds: bool | None):
+    """``(lo, hi, failure)`` before the bracket: the floor (taken as held, or checked), else 0
+    checked; ``lo`` -1 when not even 0 holds (``hi`` 0 then, with its failing check)."""
+    hi: int | None = None
+    failure = None
+    if floor > 0 and floor_holds:
+        return floor, None, None
+    if floor > 0:
+        bad = failed(on_days(floor, order, True))
+        if not bad:
+            return floor, None, None
+        hi, failure = floor, bad[0][1]
+    bad = failed(on_days(0, order, True))
+    if bad:
+        return -1, 0, bad[0][1]
+    return 0, hi, failure
 
 
 def _bracket(on_days, failed, order, lo: int, *, first: int, cap: int, res: int,
