@@ -43,11 +43,11 @@ if TYPE_CHECKING:  # light to import: a command line warms the fork server up be
     from forecasts.bundle import ForecastBundle
     from network_models.model import GridModel
 
-__all__ = ["PlannerError", "PlannerProcess", "warm_up"]
+__all__ = ["PlannerError", "PlannerProcess", "warm_up", "worker_context"]
 
 # what the fork server imports once for every worker: the main module too (a worker would
 # otherwise import the main script again, as spawned processes do), and the controller
-_PRELOAD = ["__main__", "controllers.mpc"]
+_PRELOAD = ["__main__", "controllers.mpc", "controllers.dayahead"]
 _context_lock = threading.Lock()
 _log = logging.getLogger("gridctl.planner")
 
@@ -69,7 +69,8 @@ class PlannerError(RuntimeError):
     """The planner process could not plan the step: it failed, ended or ran out of time."""
 
 
-def _context() -> multiprocessing.context.BaseContext:
+def worker_context() -> multiprocessing.context.BaseContext:
+    """Where workers start from: a fork server that has imported the controller, else spawn."""
     with _context_lock:
         if "forkserver" in multiprocessing.get_all_start_methods():
             ctx = multiprocessing.get_context("forkserver")
@@ -81,7 +82,7 @@ def _context() -> multiprocessing.context.BaseContext:
 def warm_up() -> None:
     """Start the fork server now, in the background: its imports take seconds, which a command
     line spends loading its model anyway; a planner started later then forks at once."""
-    if _context().get_start_method() != "forkserver":
+    if worker_context().get_start_method() != "forkserver":
         return
     from multiprocessing import forkserver
 
@@ -165,7 +166,7 @@ class PlannerProcess:
 
     def _start(self) -> None:
         self.close()
-        ctx = _context()
+        ctx = worker_context()
         parent, child = ctx.Pipe(duplex=True)
         process = ctx.Process(
             target=_serve,

@@ -39,7 +39,8 @@ clock against a real field) each ``tick_wall_s``; due work, in simulated or real
 
 The setpoints are the MPC's decision as it is (:mod:`controllers.ev_setpoints` makes the EV
 connectors' and sites'); the forecasts come from an injected source
-(:mod:`gridctl.runtime_forecast`), the day-ahead plans from :mod:`gridctl.runtime_dayahead`,
+(:mod:`gridctl.runtime_forecast`), the day-ahead plans from :mod:`gridctl.runtime_dayahead`
+(each in a process of its own, as the MPC's steps are),
 the EV sessions from the chargers' points through :mod:`gridctl.runtime_ev`, and every write
 goes through :mod:`gridctl.runtime_writes`. This module keeps the tick and the control step.
 It is some 500 lines, above the house's ~400, for a stated reason: the life cycle (resume, run,
@@ -75,6 +76,7 @@ from gridctl.field_watch import FieldWatch
 from gridctl.historian import Historian, HistorianSettings, StoredSession
 from gridctl.microgrids import MicrogridSupervisor
 from gridctl.planner import PlannerProcess
+from gridctl.planner_dayahead import DayAheadProcess
 from gridctl.responders import EvResplit, FlisrResponder, MicrogridResponder, Responder
 from gridctl.runtime_clock import field_time, jumped, resumed_back
 from gridctl.runtime_config import RuntimeConfig, RuntimeStats, planner_for
@@ -126,6 +128,9 @@ class ControllerRuntime:
         # (a caller may start one early and hand it over); the runtime ends it when it stops
         self.planner = planner or planner_for(model, config)
         self.forecasts = forecasts or ModelForecasts(model, config, self.historian)
+        # each day-ahead plan in a process of its own, apart from the MPC's (see gridctl.planner)
+        self.dayahead_process = DayAheadProcess(model, timeout_s=config.dayahead_timeout_s,
+                                                config=config.dispatch)
         self._last_good: DispatchSchedule | None = None  # a fresh planner's fallback
         self.stats = RuntimeStats()
         self.responder = responder
@@ -210,11 +215,9 @@ class ControllerRuntime:
         self.dayahead.due(now)
 
     def _day_ahead(self, day: dt.date):
-        """The day planned on its forecast (the controller never sees the simulator's truth)."""
-        from controllers.dayahead import run_dayahead
-
-        return run_dayahead(self.model, day, bundle=self.forecasts.day_forecast(day),
-                            config=self.config.dispatch)
+        """The day planned on its forecast (the controller never sees the simulator's truth), in
+        the day-ahead process (called in a thread)."""
+        return self.dayahead_process.plan(day, self.forecasts.day_forecast(day))
 
     def _scenario(self, day: dt.date, n_days: int, step: str) -> Scenario:
         """The default forecast source's scenario of the days (what a replay compares with)."""
@@ -285,6 +288,7 @@ class ControllerRuntime:
         finally:
             scheduler.shutdown(wait=False)
             # a control step or day-ahead plan still running is abandoned
+            self.dayahead_process.close()  # its thread sees the process end and returns
             running = [*self.dayahead.tasks, *([self._stepping] if self._stepping else [])]
             for task in running:
                 task.cancel()

@@ -38,6 +38,7 @@ class RuntimeConfig:
     integrity_wall_s: float = 60.0  # read the watched points behind the subscription this often
     late_after_s: float = 60.0  # a plan landing this much field time after its readings is late
     plan_timeout_s: float = 120.0  # wall time a step's plan may take before the planner is ended
+    dayahead_timeout_s: float = 600.0  # wall time a day's plan may take before it is ended
     # the field's clock moving back at all (beyond a second), or ahead by more than this
     # between two ticks, is a jump: due work is rescheduled from the new time and recorded
     clock_jump_s: float = 900.0

@@ -1,10 +1,11 @@
 """The runtime's day-ahead plans: today's at start-up, tomorrow's from the configured hour.
 
-Each is made in the background (the plan of a day is seconds of work; the tick goes on) and
-recorded in the historian with its KPIs. The MPC follows the plans' battery state of charge as
-its windows' targets (:attr:`DayAheadPlans.plan`); a plan that is a fallback is no plan to
-steer by: it is recorded, not followed, and the day is tried again after
-``dayahead_retry_wall_s`` of wall time, as is a day whose planning failed.
+Each is made in the background, in a process of its own
+(:class:`~gridctl.planner_dayahead.DayAheadProcess`: the plan of a day is seconds of work; the
+tick and the MPC's steps go on), and recorded in the historian with its KPIs. The MPC follows
+the plans' battery state of charge as its windows' targets (:attr:`DayAheadPlans.plan`); a plan
+that is a fallback is no plan to steer by: it is recorded, not followed, and the day is tried
+again after ``dayahead_retry_wall_s`` of wall time, as is a day whose planning failed.
 """
 
 from __future__ import annotations
