@@ -65,7 +65,8 @@ def drill(
     from gridctl.planner import warm_up
 
     warm_up()  # the planner's fork server imports while this command loads its model
-    from gridctl.commands.drill_runner import run_drill, write_outputs
+    from gridctl.commands.drill_report import write_outputs
+    from gridctl.commands.drill_runner import run_drill
     from gridctl.commands.drill_scenario import (
         MAX_MANUAL_RESTORATION_MIN,
         DrillInputError,
