@@ -28,7 +28,7 @@ from gridctl.commands.inputs import (
 from gridctl.commands.sim import PkiOption, SecurityOption, UserOption, client_security_of
 from gridctl.errors import UserInputError
 from gridctl.historian import HistorianError, HistorianSettings
-from gridctl.historian_schema import check_path
+from gridctl.historian_open import check_path
 
 _SETTING_FLAGS = {"raw_days": "--keep-raw-days", "means_days": "--keep-means-days",
                   "commands_days": "--keep-commands-days"}
