@@ -88,7 +88,17 @@ class HistorianReading(HistorianStore):
     def decisions(self, kind: str | None = None, *, run: int | None = None) -> list[dict[str, Any]]:
         """Decision records in the order made: ``t`` (field time), ``kind``, ``run``,
         ``wall_t``, then the record's own keys."""
-        sql = "SELECT t, kind, run_id, wall_t, record_json FROM decisions"
+        return self._stamped("decisions", "record_json", kind, run)
+
+    def events(self, kind: str | None = None, *, run: int | None = None) -> list[dict[str, Any]]:
+        """Events in the order recorded (wall time): ``t`` (field time, None if none was
+        known), ``kind``, ``run``, ``wall_t``, then the event's own detail."""
+        return self._stamped("events", "detail_json", kind, run)
+
+    def _stamped(self, table: str, json_column: str, kind: str | None,
+                 run: int | None) -> list[dict[str, Any]]:
+        """Rows of ``table`` (decisions or events) in the order written, with their JSON."""
+        sql = f"SELECT t, kind, run_id, wall_t, {json_column} FROM {table}"
         args: list[Any] = []
         if kind is not None:
             sql += " WHERE kind=?"
@@ -97,20 +107,6 @@ class HistorianReading(HistorianStore):
         return [
             {"t": t, "kind": k, "run": r, "wall_t": w, **json.loads(rec)}
             for t, k, r, w, rec in self._db.execute(sql + " ORDER BY id", args)
-        ]
-
-    def events(self, kind: str | None = None, *, run: int | None = None) -> list[dict[str, Any]]:
-        """Events in the order recorded (wall time): ``t`` (field time, None if none was
-        known), ``kind``, ``run``, ``wall_t``, then the event's own detail."""
-        sql = "SELECT t, kind, run_id, wall_t, detail_json FROM events"
-        args: list[Any] = []
-        if kind is not None:
-            sql += " WHERE kind=?"
-            args.append(kind)
-        sql = self._of_run(run, sql, args)
-        return [
-            {"t": t, "kind": k, "run": r, "wall_t": w, **json.loads(d)}
-            for t, k, r, w, d in self._db.execute(sql + " ORDER BY id", args)
         ]
 
     def write_batches(self, *, run: int | None = None) -> pd.DataFrame:

@@ -41,7 +41,7 @@ class TickTally:
 class DrillRun:
     """One finished drill, as the runner leaves it: what happened, before it is judged."""
 
-    scenario: DrillScenario
+    drill_scenario: DrillScenario
     model: GridModel
     sim: Any  # the simulator (hil_sim), stopped: its state at the end and its day's truth
     responder: FaultResponder  # FLISR as the runtime ran it: plans, reclosures, timeline

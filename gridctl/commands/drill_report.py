@@ -111,11 +111,11 @@ def build_report(run: DrillRun) -> DrillReport:
     horizon = min([r for r in repairs if first_fault is None or r > first_fault] + [run.end])
     restoration_s, settled = _restoration(tally, first_fault, horizon)
     since = settled if settled is not None else run.start
-    located = _fault_locations(run.scenario, responder, run.start)
+    located = _fault_locations(run.drill_scenario, responder, run.start)
     off_at_end = tally.samples[-1][1] if tally.samples else frozenset()
     return DrillReport(
-        scenario=run.scenario.name,
-        description=run.scenario.description,
+        scenario=run.drill_scenario.name,
+        description=run.drill_scenario.description,
         model=run.model.name,
         start=run.start,
         end=run.end,
@@ -134,7 +134,7 @@ def build_report(run: DrillRun) -> DrillReport:
         unsupplied_at_end=tuple(sorted(off_at_end)),
         microgrids=tuple(_microgrids(run.model, sim, timeline)),
         plans=tuple(p.to_dict() for p in responder.plans),
-        baseline=_baseline(run.scenario, sim, tally, customers, run.start),
+        baseline=_baseline(run.drill_scenario, sim, tally, customers, run.start),
         write_errors=run.write_errors,
         mpc_decisions=run.mpc_decisions,
         runtime_errors=run.runtime_errors,

@@ -96,8 +96,6 @@ async def run_drill(
     forecasts, ``study`` sets how the controller plans."""
     from gridctl.field.asyncua_logs import show_asyncua_warnings
     from gridctl.study import load_study
-    from hil_sim.config import SimConfig
-    from hil_sim.server import SimServer
 
     inputs = inputs or OperatorInputs()
     study = study or load_study()
@@ -116,14 +114,7 @@ async def run_drill(
         planner = planner_for(model, config)
         stack.callback(planner.close)  # the runtime ends it too; here also if the start fails
         planner.start_soon()
-        server = SimServer(
-            model,
-            port=0,
-            step_mode=True,
-            start=scenario.start,
-            config=SimConfig(tick_s=scenario.coarse_tick_s, inputs=inputs),
-            security=server_security,
-        )
+        server = _simulator(model, scenario, inputs, server_security)
         sim = server.simulator
         start = sim.time
         end = start + pd.Timedelta(minutes=scenario.duration_min)
@@ -152,7 +143,7 @@ async def run_drill(
                 await asyncio.wait_for(task, timeout=10.0)
             await server.stop()
     report = build_report(DrillRun(
-        scenario=scenario,
+        drill_scenario=scenario,
         model=model,
         sim=sim,
         responder=responder,
@@ -168,6 +159,23 @@ async def run_drill(
     ))
     found = check_expectations(scenario, report.to_dict())
     return dataclasses.replace(report, expectations=tuple(found))
+
+
+def _simulator(model: GridModel, scenario: DrillScenario, inputs: OperatorInputs,
+               security: Any) -> Any:
+    """The simulator's OPC UA server as a drill runs it: in step mode on a free loopback port,
+    from the scenario's start, coarse ticks until the drill changes them."""
+    from hil_sim.config import SimConfig
+    from hil_sim.server import SimServer
+
+    return SimServer(
+        model,
+        port=0,
+        step_mode=True,
+        start=scenario.start,
+        config=SimConfig(tick_s=scenario.coarse_tick_s, inputs=inputs),
+        security=security,
+    )
 
 
 def _runtime_config(
