@@ -36,7 +36,7 @@ def register(app: typer.Typer) -> None:
 
 def drill(
     drill_scenario: Annotated[str, typer.Argument(
-        metavar="SCENARIO",
+        metavar="scenario",  # as the usage line always showed it
         help="A drill scenario (not a growth scenario, see --scenario): a drill file (YAML) "
         "or a shipped drill: backbone_cable_fault, "
         "feeder_section_fault, feeder_repeated_faults, feeder_fault_failed_indicators, "
