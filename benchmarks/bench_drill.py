@@ -21,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout as is
 
 from gridctl.commands.drill_runner import run_drill
-from gridctl.commands.drill_scenario import load_scenario, scenario_path
+from gridctl.commands.drill_scenario import drill_scenario_path, load_drill_scenario
 from gridctl.planner import warm_up
 from network_models import load_model
 
@@ -33,7 +33,7 @@ def main() -> int:
     args = parser.parse_args()
     warm_up()  # as gridctl drill does: the planner's fork server imports while the model loads
     model = load_model("jiuke_oasis")
-    scenario = load_scenario(scenario_path(args.scenario), model)
+    scenario = load_drill_scenario(drill_scenario_path(args.scenario), model)
     totals, drills = [], []
     for k in range(args.repeat):
         t0 = time.perf_counter()

@@ -10,6 +10,7 @@ own) and what it could have had but did not (short because of the grid or the pl
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -84,6 +85,43 @@ def report_run(db: Path, out: Path, *, run: int | None = None) -> RunReport:
     if table.empty or not decisions:
         raise UserInputError(f"run {chosen} holds no control steps yet", source=str(db),
                              field="--run")
+    idx, measured_import, planned, hours = _import_series(table, decisions, model_name)
+    ev_kpis, unservable = _ev_kpis(sessions, idx[-1])
+    kpis = {
+        "run": chosen,
+        "runs_in_historian": len(runs),
+        "steps": len(decisions),
+        "from": idx[0].isoformat(),
+        "to": idx[-1].isoformat(),
+        "fallbacks": sum(1 for d in decisions if d.get("fallback")),
+        "reconnects": sum(1 for e in events if e["kind"] == "reconnected"),
+        "measured_peak_import_mw": round(float(np.nanmax(measured_import)), 3),
+        "measured_energy_import_mwh": round(float(np.nansum(measured_import * hours)), 3),
+        **ev_kpis,
+        "median_solve_s": round(float(np.median([d.get("solve_s", np.nan) for d in decisions])), 3),
+    }
+    panels = _panels(table, measured_import, planned)
+    notes = [("reported: " if r.id == chosen else "") + describe_run(r) for r in runs]
+    notes += [f"unservable on its own: {s.id} at {s.site} {s.connector}: "
+              f"{unservable_reason(s)}; delivered {s.energy_delivered_kwh:.1f} kWh"
+              for s in unservable[:50]]
+    notes += [f"{e['t'] or 'wall ' + str(e['wall_t'])}: {e['kind']}" for e in events][:50]
+    path = write_html_report(
+        out,
+        title=f"gridctl run report: {db.name}, run {chosen}",
+        index=idx,
+        panels=panels,
+        kpis=kpis,
+        notes=notes,
+    )
+    return RunReport(path=path, kpis=kpis, runs=runs)
+
+
+def _import_series(
+    table: pd.DataFrame, decisions: list[dict[str, Any]], model_name: str | None
+) -> tuple[pd.DatetimeIndex, np.ndarray, np.ndarray, np.ndarray]:
+    """The run's field times, its measured grid import (the substation transformers, MW), the
+    import its control steps planned (held until the next step, MW) and each reading's hours."""
     idx = pd.DatetimeIndex(table.index)
     trafo_cols = [f"{t}.p_mw" for t in _substation_transformers(model_name)]
     trafo_cols = [c for c in trafo_cols if c in table.columns]
@@ -96,26 +134,21 @@ def report_run(db: Path, out: Path, *, run: int | None = None) -> RunReport:
     planned = planned.reindex(idx, method="ffill").to_numpy(dtype=float)
     hours = np.diff(idx.asi8) / 3.6e12
     hours = np.append(hours, np.median(hours) if len(hours) else 0.25)
-    soc_cols = [c for c in table.columns if c.endswith(".soc_frac")]
-    ev_cols = [c for c in table.columns if c.endswith(".p_charge_kw") and c.count(".") == 1]
-    v_cols = [c for c in table.columns if c.endswith(".v_pu")]
-    last_t = idx[-1]
+    return idx, measured_import, planned, hours
+
+
+def _ev_kpis(
+    sessions: Sequence[StoredSession], last_t: pd.Timestamp
+) -> tuple[dict[str, Any], list[StoredSession]]:
+    """The EV figures of a run (kWh) and the sessions that asked for more than their stay
+    allowed."""
     # the charger's own end-of-session report; a session seen only in control steps (the
     # controller was down when it left) is counted apart, its last reading up to a step old
     ended = [s for s in sessions if s.ended is not None]
     unreported = [s for s in sessions if s.ended is None and s.departure <= last_t]
     owed = sum(max(0.0, s.energy_kwh - s.energy_delivered_kwh) for s in ended)
     unservable = [s for s in ended if unservable_kwh(s) > 0]
-    kpis = {
-        "run": chosen,
-        "runs_in_historian": len(runs),
-        "steps": len(decisions),
-        "from": idx[0].isoformat(),
-        "to": last_t.isoformat(),
-        "fallbacks": sum(1 for d in decisions if d.get("fallback")),
-        "reconnects": sum(1 for e in events if e["kind"] == "reconnected"),
-        "measured_peak_import_mw": round(float(np.nanmax(measured_import)), 3),
-        "measured_energy_import_mwh": round(float(np.nansum(measured_import * hours)), 3),
+    return {
         "ev_sessions_seen": len(sessions),
         "ev_sessions_ended": len(ended),
         "ev_energy_owed_at_departure_kwh": round(owed, 2),
@@ -135,9 +168,16 @@ def report_run(db: Path, out: Path, *, run: int | None = None) -> RunReport:
         "ev_energy_owed_unreported_kwh": round(
             sum(max(0.0, s.energy_kwh - s.energy_delivered_kwh) for s in unreported), 2
         ),
-        "median_solve_s": round(float(np.median([d.get("solve_s", np.nan) for d in decisions])), 3),
-    }
-    panels = [
+    }, unservable
+
+
+def _panels(table: pd.DataFrame, measured_import: np.ndarray, planned: np.ndarray) -> list[Panel]:
+    """The report's panels: import measured against planned, state of charge, EV charging and
+    the voltage band at the meters."""
+    soc_cols = [c for c in table.columns if c.endswith(".soc_frac")]
+    ev_cols = [c for c in table.columns if c.endswith(".p_charge_kw") and c.count(".") == 1]
+    v_cols = [c for c in table.columns if c.endswith(".v_pu")]
+    return [
         Panel(
             title="Grid import: measured (substation transformers) and planned",
             ylabel="MW",
@@ -166,20 +206,6 @@ def report_run(db: Path, out: Path, *, run: int | None = None) -> RunReport:
             hlines=[(0.93, "0.93 pu"), (1.07, "1.07 pu")],
         ),
     ]
-    notes = [("reported: " if r.id == chosen else "") + describe_run(r) for r in runs]
-    notes += [f"unservable on its own: {s.id} at {s.site} {s.connector}: "
-              f"{unservable_reason(s)}; delivered {s.energy_delivered_kwh:.1f} kWh"
-              for s in unservable[:50]]
-    notes += [f"{e['t'] or 'wall ' + str(e['wall_t'])}: {e['kind']}" for e in events][:50]
-    path = write_html_report(
-        out,
-        title=f"gridctl run report: {db.name}, run {chosen}",
-        index=idx,
-        panels=panels,
-        kpis=kpis,
-        notes=notes,
-    )
-    return RunReport(path=path, kpis=kpis, runs=runs)
 
 
 def max_deliverable_kwh(s: StoredSession) -> float:

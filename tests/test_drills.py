@@ -18,9 +18,9 @@ from gridctl.cli import main
 from gridctl.commands.drill_runner import DrillReport, run_drill
 from gridctl.commands.drill_scenario import (
     DrillInputError,
-    load_scenario,
-    scenario_path,
-    shipped_scenarios,
+    drill_scenario_path,
+    load_drill_scenario,
+    shipped_drill_scenarios,
 )
 from gridctl.historian import Historian
 from gridctl.self_healing import FaultResponder
@@ -34,7 +34,7 @@ DB_DIR: dict[str, Path] = {}
 @functools.cache
 def drill(name: str) -> DrillReport:
     model = load_model("jiuke_oasis")
-    scenario = load_scenario(scenario_path(name), model)
+    scenario = load_drill_scenario(drill_scenario_path(name), model)
     return asyncio.run(run_drill(scenario, model, db_path=DB_DIR["dir"] / f"{name}.sqlite"))
 
 
@@ -60,7 +60,7 @@ def lost_loads(report: DrillReport) -> set[str]:
 
 
 def test_the_library_ships_the_drills_of_the_issues():
-    assert set(shipped_scenarios()) == {
+    assert set(shipped_drill_scenarios()) == {
         "backbone_cable_fault", "feeder_section_fault", "transformer_loss", "substation_loss",
         "campus_upstream_outage", "feeder_repeated_faults", "feeder_fault_failed_indicators"}
 
@@ -171,7 +171,7 @@ def test_campus_reconnects_once_its_grid_side_has_been_healthy_for_a_minute():
     assert list(close.value) == [1.0] and set(close.result) == {"Good"}
 
 
-@pytest.mark.parametrize("name", sorted(shipped_scenarios()))
+@pytest.mark.parametrize("name", sorted(shipped_drill_scenarios()))
 def test_every_shipped_drill_meets_the_expectations_its_file_states(name):
     report = drill(name)
     assert report.expectations, f"{name} states no expectations"
@@ -218,7 +218,7 @@ def test_an_unknown_line_is_refused_naming_the_file_the_event_and_the_field(jiuk
     path = _write(tmp_path, "  - {at_min: 1, kind: cable_fault, target: FD_L2_1}\n"
                             "  - {at_min: 2, kind: cable_fault, target: FD_L9_9}\n")
     with pytest.raises(DrillInputError) as err:
-        load_scenario(path, jiuke)
+        load_drill_scenario(path, jiuke)
     assert err.value.source == str(path) and err.value.element == "event 1"
     assert err.value.field == "target" and "FD_L9_9" in str(err.value)
 
@@ -226,21 +226,21 @@ def test_an_unknown_line_is_refused_naming_the_file_the_event_and_the_field(jiuk
 def test_an_unknown_device_is_refused(jiuke, tmp_path):
     path = _write(tmp_path, "  - {at_min: 1, kind: comm_loss, target: RMU_NOWHERE}\n")
     with pytest.raises(DrillInputError, match=r"event 0.*field 'target'.*RMU_NOWHERE"):
-        load_scenario(path, jiuke)
+        load_drill_scenario(path, jiuke)
 
 
 def test_events_out_of_order_are_refused_naming_the_event(jiuke, tmp_path):
     path = _write(tmp_path, "  - {at_min: 5, kind: cable_fault, target: FD_L2_1}\n"
                             "  - {at_min: 3, kind: clear, target: FD_L2_1}\n")
     with pytest.raises(DrillInputError) as err:
-        load_scenario(path, jiuke)
+        load_drill_scenario(path, jiuke)
     assert (err.value.element, err.value.field) == ("event 1", "at_min")
 
 
 def test_an_unknown_event_kind_is_refused_naming_the_event_and_field(tmp_path):
     path = _write(tmp_path, "  - {at_min: 1, kind: earthquake, target: FD_L2_1}\n")
     with pytest.raises(DrillInputError) as err:
-        load_scenario(path)
+        load_drill_scenario(path)
     assert (err.value.source, err.value.element, err.value.field) == (
         str(path), "event 0", "kind")
 
@@ -248,7 +248,7 @@ def test_an_unknown_event_kind_is_refused_naming_the_event_and_field(tmp_path):
 def test_clearing_what_was_never_injected_is_refused(jiuke, tmp_path):
     path = _write(tmp_path, "  - {at_min: 1, kind: supply_restored, target: B}\n")
     with pytest.raises(DrillInputError, match=r"event 0.*earlier event"):
-        load_scenario(path, jiuke)
+        load_drill_scenario(path, jiuke)
 
 
 def test_the_command_line_refuses_a_bad_scenario_with_one_line_and_exit_2(tmp_path, capsys):
@@ -266,7 +266,7 @@ def _write_expecting(tmp_path: Path, expect: str) -> Path:
 def test_an_expectation_of_an_unknown_figure_is_refused_naming_it(jiuke, tmp_path):
     path = _write_expecting(tmp_path, "  customers_happy: {max: 0}\n")
     with pytest.raises(DrillInputError) as err:
-        load_scenario(path, jiuke)
+        load_drill_scenario(path, jiuke)
     assert (err.value.source, err.value.element, err.value.field) == (
         str(path), "expect customers_happy", "expect")
     assert "restoration_s" in str(err.value)  # says what is expected
@@ -275,20 +275,20 @@ def test_an_expectation_of_an_unknown_figure_is_refused_naming_it(jiuke, tmp_pat
 def test_an_expectation_of_an_unknown_microgrid_is_refused(jiuke, tmp_path):
     path = _write_expecting(tmp_path, "  microgrids.HOSPITAL.reconnected: {equals: true}\n")
     with pytest.raises(DrillInputError, match=r"no microgrid 'HOSPITAL'.*CAMPUS"):
-        load_scenario(path, jiuke)
+        load_drill_scenario(path, jiuke)
 
 
 def test_an_expectation_without_a_bound_is_refused(jiuke, tmp_path):
     path = _write_expecting(tmp_path, "  restoration_s: {}\n")
     with pytest.raises(DrillInputError) as err:
-        load_scenario(path, jiuke)
+        load_drill_scenario(path, jiuke)
     assert err.value.element == "expect restoration_s"
     assert "min, max, equals" in str(err.value)
 
 
 def test_a_drill_that_misses_its_expectation_says_so_and_exits_1(tmp_path, capsys):
     # the shipped feeder fault, expected (wrongly) to interrupt nobody
-    shipped = scenario_path("feeder_section_fault").read_text(encoding="utf-8")
+    shipped = drill_scenario_path("feeder_section_fault").read_text(encoding="utf-8")
     path = tmp_path / "too_hopeful.yaml"
     path.write_text(shipped.replace("expect:\n", "expect:\n  customers_interrupted: {max: 0}\n"),
                     encoding="utf-8")
@@ -308,7 +308,7 @@ def test_a_refused_isolation_stops_flisr_before_it_recloses_onto_the_fault(tmp_p
         "  - {at_min: 1, kind: comm_loss, target: RS_FD_L2_1_a}\n"
         "  - {at_min: 2, kind: cable_fault, target: FD_L2_1}\n", encoding="utf-8")
     model = load_model("jiuke_oasis")
-    report = asyncio.run(run_drill(load_scenario(path, model), model,
+    report = asyncio.run(run_drill(load_drill_scenario(path, model), model,
                                    db_path=tmp_path / "mute.sqlite"))
     with Historian(tmp_path / "mute.sqlite") as h:
         written = h.commands()
@@ -328,7 +328,7 @@ def test_a_drill_on_five_minute_control_steps_plans_every_step_on_that_grid(tmp_
         "name: five_minutes\nstart: '2026-07-15T19:00'\nduration_min: 12\nmpc_step_minutes: 5\n"
         "events:\n  - {at_min: 2, kind: cable_fault, target: FD_L2_1}\n", encoding="utf-8")
     model = load_model("jiuke_oasis")
-    report = asyncio.run(run_drill(load_scenario(path, model), model,
+    report = asyncio.run(run_drill(load_drill_scenario(path, model), model,
                                    db_path=tmp_path / "five.sqlite"))
     assert report.runtime_errors == () and report.mpc_decisions >= 1
     with Historian(tmp_path / "five.sqlite") as h:
@@ -344,6 +344,6 @@ def test_a_control_step_that_does_not_divide_a_day_is_refused_naming_the_field(t
     path = _write(tmp_path, "  - {at_min: 1, kind: cable_fault, target: FD_L2_1}\n")
     path.write_text(path.read_text(encoding="utf-8") + "mpc_step_minutes: 7\n", encoding="utf-8")
     with pytest.raises(DrillInputError) as err:
-        load_scenario(path)
+        load_drill_scenario(path)
     assert err.value.source == str(path) and err.value.field == "mpc_step_minutes"
     assert "divides a day" in str(err.value)

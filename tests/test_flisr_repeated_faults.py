@@ -16,7 +16,7 @@ import pytest
 
 from controllers.flisr import close_refusal, report_from_points
 from gridctl.commands.drill_runner import run_drill
-from gridctl.commands.drill_scenario import load_scenario
+from gridctl.commands.drill_scenario import load_drill_scenario
 from gridctl.self_healing import FaultResponder, SwitchCommand
 from hil_sim.config import SimConfig
 from hil_sim.simulator import Simulator
@@ -249,7 +249,7 @@ def test_the_drill_reports_what_is_supplied_at_the_end_not_what_the_plan_said(tm
         "  - {at_min: 1, kind: comm_loss, target: FI_FD_L2_1_b}\n"
         "  - {at_min: 2, kind: cable_fault, target: FD_L2_2}\n", encoding="utf-8")
     model = load_model("jiuke_oasis")
-    report = asyncio.run(run_drill(load_scenario(path, model), model,
+    report = asyncio.run(run_drill(load_drill_scenario(path, model), model,
                                    db_path=tmp_path / "failed.sqlite"))
     assert report.plans[0]["status"] == "restored"  # what the first plan believed
     assert report.status == "partially_restored"  # what the field shows

@@ -16,10 +16,10 @@ from gridctl.commands.inputs import (
     ConfigOption,
     DevicesOption,
     ForecastOption,
+    GrowthScenarioOption,
     LoadOption,
     PricesOption,
     PvOption,
-    ScenarioOption,
     SessionsOption,
     SetOption,
     WeatherOption,
@@ -44,7 +44,7 @@ def dayahead(
         str, typer.Option("--model", "-m", help="Built-in model, simbench:CODE or model file.")
     ] = "jiuke_oasis",
     devices: DevicesOption = None,
-    scenario: ScenarioOption = None,
+    growth_scenario: GrowthScenarioOption = None,
     date: Annotated[
         str, typer.Option("--date", help="Day to plan, YYYY-MM-DD (the model's local day).")
     ] = "2026-07-15",
@@ -54,7 +54,8 @@ def dayahead(
         "--out", "-o", help=f"{FOLDER_HELP} Writes {', '.join(OUTPUT_FILES)}.")
     ] = Path("out/dayahead"),
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the forecast scenario.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the sampled forecasts (load, PV, EV "
+                                      "sessions).")] = 0,
     forecast: ForecastOption = None,
     load: LoadOption = None,
     pv: PvOption = None,
@@ -82,7 +83,7 @@ def dayahead(
     inputs = operator_inputs(forecast=forecast, load=load, pv=pv, weather=weather,
                              sessions=sessions, prices=prices, carbon=carbon)
     target = output_folder(out, writes=OUTPUT_FILES)
-    grid = load_model(model, devices=devices, scenario=scenario)
+    grid = load_model(model, devices=devices, scenario=growth_scenario)
     start, horizon = local_days(day, days, grid.site.timezone)
     # every file is read (and bad input refused) here, before any solve or write
     bundle = inputs.bundle(grid, start, horizon, "15min", seed=seed,
@@ -93,11 +94,11 @@ def dayahead(
     with target.writing() as folder:
         written = write_dayahead_outputs(result, folder, model_name=model,
                                          inputs=inputs.given(), study=study_record(study),
-                                         scenario=scenario, limits=limits)
+                                         growth_scenario=growth_scenario, limits=limits)
     paths = [out / p.name for p in written]
     summary = {
         "model": model,
-        "scenario": scenario,
+        "scenario": growth_scenario,
         "date": day.isoformat(),
         "verdict": plan_verdict(result.kpis),
         "days": days,
@@ -143,7 +144,7 @@ def where_limits_bind(grid, result, config) -> dict:
 
 def write_dayahead_outputs(
     result, out: Path, *, model_name: str, inputs: dict | None = None, study: dict | None = None,
-    scenario: str | None = None, limits: dict | None = None,
+    growth_scenario: str | None = None, limits: dict | None = None,
 ) -> list[Path]:
     """schedule.csv, sessions.csv, decision.json and report.html into the folder ``out``
     (which exists; :mod:`gridctl.commands.outputs` puts it in place when it is complete)."""
@@ -153,7 +154,7 @@ def write_dayahead_outputs(
         sessions_at_start,
         unservable_sessions,
     )
-    from gridctl.report import Panel, Series, write_html_report
+    from gridctl.report import write_html_report
 
     plan, bundle = result.plan, result.bundle
     written = []
@@ -168,9 +169,40 @@ def write_dayahead_outputs(
     states = sessions_at_start(bundle)
     write("sessions.csv", session_table(bundle, states, plan.schedule).to_csv(index=False))
     unservable = unservable_sessions(bundle, states, plan.schedule)
-    decision = {
+    decision = _decision_record(result, model_name=model_name, inputs=inputs, study=study,
+                                growth_scenario=growth_scenario, limits=limits,
+                                unservable=unservable)
+    write("decision.json", dumps_json(decision, indent=1))
+    report = write_html_report(
+        out / "report.html",
+        title=f"gridctl day-ahead dispatch: {model_name}, {_horizon(bundle)['days_text']}",
+        index=bundle.index,
+        panels=_report_panels(result),
+        kpis=result.kpis,
+        baseline_kpis=result.baseline_kpis,
+        record=plan.record.to_dict(),
+        notes=list(plan.record.notes) + binding_notes(plan.record.binding_constraints)
+        + _ev_notes(result.kpis, unservable) + _limit_notes(limits or {})
+        + [f"source of {part}: {text}" for part, text in bundle.provenance.items()],
+        verdict=plan_verdict(result.kpis),
+    )
+    written.append(report)
+    return written
+
+
+def _decision_record(
+    result, *, model_name: str, inputs: dict | None, study: dict | None,
+    growth_scenario: str | None,
+    limits: dict | None, unservable: list[dict],
+) -> dict:
+    """decision.json: the plan's verdict, figures against no control, the decision record, where
+    the forecasts and settings came from, and the EV sessions no plan could serve."""
+    from controllers.dayahead import plan_verdict
+
+    plan, bundle = result.plan, result.bundle
+    return {
         "model": model_name,
-        "scenario": scenario,
+        "scenario": growth_scenario,
         "date": result.date.isoformat(),
         "verdict": plan_verdict(result.kpis),
         "horizon": _horizon(bundle),
@@ -184,9 +216,14 @@ def write_dayahead_outputs(
         "ev_unservable_sessions": unservable,
         **(limits or {}),  # where the plan reaches its limits, what no control breaks
     }
-    write("decision.json", dumps_json(decision, indent=1))
 
-    idx = bundle.index
+
+def _report_panels(result) -> list:
+    """report.html's panels: import, PV, state of charge, EV charging, voltage band and the
+    highest loading, planned against no control (a panel with nothing to draw is left out)."""
+    from gridctl.report import Panel, Series
+
+    plan, bundle = result.plan, result.bundle
     ac, base_ac = plan.ac.result, result.baseline_ac.result
     pv_avail = bundle.pv_p_mw.sum(axis=1).to_numpy()
     panels = [
@@ -251,22 +288,7 @@ def write_dayahead_outputs(
             hlines=[(100.0, "100 %")],
         ),
     ]
-    panels = [p for p in panels if p.series]  # a grid without batteries has no SoC to draw
-    report = write_html_report(
-        out / "report.html",
-        title=f"gridctl day-ahead dispatch: {model_name}, {_horizon(bundle)['days_text']}",
-        index=idx,
-        panels=panels,
-        kpis=result.kpis,
-        baseline_kpis=result.baseline_kpis,
-        record=plan.record.to_dict(),
-        notes=list(plan.record.notes) + binding_notes(plan.record.binding_constraints)
-        + _ev_notes(result.kpis, unservable) + _limit_notes(limits or {})
-        + [f"source of {part}: {text}" for part, text in bundle.provenance.items()],
-        verdict=plan_verdict(result.kpis),
-    )
-    written.append(report)
-    return written
+    return [p for p in panels if p.series]  # a grid without batteries has no SoC to draw
 
 
 def _horizon(bundle) -> dict:

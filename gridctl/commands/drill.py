@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import math
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -14,10 +14,10 @@ from gridctl.commands.inputs import (
     ConfigOption,
     DevicesOption,
     ForecastOption,
+    GrowthScenarioOption,
     LoadOption,
     PricesOption,
     PvOption,
-    ScenarioOption,
     SessionsOption,
     SetOption,
     WeatherOption,
@@ -26,14 +26,19 @@ from gridctl.commands.inputs import (
 )
 from gridctl.commands.outputs import FOLDER_HELP, dumps_json, output_folder
 
+if TYPE_CHECKING:
+    from gridctl.commands.drill_report import DrillReport
+
 
 def register(app: typer.Typer) -> None:
     app.command("drill")(drill)
 
 
 def drill(
-    scenario: Annotated[str, typer.Argument(
-        help="A drill file (YAML) or a shipped drill: backbone_cable_fault, "
+    drill_scenario: Annotated[str, typer.Argument(
+        metavar="scenario",  # as the usage line always showed it
+        help="A drill scenario (not a growth scenario, see --scenario): a drill file (YAML) "
+        "or a shipped drill: backbone_cable_fault, "
         "feeder_section_fault, feeder_repeated_faults, feeder_fault_failed_indicators, "
         "transformer_loss, substation_loss, campus_upstream_outage.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as one JSON "
@@ -43,9 +48,9 @@ def drill(
                                              "folder per drill).")] = None,
     manual_min: Annotated[float | None, typer.Option(
         "--manual-restoration-min", help="Baseline: minutes until supply is restored by hand "
-        "(default: the scenario's, 60).")] = None,
+        "(default: the drill scenario's, 60).")] = None,
     devices: DevicesOption = None,
-    growth: ScenarioOption = None,
+    growth_scenario: GrowthScenarioOption = None,
     forecast: ForecastOption = None,
     load: LoadOption = None,
     pv: PvOption = None,
@@ -65,12 +70,13 @@ def drill(
     from gridctl.planner import warm_up
 
     warm_up()  # the planner's fork server imports while this command loads its model
-    from gridctl.commands.drill_runner import run_drill, write_outputs
+    from gridctl.commands.drill_report import write_outputs
+    from gridctl.commands.drill_runner import run_drill
     from gridctl.commands.drill_scenario import (
         MAX_MANUAL_RESTORATION_MIN,
         DrillInputError,
-        load_scenario,
-        scenario_path,
+        drill_scenario_path,
+        load_drill_scenario,
     )
     from gridctl.errors import UserInputError
     from network_models import load_model
@@ -84,15 +90,15 @@ def drill(
     study = study_of(config, settings)
     inputs = operator_inputs(forecast=forecast, load=load, pv=pv, weather=weather,
                              sessions=sessions, prices=prices, carbon=carbon)
-    path = scenario_path(scenario)
-    spec = load_scenario(path)
+    path = drill_scenario_path(drill_scenario)
+    spec = load_drill_scenario(path)
     target = None if out is None else output_folder(
         out, writes=(f"{spec.name}.json", f"{spec.name}.html"))
     try:
-        model = load_model(spec.model, devices=devices, scenario=growth)
+        model = load_model(spec.model, devices=devices, scenario=growth_scenario)
     except InputError as exc:  # the file named it: say so
         raise DrillInputError(str(exc), source=str(path), field="model") from None
-    spec = load_scenario(path, model)
+    spec = load_drill_scenario(path, model)
     inputs.check(model)
     if manual_min is not None:
         spec = spec.model_copy(update={"manual_restoration_min": manual_min})
@@ -104,6 +110,13 @@ def drill(
     if as_json:
         typer.echo(dumps_json(report.to_dict(), indent=1))
         raise typer.Exit(0 if report.expectations_met else 1)
+    _print_report(report, written)
+    raise typer.Exit(0 if report.expectations_met else 1)
+
+
+def _print_report(report: DrillReport, written: tuple[Path, ...]) -> None:
+    """The drill's report as the operator reads it: timeline, figures against the manual
+    baseline, the end state, faults located, microgrids, errors and expectations."""
     base = report.baseline
     typer.echo(f"drill {report.scenario} on {report.model}: {report.start:%Y-%m-%d %H:%M} to "
                f"{report.end:%H:%M} (simulated), {report.wall_s:.1f} s wall")
@@ -141,4 +154,3 @@ def drill(
                    f"{'met' if e['met'] else 'NOT MET'}")
     for p in written:
         typer.echo(f"  wrote {p}")
-    raise typer.Exit(0 if report.expectations_met else 1)

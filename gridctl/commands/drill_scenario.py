@@ -41,12 +41,13 @@ __all__ = [
     "DrillScenario",
     "Expectation",
     "check_expectations",
-    "load_scenario",
-    "scenario_path",
-    "shipped_scenarios",
+    "drill_scenario_path",
+    "load_drill_scenario",
+    "shipped_drill_scenarios",
 ]
 
-SCENARIO_DIR = Path(hil_sim.__file__).resolve().parent / "scenarios"  # shipped as package data
+# shipped as package data (hil_sim/scenarios/*.yaml)
+DRILL_SCENARIO_DIR = Path(hil_sim.__file__).resolve().parent / "scenarios"
 EventKind = Literal[
     "cable_fault",
     "transformer_loss",
@@ -184,28 +185,28 @@ class Expectation(BaseModel):
         return not (self.max is not None and (actual is None or float(actual) > self.max))
 
 
-def shipped_scenarios() -> tuple[str, ...]:
+def shipped_drill_scenarios() -> tuple[str, ...]:
     """Names of the drills shipped with gridctl (files in ``hil_sim/scenarios``)."""
-    return tuple(sorted(p.stem for p in SCENARIO_DIR.glob("*.yaml")))
+    return tuple(sorted(p.stem for p in DRILL_SCENARIO_DIR.glob("*.yaml")))
 
 
-def scenario_path(name_or_path: str | Path) -> Path:
+def drill_scenario_path(name_or_path: str | Path) -> Path:
     """A scenario file: a path, or the name of a shipped drill."""
     path = Path(name_or_path)
     if path.suffix in (".yaml", ".yml") or path.exists():
         return path
-    shipped = SCENARIO_DIR / f"{name_or_path}.yaml"
+    shipped = DRILL_SCENARIO_DIR / f"{name_or_path}.yaml"
     if shipped.exists():
         return shipped
     raise DrillInputError(
         f"no scenario file or shipped drill {str(name_or_path)!r}: expected a "
-        f"YAML file or one of {', '.join(shipped_scenarios())}",
+        f"YAML file or one of {', '.join(shipped_drill_scenarios())}",
         source="argument",
         field="SCENARIO",
     )
 
 
-def load_scenario(path: str | Path, model: GridModel | None = None) -> DrillScenario:
+def load_drill_scenario(path: str | Path, model: GridModel | None = None) -> DrillScenario:
     """Read and check a drill file; with ``model``, every target must exist in it."""
     path = Path(path)
     raw = read_yaml(path, expected="a drill YAML file", error=DrillInputError)

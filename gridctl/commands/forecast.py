@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from gridctl.commands.arguments import parse_day
-from gridctl.commands.inputs import DevicesOption, ScenarioOption
+from gridctl.commands.inputs import DevicesOption, GrowthScenarioOption
 from gridctl.commands.outputs import FOLDER_HELP, output_folder
 from gridctl.errors import UserInputError
 
@@ -27,7 +27,7 @@ def forecast(
                                        "case33bw, cigre_mv, mv_oberrhein) or a model file.")]
     = "jiuke_oasis",
     devices: DevicesOption = None,
-    scenario: ScenarioOption = None,
+    growth_scenario: GrowthScenarioOption = None,
     seed: Annotated[int, typer.Option("--seed", min=0, help="Random seed; same seed, "
                                       "same bundle.")] = 0,
     weather: Annotated[str, typer.Option("--weather", help="clear, partly_cloudy, overcast, "
@@ -55,7 +55,7 @@ def forecast(
         raise UserInputError(f"{flat_price}: expected a finite price in CNY/kWh, e.g. 0.65",
                              source="--flat-price")
     target = output_folder(out, writes=BUNDLE_FILES)
-    grid = load_model(model, devices=devices, scenario=scenario)
+    grid = load_model(model, devices=devices, scenario=growth_scenario)
     # a warning about the input (sessions of other days left out) is one line: gridctl.cli
     bundle = build(
         grid, day, horizon, step, seed=seed, weather=weather, load_source=load_source,

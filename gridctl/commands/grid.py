@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from gridctl.commands.inputs import DevicesOption, ScenarioOption
+from gridctl.commands.inputs import DevicesOption, GrowthScenarioOption
 from gridctl.commands.outputs import dumps_json, output_file
 from gridctl.errors import UserInputError
 
@@ -33,7 +33,7 @@ def register(app: typer.Typer) -> None:
 def check(
     model: ModelOption = "jiuke_oasis",
     devices: DevicesOption = None,
-    scenario: ScenarioOption = None,
+    growth_scenario: GrowthScenarioOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object (figures a "
                                           "case could not give, e.g. a power flow that did not "
                                           "converge, are null).")] = False,
@@ -44,7 +44,7 @@ def check(
     from network_models import load_model
     from network_models.ac_checks import check_grid
 
-    report = check_grid(load_model(model, devices=devices, scenario=scenario), n1=n1)
+    report = check_grid(load_model(model, devices=devices, scenario=growth_scenario), n1=n1)
     data = report.to_dict()
     if as_json:
         typer.echo(dumps_json(data))
@@ -122,14 +122,14 @@ def plot(
                                       "exists, once the new one is complete).")],
     model: ModelOption = "jiuke_oasis",
     devices: DevicesOption = None,
-    scenario: ScenarioOption = None,
+    growth_scenario: GrowthScenarioOption = None,
 ) -> None:
     """Draw the one-line diagram with switch states (open switches hollow)."""
     from network_models import load_model
     from network_models.plot import plot_one_line
 
     target = output_file(out, suffix=".png")
-    grid = load_model(model, devices=devices, scenario=scenario)
+    grid = load_model(model, devices=devices, scenario=growth_scenario)
     with target.writing() as path:
         plot_one_line(grid, path)
     typer.echo(f"wrote {out}")
@@ -139,7 +139,7 @@ def plot(
 def reconfigure(
     model: ModelOption = "jiuke_oasis",
     devices: DevicesOption = None,
-    scenario: ScenarioOption = None,
+    growth_scenario: GrowthScenarioOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     case: Annotated[
         str, typer.Option("--case", help="Operating point: peak or light_load.")
@@ -165,7 +165,7 @@ def reconfigure(
             f"unknown case {case!r}: expected one of {', '.join(cases)}", source="--case",
             field="case",
         )
-    grid = load_model(model, devices=devices, scenario=scenario)
+    grid = load_model(model, devices=devices, scenario=growth_scenario)
     result = find_configuration(grid, operating_point=cases[case], method=method)
     if as_json:
         typer.echo(dumps_json(result.to_dict()))

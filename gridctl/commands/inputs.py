@@ -13,10 +13,10 @@ __all__ = [
     "ConfigOption",
     "DevicesOption",
     "ForecastOption",
+    "GrowthScenarioOption",
     "LoadOption",
     "PricesOption",
     "PvOption",
-    "ScenarioOption",
     "SessionsOption",
     "SetOption",
     "WeatherOption",
@@ -27,8 +27,9 @@ __all__ = [
 DevicesOption = Annotated[Path | None, typer.Option(
     "--devices", help="Devices file (YAML: bess, pv, ev_sites, loads, microgrids) to put on "
     "the grid; a NAME.json model takes NAME.devices.yaml beside it by default.")]
-ScenarioOption = Annotated[str | None, typer.Option(
-    "--scenario", help="Growth scenario on the grid: a shipped scenario of the model by name "
+GrowthScenarioOption = Annotated[str | None, typer.Option(
+    "--scenario", help="Growth scenario on the grid (not a drill scenario): a shipped "
+    "growth scenario of the model by name "
     "(jiuke_oasis: jiuke_2025, jiuke_2030) or a scenario file (NAME.scenario.yaml: ev_sites, "
     "pv, loads growth and add: new devices), applied after --devices.")]
 ForecastOption = Annotated[Path | None, typer.Option(

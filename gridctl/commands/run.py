@@ -14,10 +14,10 @@ from gridctl.commands.inputs import (
     ConfigOption,
     DevicesOption,
     ForecastOption,
+    GrowthScenarioOption,
     LoadOption,
     PricesOption,
     PvOption,
-    ScenarioOption,
     SessionsOption,
     SetOption,
     WeatherOption,
@@ -28,7 +28,7 @@ from gridctl.commands.inputs import (
 from gridctl.commands.sim import PkiOption, SecurityOption, UserOption, client_security_of
 from gridctl.errors import UserInputError
 from gridctl.historian import HistorianError, HistorianSettings
-from gridctl.historian_schema import check_path
+from gridctl.historian_open import check_path
 
 _SETTING_FLAGS = {"raw_days": "--keep-raw-days", "means_days": "--keep-means-days",
                   "commands_days": "--keep-commands-days"}
@@ -57,7 +57,7 @@ def run(
         "--model", "-m", help="Built-in model, simbench:CODE or a model file.")]
     = "jiuke_oasis",
     devices: DevicesOption = None,
-    scenario: ScenarioOption = None,
+    growth_scenario: GrowthScenarioOption = None,
     db: Annotated[Path, typer.Option("--db", help="Historian (SQLite) file.")]
     = Path("out/historian.sqlite"),
     security: SecurityOption = "none",
@@ -71,7 +71,8 @@ def run(
     = None,
     wall_clock: Annotated[bool, typer.Option("--wall-clock", help="Follow the wall clock (a real "
                                              "field) instead of the simulator's clock.")] = False,
-    seed: Annotated[int, typer.Option("--seed", min=0, help="Forecast scenario seed.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the sampled "
+                                      "forecasts (load, PV, EV sessions).")] = 0,
     self_healing: Annotated[bool, typer.Option(
         "--self-healing/--no-self-healing",
         help="Answer protection trips with FLISR and supervise the model's microgrids.")] = True,
@@ -99,7 +100,8 @@ def run(
 ) -> None:
     """Run the control loop: MPC every control step (15 min unless the study says otherwise),
     self-healing on events, heartbeat, reconnects, historian. Forecasts come from the
-    operator's files where given (they must cover the days run), else from gridctl's models."""
+    operator's files where given (they must cover the days run), else from gridctl's models.
+    (Its length is its option declarations: typer reads them from the signature.)"""
     flags = {} if horizon is None else {"mpc.horizon_steps": (horizon, "--horizon")}
     study = study_of(config, settings_, flags)
     inputs = operator_inputs(forecast=forecast, load=load, pv=pv, weather=weather,
@@ -119,7 +121,7 @@ def run(
     from gridctl.field.asyncua_logs import show_asyncua_warnings
 
     show_asyncua_warnings(controller=True)  # security warnings visible, reconnect noise not
-    grid = load_model(model, devices=devices, scenario=scenario)
+    grid = load_model(model, devices=devices, scenario=growth_scenario)
     inputs.check(grid)
     client_security = None if security == "none" and user is None else client_security_of(
         security, pki, user)

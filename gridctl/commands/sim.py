@@ -14,9 +14,9 @@ import typer
 from gridctl.commands.inputs import (
     DevicesOption,
     ForecastOption,
+    GrowthScenarioOption,
     LoadOption,
     PvOption,
-    ScenarioOption,
     SessionsOption,
     WeatherOption,
     operator_inputs,
@@ -61,7 +61,7 @@ def serve(
         "--model", "-m", help="Built-in model, simbench:CODE or a model file.")]
     = "jiuke_oasis",
     devices: DevicesOption = None,
-    scenario: ScenarioOption = None,
+    growth_scenario: GrowthScenarioOption = None,
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", "-p", help="TCP port (0: any free port).")]
     = 4840,
@@ -109,14 +109,12 @@ def serve(
     """Start the simulated field and run until Ctrl-C.
 
     AC physics each tick, setpoints within limits and ramp rates, EV sessions, protection and
-    fault indicators, device-side safety, fault injection methods."""
+    fault indicators, device-side safety, fault injection methods. (Its length is its option
+    declarations: typer reads them from the signature.)"""
     from gridctl.commands.process import frozen_after_start_up
     from gridctl.field.security import (
         DEFAULT_PKI_DIR,
-        AnonymousPolicy,
         LoginPolicy,
-        Pki,
-        SecurityMode,
         ServerSecurity,
         UserStore,
         load_users,
@@ -125,75 +123,95 @@ def serve(
     from hil_sim.config import SimConfig
     from hil_sim.server import SimServer
     from network_models import load_model
-    from network_models.powerflow import PowerFlowEngine
 
     modes = parse_modes(security)
-    try:
-        anonymous_policy = AnonymousPolicy(anonymous.strip().lower())
-    except ValueError:
-        raise UserInputError(f"unknown value {anonymous!r}: expected viewer or refuse",
-                             source="--anonymous") from None
-    try:
-        power_flow = PowerFlowEngine(engine)
-    except ValueError:
-        raise UserInputError(f"unknown engine {engine!r}: expected power_grid_model or "
-                             "pandapower", source="--engine") from None
+    anonymous_policy = _anonymous_policy(anonymous)
+    power_flow = _power_flow_engine(engine)
     begin = _start_of(date, start)
     user_store = load_users(users) if users is not None else UserStore()
-    pki_dir = pki or DEFAULT_PKI_DIR
-    grid = load_model(model, devices=devices, scenario=scenario)
+    grid = load_model(model, devices=devices, scenario=growth_scenario)
     # the truth replays the operator's measured day where the files cover it
     inputs = operator_inputs(forecast=forecast, load=load, pv=pv, weather=weather,
                              sessions=sessions)
     inputs.check(grid)
     config = SimConfig(tick_s=tick, heartbeat_timeout_s=heartbeat_timeout, seed=seed,
                        inputs=inputs, engine=power_flow)
+    server_security = ServerSecurity(
+        modes=modes, pki_dir=pki or DEFAULT_PKI_DIR, users=user_store, anonymous=anonymous_policy,
+        allow_insecure_passwords=allow_insecure_passwords,
+        login=LoginPolicy(lockout_after=lockout_after, lockout_s=lockout_minutes * 60.0))
     server = SimServer(
         grid, host=host, port=port, speed=speed, step_mode=step_mode, start=begin,
-        config=config, on_event=None if quiet else typer.echo,
-        security=ServerSecurity(
-            modes=modes, pki_dir=pki_dir, users=user_store, anonymous=anonymous_policy,
-            allow_insecure_passwords=allow_insecure_passwords,
-            login=LoginPolicy(lockout_after=lockout_after, lockout_s=lockout_minutes * 60.0)),
+        config=config, on_event=None if quiet else typer.echo, security=server_security,
     )
     _show_audit_log()
+    clock = "held (step mode)" if step_mode else (
+        "as fast as possible" if speed == 0 else f"{speed:g}x real time")
 
     async def run() -> None:
         with frozen_after_start_up() as started:
-            await _serve(started)
-
-    async def _serve(started) -> None:
-        try:
-            await server.start()
-        except OSError as exc:
-            raise UserInputError(f"cannot listen on {host}:{port}: {exc.strerror or exc}",
-                                 source="--port") from None
-        started()  # the field's objects live as long as the server
-        sim = server.simulator
-        typer.echo(f"gridctl sim: {grid.name}, {len(grid.registry)} devices, "
-                   f"{len(sim.contract)} points, namespace {sim.contract.namespace_uri}")
-        typer.echo(f"endpoint {server.endpoint}  security {', '.join(m.value for m in modes)}  "
-                   f"anonymous {anonymous_policy.value}  users {len(user_store.users)}"
-                   + (f" ({users})" if users else ""))
-        if any(m != SecurityMode.NONE for m in modes):
-            typer.echo(f"certificate {Pki(pki_dir).certificate_path('gridctl-sim')}  "
-                       f"trust list {Pki(pki_dir).trusted_dir}")
-        loopback = host in ("127.0.0.1", "localhost", "::1")
-        if SecurityMode.NONE in modes and not loopback:
-            typer.echo("warning: an unsecured endpoint is offered on a non-loopback address",
-                       err=True)
-        if allow_insecure_passwords:
-            typer.echo("warning: passwords are accepted on unencrypted channels"
-                       + ("" if loopback else ", on a non-loopback address"), err=True)
-        clock = "held (step mode)" if step_mode else (
-            "as fast as possible" if speed == 0 else f"{speed:g}x real time")
-        typer.echo(f"clock {sim.time.isoformat()}, tick {tick:g} s, {clock}; Ctrl-C stops")
-        await server.serve_forever()
+            try:
+                await server.start()
+            except OSError as exc:
+                raise UserInputError(f"cannot listen on {host}:{port}: {exc.strerror or exc}",
+                                     source="--port") from None
+            started()  # the field's objects live as long as the server
+            _announce(server, grid, server_security, users, host)
+            typer.echo(f"clock {server.simulator.time.isoformat()}, tick {tick:g} s, {clock}; "
+                       "Ctrl-C stops")
+            await server.serve_forever()
 
     try:
         asyncio.run(run())
     except KeyboardInterrupt:
         typer.echo("stopped")
+
+
+def _anonymous_policy(anonymous: str):
+    """``--anonymous`` as a policy (viewer or refuse)."""
+    from gridctl.field.security import AnonymousPolicy
+
+    try:
+        return AnonymousPolicy(anonymous.strip().lower())
+    except ValueError:
+        raise UserInputError(f"unknown value {anonymous!r}: expected viewer or refuse",
+                             source="--anonymous") from None
+
+
+def _power_flow_engine(engine: str):
+    """``--engine`` as the power-flow engine (power_grid_model or pandapower)."""
+    from network_models.powerflow import PowerFlowEngine
+
+    try:
+        return PowerFlowEngine(engine)
+    except ValueError:
+        raise UserInputError(f"unknown engine {engine!r}: expected power_grid_model or "
+                             "pandapower", source="--engine") from None
+
+
+def _announce(server, grid, security, users: Path | None, host: str) -> None:
+    """What the simulated field offers, once it listens: model, endpoint, security, and a
+    warning for each insecure choice."""
+    from gridctl.field.security import Pki, SecurityMode
+
+    sim = server.simulator
+    modes = security.modes
+    typer.echo(f"gridctl sim: {grid.name}, {len(grid.registry)} devices, "
+               f"{len(sim.contract)} points, namespace {sim.contract.namespace_uri}")
+    typer.echo(f"endpoint {server.endpoint}  security {', '.join(m.value for m in modes)}  "
+               f"anonymous {security.anonymous.value}  users {len(security.users.users)}"
+               + (f" ({users})" if users else ""))
+    if any(m != SecurityMode.NONE for m in modes):
+        pki = Pki(security.pki_dir)
+        typer.echo(f"certificate {pki.certificate_path('gridctl-sim')}  "
+                   f"trust list {pki.trusted_dir}")
+    loopback = host in ("127.0.0.1", "localhost", "::1")
+    if SecurityMode.NONE in modes and not loopback:
+        typer.echo("warning: an unsecured endpoint is offered on a non-loopback address",
+                   err=True)
+    if security.allow_insecure_passwords:
+        typer.echo("warning: passwords are accepted on unencrypted channels"
+                   + ("" if loopback else ", on a non-loopback address"), err=True)
 
 
 @sim_app.command("fault")

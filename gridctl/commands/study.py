@@ -12,7 +12,7 @@ from gridctl.commands.arguments import parse_day
 from gridctl.commands.inputs import (
     ConfigOption,
     DevicesOption,
-    ScenarioOption,
+    GrowthScenarioOption,
     SetOption,
     study_of,
 )
@@ -34,7 +34,7 @@ def hosting(
         str, typer.Option("--model", "-m", help="Built-in model, simbench:CODE or model file.")
     ] = "jiuke_oasis",
     devices: DevicesOption = None,
-    scenario: ScenarioOption = None,
+    growth_scenario: GrowthScenarioOption = None,
     what: Annotated[str, typer.Option(
         "--what", help="ev: added EV connectors; pv: added PV kWp.")] = "ev",
     date: Annotated[list[str] | None, typer.Option(
@@ -67,35 +67,20 @@ def hosting(
     """For each distribution feeder, distribution transformer and EV site, and the whole grid:
     the largest added EV connectors (--what ev) or PV kWp (--what pv) for which the worst
     planned day still holds every limit in AC, uncontrolled against gridctl's orderly day-ahead
-    dispatch, each checked in AC at the value found, with the element that breaks just above."""
-    from gridctl.studies.hosting import (
-        Control,
-        HostingSettings,
-        Scope,
-        What,
-        results_frame,
-        run_hosting,
-    )
+    dispatch, each checked in AC at the value found, with the element that breaks just above.
+    (Its length is its option declarations: typer reads them from the signature.)"""
+    from gridctl.studies.hosting import HostingSettings, What, results_frame, run_hosting
     from network_models import load_model
     from network_models.registry import EvSiteType
 
     kind = _choice(what, What, "--what")
-    scopes = [_choice(s.strip(), Scope, "--scope") for s in scope.split(",") if s.strip()]
-    if not scopes:
-        raise UserInputError("expected at least one of grid, feeders, transformers, sites",
-                             source="--scope")
-    controls = (tuple(Control) if control == "both"
-                else (_choice(control, Control, "--control", extra="both"),))
+    scopes, controls = _scopes_of(scope), _controls_of(control)
     site_type = _choice(ev_type, EvSiteType, "--ev-type")
-    if resolution is not None and resolution < 1:
-        raise UserInputError(f"{resolution}: expected a whole number of at least 1",
-                             source="--resolution")
-    if workers < 1:
-        raise UserInputError(f"{workers}: expected a whole number of at least 1",
-                             source="--workers")
+    _at_least_one(resolution, "--resolution")
+    _at_least_one(workers, "--workers")
     days = tuple(parse_day(d) for d in date) if date else None
     study = study_of(config, settings)
-    grid = load_model(model, devices=devices, scenario=scenario)
+    grid = load_model(model, devices=devices, scenario=growth_scenario)
     target = (output_folder(out, writes=[HOSTING_JSON, *_chart_names(grid)])
               if out is not None else None)
     step = resolution or (1 if kind is What.EV else 10)
@@ -111,7 +96,7 @@ def hosting(
                               progress=progress, **kwargs)
     summary = {
         "model": model,
-        "scenario": scenario,
+        "scenario": growth_scenario,
         "what": kind.value,
         "unit": st.unit,
         "days": [d.isoformat() for d in st.day_dates],
@@ -121,15 +106,43 @@ def hosting(
         "results": [r.to_dict() for r in results],
     }
     if target is not None:
-        with target.writing() as folder:
-            (folder / HOSTING_JSON).write_text(dumps_json(summary, indent=1), encoding="utf-8")
-            written = [out / HOSTING_JSON]
-            written += [out / p.name for p in write_feeder_charts(results, folder, st.unit)]
-        summary["outputs"] = [str(p) for p in written]
+        summary["outputs"] = [str(out / p.name)
+                              for p in _write_outputs(target, summary, results, st.unit)]
     if as_json:
         typer.echo(dumps_json(summary))
         return
     _print_table(results_frame(results), summary)
+
+
+def _scopes_of(scope: str) -> list:
+    """``--scope`` as the study's scopes (at least one)."""
+    from gridctl.studies.hosting import Scope
+
+    scopes = [_choice(s.strip(), Scope, "--scope") for s in scope.split(",") if s.strip()]
+    if not scopes:
+        raise UserInputError("expected at least one of grid, feeders, transformers, sites",
+                             source="--scope")
+    return scopes
+
+
+def _controls_of(control: str) -> tuple:
+    """``--control`` as the controls compared: one of them, or both."""
+    from gridctl.studies.hosting import Control
+
+    return (tuple(Control) if control == "both"
+            else (_choice(control, Control, "--control", extra="both"),))
+
+
+def _at_least_one(n: int | None, option: str) -> None:
+    if n is not None and n < 1:
+        raise UserInputError(f"{n}: expected a whole number of at least 1", source=option)
+
+
+def _write_outputs(target, summary: dict, results, unit: str) -> list[Path]:
+    """The summary JSON and one bar chart per feeder, into the output folder (all or none)."""
+    with target.writing() as folder:
+        (folder / HOSTING_JSON).write_text(dumps_json(summary, indent=1), encoding="utf-8")
+        return [folder / HOSTING_JSON, *write_feeder_charts(results, folder, unit)]
 
 
 def _choice(value: str, enum, option: str, *, extra: str | None = None):
