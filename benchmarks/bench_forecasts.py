@@ -11,7 +11,7 @@ import statistics
 import time
 from collections.abc import Callable
 
-from forecasts import Scenario, build
+from forecasts import TruthAndForecasts, build
 from network_models import load_model
 
 
@@ -40,7 +40,7 @@ def main() -> None:
                           args.repeat)
     print(f"build one day (96 steps): {day_s * 1000:.0f} ms, {len(day.ev_sessions)} sessions")
 
-    scenario = Scenario.build(model, "2026-07-15", "48h", seed=1, weather="partly_cloudy")
+    scenario = TruthAndForecasts.build(model, "2026-07-15", "48h", seed=1, weather="partly_cloudy")
     issue_s, _ = median_s(lambda: scenario.forecast_at("2026-07-15 09:00"), args.repeat)
     print(f"forecast_at, 39 h ahead: {issue_s * 1000:.0f} ms")
 

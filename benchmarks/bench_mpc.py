@@ -40,13 +40,13 @@ def main() -> None:
     from controllers.ev_charging import SessionState
     from controllers.mpc import RecedingHorizonController
     from controllers.snapshot import GridSnapshot
-    from forecasts.scenario import Scenario
+    from forecasts.truth_and_forecasts import TruthAndForecasts
     from network_models import load_model
     from network_models.powerflow import run_time_series
 
     day = dt.date.fromisoformat(args.date)
     model = load_model(args.model)
-    scenario = Scenario.build(model, day, "48h", seed=args.seed)
+    scenario = TruthAndForecasts.build(model, day, "48h", seed=args.seed)
     truth = scenario.truth
     reg = model.registry
     h = truth.step_h

@@ -2,7 +2,8 @@
 
 ``build(model, start, horizon, step)`` gives one :class:`ForecastBundle` of timezone-aware
 series per device, on the local clock of the model's site (``model.site.timezone``);
-:class:`Scenario` pairs a realised truth with forecasts of it whose error grows with lead time.
+:class:`TruthAndForecasts` pairs a realised truth with forecasts of it whose error grows with
+lead time.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from forecasts.ev import EvSession, uncontrolled_charging_kw
 from forecasts.ev_csv import read_ev_sessions_csv, write_ev_sessions_csv
 from forecasts.ev_generator import SESSION_KINDS, generate_sessions
 from forecasts.pv import PvLosses
-from forecasts.scenario import ErrorEnvelope, ForecastErrorModel, Scenario
 from forecasts.tariffs import Tariff, TouPeriod, tou_multiplier, tou_period
+from forecasts.truth_and_forecasts import ErrorEnvelope, ForecastErrorModel, TruthAndForecasts
 from forecasts.weather import WeatherScenario, read_weather_csv
 
 __all__ = [
@@ -29,9 +30,9 @@ __all__ = [
     "ForecastInputError",
     "LoadSource",
     "PvLosses",
-    "Scenario",
     "Tariff",
     "TouPeriod",
+    "TruthAndForecasts",
     "WeatherScenario",
     "build",
     "carbon_intensity",

@@ -68,7 +68,7 @@ from controllers.ev_setpoints import held_site_setpoints
 from controllers.mpc import MpcDecision
 from controllers.schedule import DispatchSchedule
 from controllers.snapshot import GridSnapshot
-from forecasts.scenario import Scenario
+from forecasts.truth_and_forecasts import TruthAndForecasts
 from gridctl.field import ev_points
 from gridctl.field.contract import FieldContract, PointKey
 from gridctl.field_client import FieldClient, PointReading
@@ -219,10 +219,10 @@ class ControllerRuntime:
         the day-ahead process (called in a thread)."""
         return self.dayahead_process.plan(day, self.forecasts.day_forecast(day))
 
-    def _scenario(self, day: dt.date, n_days: int, step: str) -> Scenario:
+    def _truth_and_forecasts(self, day: dt.date, n_days: int, step: str) -> TruthAndForecasts:
         """The default forecast source's scenario of the days (what a replay compares with)."""
         assert isinstance(self.forecasts, ModelForecasts)
-        return self.forecasts.scenario(day, n_days, step)
+        return self.forecasts.truth_and_forecasts(day, n_days, step)
 
     def _field(self) -> FieldClient:
         return self.connection.field()

@@ -4,8 +4,8 @@ The control step asks for the forecast at a step's start over the MPC's horizon 
 more); the day-ahead plan asks for a day's forecast. The default source
 (:class:`ModelForecasts`) builds each day's truth from the operator's files and gridctl's own
 models (:meth:`forecasts.operator_inputs.OperatorInputs.days`) and forecasts from it
-(:class:`~forecasts.scenario.Scenario`): the controller never sees the simulator's truth. A
-day the operator's files do not cover is modelled, and said so once.
+(:class:`~forecasts.truth_and_forecasts.TruthAndForecasts`): the controller never sees the
+simulator's truth. A day the operator's files do not cover is modelled, and said so once.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Protocol
 import pandas as pd
 
 from forecasts.bundle import ForecastBundle
-from forecasts.scenario import Scenario
+from forecasts.truth_and_forecasts import TruthAndForecasts
 from gridctl.historian import Historian
 from gridctl.runtime_config import RuntimeConfig
 from network_models.model import GridModel
@@ -45,24 +45,24 @@ class ModelForecasts:
         self.model = model
         self.config = config
         self.historian = historian
-        self._scenarios: dict[dt.date, Scenario] = {}
+        self._days: dict[dt.date, TruthAndForecasts] = {}
         self._modelled_days: set[dt.date] = set()  # days the operator's files did not cover
 
     def step_forecast(self, now: pd.Timestamp) -> ForecastBundle:
         day = now.date()
-        if day not in self._scenarios:
-            self._scenarios = {
+        if day not in self._days:
+            self._days = {
                 # the MPC plans on the control step
-                day: self.scenario(day, 2, f"{self.config.step_minutes}min")
+                day: self.truth_and_forecasts(day, 2, f"{self.config.step_minutes}min")
             }
         hours = self.config.horizon_steps * self.config.step_minutes / 60.0 + 1.0
-        return self._scenarios[day].forecast_at(now, f"{hours}h")
+        return self._days[day].forecast_at(now, f"{hours}h")
 
     def day_forecast(self, day: dt.date) -> ForecastBundle:
-        scenario = self.scenario(day, 1, "15min")
-        return scenario.forecast_at(scenario.truth.start, "24h")
+        days = self.truth_and_forecasts(day, 1, "15min")
+        return days.forecast_at(days.truth.start, "24h")
 
-    def scenario(self, day: dt.date, n_days: int, step: str) -> Scenario:
+    def truth_and_forecasts(self, day: dt.date, n_days: int, step: str) -> TruthAndForecasts:
         """The days' truth from the operator's files and gridctl's models, forecast from it; a
         day the operator's files do not cover is modelled, and said so once."""
         c = self.config
@@ -76,4 +76,4 @@ class ModelForecasts:
                                 "day come from gridctl's own models", d)
                     self.historian.record_event(truth.start, "forecast_modelled", day=str(d),
                                                 inputs=c.inputs.given())
-        return Scenario(truth=truth, seed=c.forecast_seed)
+        return TruthAndForecasts(truth=truth, seed=c.forecast_seed)

@@ -64,7 +64,7 @@ def test_the_runtime_forecasts_the_measured_day_and_plans_with_the_study(
                            inputs=OperatorInputs(load_csv=path), dispatch=study.dispatch)
     runtime = ControllerRuntime(jiuke, config)
     try:
-        scenario = runtime._scenario(DAY, 2, "15min")
+        scenario = runtime._truth_and_forecasts(DAY, 2, "15min")
         first_day = scenario.truth.load_p_mw.loc[measured.index]
         pd.testing.assert_frame_equal(first_day, measured, check_freq=False)
         assert planner_for(jiuke, config).config.v_min_pu == 0.95

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from test_forecasts_bundle import small_model
 
-from forecasts import ErrorEnvelope, ForecastErrorModel, ForecastInputError, Scenario
+from forecasts import ErrorEnvelope, ForecastErrorModel, ForecastInputError, TruthAndForecasts
 
 TZ = "Asia/Shanghai"
 MODEL = small_model()
@@ -22,8 +22,9 @@ ERRORS = ForecastErrorModel(
 
 
 @pytest.fixture(scope="module")
-def scenario() -> Scenario:
-    return Scenario.build(MODEL, "2026-07-15", "48h", seed=2, weather="clear", errors=ERRORS)
+def scenario() -> TruthAndForecasts:
+    return TruthAndForecasts.build(MODEL, "2026-07-15", "48h", seed=2, weather="clear",
+                                   errors=ERRORS)
 
 
 def ts(text: str) -> pd.Timestamp:
@@ -32,7 +33,7 @@ def ts(text: str) -> pd.Timestamp:
 
 @pytest.mark.parametrize("issued", ["2026-07-15 00:00", "2026-07-15 09:07", "2026-07-15 12:30"])
 def test_forecast_of_step_one_equals_the_truth_within_the_configured_error(
-    scenario: Scenario, issued: str
+    scenario: TruthAndForecasts, issued: str
 ) -> None:
     f = scenario.forecast_at(ts(issued))
     truth = scenario.truth.window(f.start, f.end)
@@ -44,7 +45,7 @@ def test_forecast_of_step_one_equals_the_truth_within_the_configured_error(
     assert abs(f.temperature_c.iloc[0] - truth.temperature_c.iloc[0]) <= 0.3 + 1e-12
 
 
-def test_forecast_error_grows_with_lead_time(scenario: Scenario) -> None:
+def test_forecast_error_grows_with_lead_time(scenario: TruthAndForecasts) -> None:
     # Relative PV error in daylight, averaged over systems and issue times, by lead hour.
     errors_by_lead: dict[int, list[float]] = collections.defaultdict(list)
     for hour in range(0, 12):
@@ -64,7 +65,7 @@ def test_forecast_error_grows_with_lead_time(scenario: Scenario) -> None:
             assert max(errors) <= envelope[lead + 1] + 1e-9
 
 
-def test_load_and_temperature_errors_grow_with_lead_time(scenario: Scenario) -> None:
+def test_load_and_temperature_errors_grow_with_lead_time(scenario: TruthAndForecasts) -> None:
     f = scenario.forecast_at(ts("2026-07-15 00:00"))
     truth = scenario.truth.window(f.start, f.end)
     load_err = ((f.load_p_mw - truth.load_p_mw).abs() / truth.load_p_mw).mean(axis=1)
@@ -73,7 +74,7 @@ def test_load_and_temperature_errors_grow_with_lead_time(scenario: Scenario) -> 
     assert temp_err.iloc[-48:].max() > temp_err.iloc[:4].max()
 
 
-def test_prices_and_carbon_are_known_ahead(scenario: Scenario) -> None:
+def test_prices_and_carbon_are_known_ahead(scenario: TruthAndForecasts) -> None:
     f = scenario.forecast_at(ts("2026-07-15 10:00"))
     truth = scenario.truth.window(f.start, f.end)
     pd.testing.assert_series_equal(f.price_cny_per_kwh, truth.price_cny_per_kwh)
@@ -81,7 +82,8 @@ def test_prices_and_carbon_are_known_ahead(scenario: Scenario) -> None:
 
 
 def test_perfect_error_model_forecasts_the_truth() -> None:
-    s = Scenario.build(MODEL, "2026-07-15", "24h", seed=2, errors=ForecastErrorModel.perfect())
+    s = TruthAndForecasts.build(MODEL, "2026-07-15", "24h", seed=2,
+                                errors=ForecastErrorModel.perfect())
     f = s.forecast_at(ts("2026-07-15 08:00"))
     truth = s.truth.window(f.start, f.end)
     pd.testing.assert_frame_equal(f.pv_p_mw, truth.pv_p_mw)
@@ -89,7 +91,7 @@ def test_perfect_error_model_forecasts_the_truth() -> None:
     assert f.ev_sessions == truth.ev_sessions
 
 
-def test_forecast_is_issued_and_deterministic(scenario: Scenario) -> None:
+def test_forecast_is_issued_and_deterministic(scenario: TruthAndForecasts) -> None:
     a = scenario.forecast_at(ts("2026-07-15 08:00"))
     b = scenario.forecast_at(ts("2026-07-15 08:00"))
     assert a.issued_at == ts("2026-07-15 08:00")
@@ -100,7 +102,7 @@ def test_forecast_is_issued_and_deterministic(scenario: Scenario) -> None:
 
 
 def test_arrived_sessions_are_known_exactly_and_future_ones_are_forecast(
-    scenario: Scenario,
+    scenario: TruthAndForecasts,
 ) -> None:
     issued = ts("2026-07-15 12:00")
     f = scenario.forecast_at(issued)
@@ -119,6 +121,6 @@ def test_arrived_sessions_are_known_exactly_and_future_ones_are_forecast(
         assert all(a.departure <= b.arrival for a, b in itertools.pairwise(group))
 
 
-def test_an_issue_time_outside_the_scenario_is_refused(scenario: Scenario) -> None:
+def test_an_issue_time_outside_the_scenario_is_refused(scenario: TruthAndForecasts) -> None:
     with pytest.raises(ForecastInputError, match="outside the scenario"):
         scenario.forecast_at(ts("2026-07-20 08:00"))

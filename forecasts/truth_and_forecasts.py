@@ -18,7 +18,7 @@ departure shifted together by e_ev_time(lead) × u hours (kept after ``t``) and 
 by 1 + e_ev_energy(lead) × u, capped at what ``max_kw`` can deliver; where a shifted session
 would overlap an earlier one on the same connector, it starts when that one leaves, and it is
 dropped if less than 10 minutes remain. Forecast sessions keep the truth's ids.
-The noise of a forecast is seeded by the scenario's seed and the issue time: the same call gives
+The noise of a forecast is seeded by the seed and the issue time: the same call gives
 the same forecast.
 """
 
@@ -80,7 +80,7 @@ class ForecastErrorModel:
 
 
 @dataclass(frozen=True)
-class Scenario:
+class TruthAndForecasts:
     """A realised truth and the error model to forecast it with."""
 
     truth: ForecastBundle
@@ -98,7 +98,7 @@ class Scenario:
         seed: int = 0,
         errors: ForecastErrorModel = ForecastErrorModel(),
         **build_options: object,
-    ) -> Scenario:
+    ) -> TruthAndForecasts:
         """The truth from :func:`forecasts.bundle.build` with the same arguments, and ``errors``."""
         truth = build(model, start, horizon, step, seed=seed, **build_options)  # type: ignore[arg-type]
         return cls(truth=truth, errors=errors, seed=seed)
