@@ -45,10 +45,10 @@ def bench(name: str | None, args) -> None:
     from controllers.mpc import RecedingHorizonController
     from controllers.snapshot import GridSnapshot
     from network_models import load_model
-    from network_models.scenario_file import device_totals
+    from network_models.growth_scenario_file import device_totals
 
     t0 = time.perf_counter()
-    model = load_model("jiuke_oasis", scenario=name)
+    model = load_model("jiuke_oasis", growth_scenario=name)
     load_s = time.perf_counter() - t0
     totals = device_totals(model)
     day = dt.date.fromisoformat(args.date)

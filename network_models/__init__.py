@@ -31,12 +31,12 @@ def load_model(
     name_or_path: str | Path,
     *,
     devices: str | Path | None = None,
-    scenario: str | Path | None = None,
+    growth_scenario: str | Path | None = None,
 ) -> GridModel:
     """A model by built-in name, ``simbench:CODE``, or from a gridctl YAML grid file or a
     pandapower JSON file; with the devices of the devices file ``devices`` added, then the growth
-    scenario ``scenario`` applied (a shipped scenario of the model by name, e.g.
-    ``jiuke_2030``, or a scenario file; see :mod:`network_models.scenario_file`).
+    scenario ``growth_scenario`` applied (a shipped scenario of the model by name, e.g.
+    ``jiuke_2030``, or a scenario file; see :mod:`network_models.growth_scenario_file`).
 
     Without ``devices``, a JSON model ``NAME.json`` takes ``NAME.devices.yaml`` beside it if there
     is one. The devices and scenario files are read on every call (only the grid is cached): an
@@ -49,10 +49,10 @@ def load_model(
         devices = sibling_devices(path)
     if devices is not None:
         model = apply_devices(model, devices)
-    if scenario is not None:
-        from network_models.scenario_file import apply_scenario, scenario_path
+    if growth_scenario is not None:
+        from network_models.growth_scenario_file import apply_growth_scenario, growth_scenario_path
 
-        model = apply_scenario(model, scenario_path(scenario, model.name))
+        model = apply_growth_scenario(model, growth_scenario_path(growth_scenario, model.name))
     return model
 
 

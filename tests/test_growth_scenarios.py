@@ -12,8 +12,8 @@ import pytest
 from gridctl.cli import main
 from network_models import load_model
 from network_models.errors import ModelError
+from network_models.growth_scenario_file import device_totals, shipped_growth_scenarios
 from network_models.registry import CustomerClass, EvSiteType
-from network_models.scenario_file import device_totals, shipped_scenarios
 
 DAY = "2026-07-15"  # a July Wednesday
 
@@ -40,12 +40,12 @@ def _net_agrees_with_registry(model) -> None:
 
 
 def test_the_shipped_scenarios_of_jiuke_are_2025_and_2030() -> None:
-    assert set(shipped_scenarios("jiuke_oasis")) == {"jiuke_2025", "jiuke_2030"}
-    assert shipped_scenarios("case33bw") == {}
+    assert set(shipped_growth_scenarios("jiuke_oasis")) == {"jiuke_2025", "jiuke_2030"}
+    assert shipped_growth_scenarios("case33bw") == {}
 
 
 def test_jiuke_2025_adds_its_share_of_the_plans_chargers_and_pv_on_half_the_roofs(jiuke) -> None:
-    grown = load_model("jiuke_oasis", scenario="jiuke_2025")
+    grown = load_model("jiuke_oasis", growth_scenario="jiuke_2025")
     before, after = _by_type(jiuke), _by_type(grown)
     assert after == {EvSiteType.RESIDENTIAL_AC: 4 * 70, EvSiteType.OFFICE_AC: 4 * 48,
                      EvSiteType.PUBLIC_DC: 10 + 10 + 14, EvSiteType.BUS_DEPOT: 30}
@@ -70,7 +70,7 @@ def test_jiuke_2025_adds_its_share_of_the_plans_chargers_and_pv_on_half_the_roof
 def test_jiuke_2030_puts_chargers_in_every_estate_car_parks_at_the_malls_and_pv_on_every_roof(
     jiuke,
 ) -> None:
-    grown = load_model("jiuke_oasis", scenario="jiuke_2030")
+    grown = load_model("jiuke_oasis", growth_scenario="jiuke_2030")
     estates = {ld.bus for ld in grown.registry.loads
                if ld.customer_class == CustomerClass.RESIDENTIAL}
     garages = {s.bus for s in grown.registry.ev_sites
@@ -142,7 +142,7 @@ def test_a_bad_scenario_file_is_refused_naming_the_file_the_entry_and_the_field(
     path = tmp_path / "mine.scenario.yaml"
     path.write_text(yaml.safe_dump({**GOOD, **change}), encoding="utf-8")
     with pytest.raises(ModelError) as err:
-        load_model("jiuke_oasis", scenario=path)
+        load_model("jiuke_oasis", growth_scenario=path)
     assert err.value.source == str(path)
     assert err.value.field == field and err.value.element == element, str(err.value)
     assert words in str(err.value)
@@ -153,7 +153,7 @@ def test_the_good_file_itself_applies(tmp_path: Path) -> None:
 
     path = tmp_path / "mine.scenario.yaml"
     path.write_text(yaml.safe_dump(GOOD), encoding="utf-8")
-    grown = load_model("jiuke_oasis", scenario=str(path))
+    grown = load_model("jiuke_oasis", growth_scenario=str(path))
     assert _by_type(grown)[EvSiteType.OFFICE_AC] == 4 * 60
 
 

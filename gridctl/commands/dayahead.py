@@ -83,7 +83,7 @@ def dayahead(
     inputs = operator_inputs(forecast=forecast, load=load, pv=pv, weather=weather,
                              sessions=sessions, prices=prices, carbon=carbon)
     target = output_folder(out, writes=OUTPUT_FILES)
-    grid = load_model(model, devices=devices, scenario=growth_scenario)
+    grid = load_model(model, devices=devices, growth_scenario=growth_scenario)
     start, horizon = local_days(day, days, grid.site.timezone)
     # every file is read (and bad input refused) here, before any solve or write
     bundle = inputs.bundle(grid, start, horizon, "15min", seed=seed,

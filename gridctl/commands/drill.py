@@ -95,7 +95,7 @@ def drill(
     target = None if out is None else output_folder(
         out, writes=(f"{spec.name}.json", f"{spec.name}.html"))
     try:
-        model = load_model(spec.model, devices=devices, scenario=growth_scenario)
+        model = load_model(spec.model, devices=devices, growth_scenario=growth_scenario)
     except InputError as exc:  # the file named it: say so
         raise DrillInputError(str(exc), source=str(path), field="model") from None
     spec = load_drill_scenario(path, model)

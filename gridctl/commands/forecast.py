@@ -55,7 +55,7 @@ def forecast(
         raise UserInputError(f"{flat_price}: expected a finite price in CNY/kWh, e.g. 0.65",
                              source="--flat-price")
     target = output_folder(out, writes=BUNDLE_FILES)
-    grid = load_model(model, devices=devices, scenario=growth_scenario)
+    grid = load_model(model, devices=devices, growth_scenario=growth_scenario)
     # a warning about the input (sessions of other days left out) is one line: gridctl.cli
     bundle = build(
         grid, day, horizon, step, seed=seed, weather=weather, load_source=load_source,

@@ -44,7 +44,7 @@ def check(
     from network_models import load_model
     from network_models.ac_checks import check_grid
 
-    report = check_grid(load_model(model, devices=devices, scenario=growth_scenario), n1=n1)
+    report = check_grid(load_model(model, devices=devices, growth_scenario=growth_scenario), n1=n1)
     data = report.to_dict()
     if as_json:
         typer.echo(dumps_json(data))
@@ -129,7 +129,7 @@ def plot(
     from network_models.plot import plot_one_line
 
     target = output_file(out, suffix=".png")
-    grid = load_model(model, devices=devices, scenario=growth_scenario)
+    grid = load_model(model, devices=devices, growth_scenario=growth_scenario)
     with target.writing() as path:
         plot_one_line(grid, path)
     typer.echo(f"wrote {out}")
@@ -165,7 +165,7 @@ def reconfigure(
             f"unknown case {case!r}: expected one of {', '.join(cases)}", source="--case",
             field="case",
         )
-    grid = load_model(model, devices=devices, scenario=growth_scenario)
+    grid = load_model(model, devices=devices, growth_scenario=growth_scenario)
     result = find_configuration(grid, operating_point=cases[case], method=method)
     if as_json:
         typer.echo(dumps_json(result.to_dict()))

@@ -121,7 +121,7 @@ def run(
     from gridctl.field.asyncua_logs import show_asyncua_warnings
 
     show_asyncua_warnings(controller=True)  # security warnings visible, reconnect noise not
-    grid = load_model(model, devices=devices, scenario=growth_scenario)
+    grid = load_model(model, devices=devices, growth_scenario=growth_scenario)
     inputs.check(grid)
     client_security = None if security == "none" and user is None else client_security_of(
         security, pki, user)

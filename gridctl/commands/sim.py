@@ -129,7 +129,7 @@ def serve(
     power_flow = _power_flow_engine(engine)
     begin = _start_of(date, start)
     user_store = load_users(users) if users is not None else UserStore()
-    grid = load_model(model, devices=devices, scenario=growth_scenario)
+    grid = load_model(model, devices=devices, growth_scenario=growth_scenario)
     # the truth replays the operator's measured day where the files cover it
     inputs = operator_inputs(forecast=forecast, load=load, pv=pv, weather=weather,
                              sessions=sessions)

@@ -80,7 +80,7 @@ def hosting(
     _at_least_one(workers, "--workers")
     days = tuple(parse_day(d) for d in date) if date else None
     study = study_of(config, settings)
-    grid = load_model(model, devices=devices, scenario=growth_scenario)
+    grid = load_model(model, devices=devices, growth_scenario=growth_scenario)
     target = (output_folder(out, writes=[HOSTING_JSON, *_chart_names(grid)])
               if out is not None else None)
     step = resolution or (1 if kind is What.EV else 10)

@@ -21,7 +21,8 @@ A scenario file (YAML, ``NAME.scenario.yaml``) grows a model's devices and adds 
 
 Every figure carries its reason (``note`` is required). A scenario only grows: a site given
 fewer connectors than it has, or a factor below one, is refused; a PV system already above its
-roof's target keeps its size. ``apply_scenario`` returns a new model; the one given is unchanged.
+roof's target keeps its size. ``apply_growth_scenario`` returns a new model; the one given is
+unchanged.
 Errors name the file, the entry (``ev_sites[1] residential_ac``) and the field.
 """
 
@@ -66,8 +67,12 @@ from network_models.registry import (
 from network_models.yaml_file import read_yaml
 
 __all__ = [
-    "ScenarioSpec", "apply_scenario", "device_totals", "load_scenario", "scenario_path",
-    "shipped_scenarios",
+    "GrowthScenarioSpec",
+    "apply_growth_scenario",
+    "device_totals",
+    "growth_scenario_path",
+    "load_growth_scenario",
+    "shipped_growth_scenarios",
 ]
 
 SUFFIX = ".scenario.yaml"
@@ -123,7 +128,7 @@ class ScenarioAdditionsSpec(_Spec):
     ev_sites: list[DeviceEvSiteSpec] = Field(default_factory=list)
 
 
-class ScenarioSpec(_Spec):
+class GrowthScenarioSpec(_Spec):
     """A whole scenario file."""
 
     schema_version: Literal[1]
@@ -137,7 +142,7 @@ class ScenarioSpec(_Spec):
     add: ScenarioAdditionsSpec = Field(default_factory=ScenarioAdditionsSpec)
 
 
-def shipped_scenarios(model_name: str) -> dict[str, Path]:
+def shipped_growth_scenarios(model_name: str) -> dict[str, Path]:
     """The scenarios shipped beside the built-in models for the model ``model_name``."""
     out = {}
     for path in sorted(DATA_DIR.glob(f"*{SUFFIX}")):
@@ -147,10 +152,10 @@ def shipped_scenarios(model_name: str) -> dict[str, Path]:
     return out
 
 
-def scenario_path(name_or_path: str | Path, model_name: str) -> Path:
+def growth_scenario_path(name_or_path: str | Path, model_name: str) -> Path:
     """The file of ``--scenario``: a shipped scenario of the model by name, else a path."""
     text = str(name_or_path)
-    shipped = shipped_scenarios(model_name)
+    shipped = shipped_growth_scenarios(model_name)
     if text in shipped:
         return shipped[text]
     path = Path(text)
@@ -162,9 +167,9 @@ def scenario_path(name_or_path: str | Path, model_name: str) -> Path:
                      source="--scenario")
 
 
-def load_scenario(path: str | Path) -> ScenarioSpec:
+def load_growth_scenario(path: str | Path) -> GrowthScenarioSpec:
     """Read and validate a scenario file (not yet against a grid); ModelError naming where."""
-    return read_spec(path, ScenarioSpec, expected="a gridctl scenario file (YAML)",
+    return read_spec(path, GrowthScenarioSpec, expected="a gridctl scenario file (YAML)",
                      sections="schema_version, name, model, assumptions, ev_sites, pv, loads, add",
                      error_of=_scenario_error)
 
@@ -184,10 +189,10 @@ def _scenario_error(exc: ValidationError, raw: dict, source: str) -> ModelError:
     return err
 
 
-def apply_scenario(model: GridModel, path: str | Path) -> GridModel:
+def apply_growth_scenario(model: GridModel, path: str | Path) -> GridModel:
     """``model`` with the scenario of the file ``path`` applied (a new model and net)."""
     source = str(path)
-    spec = load_scenario(path)
+    spec = load_growth_scenario(path)
     if spec.model is not None and spec.model != model.name:
         raise ModelError(f"written for model {spec.model!r}, given model {model.name!r}: "
                          "expected a scenario of this model", source=source, field="model")
