@@ -1,6 +1,6 @@
 """Historian bytes per simulated day: a day of the runtime's calls replayed, before and after.
 
-    python benchmarks/bench_historian.py [--days 1] [--before-ref main]
+    python benchmarks/bench_historian.py [--days 1] [--before-ref f026690~1]
 
 The calls and their rates are the runtime's (``gridctl/runtime.py``) on the Jiuke Oasis grid:
 a poll of the polled points every 60 s, a control step every 15 min (a full read of every
@@ -13,12 +13,13 @@ sessions, 732 re-splits, 1,190 events). Two field cases: every write accepted, a
 inverter out of communication (its two setpoints refused at every write, as in the soak that
 found the historian growing ~90 MB a day: the old runtime then stored every heartbeat whole).
 
-"before" is the historian of ``--before-ref`` (``git show REF:gridctl/historian.py``) driven as
-the runtime of that version drives it (a heartbeat recorded only when a point is refused, then
-every point); "after" is this one, driven as the runtime is to drive it (every batch recorded
-with its reason, ``maintain`` once a simulated hour). Printed: bytes per simulated day, the
-tables' shares, the 15-minute statistics a day becomes, the file an operator keeps at the
-default retention, and the longest ``maintain`` call.
+"before" is the historian of ``--before-ref`` (``git show REF:gridctl/historian.py``; by
+default the last version before schema 2, one module importing nothing of the historian's
+since) driven as the runtime of that version drives it (a heartbeat recorded only when a point
+is refused, then every point); "after" is this one, driven as the runtime is to drive it (every
+batch recorded with its reason, ``maintain`` once a simulated hour). Printed: bytes per
+simulated day, the tables' shares, the 15-minute statistics a day becomes, the file an operator
+keeps at the default retention, and the longest ``maintain`` call.
 """
 
 from __future__ import annotations
@@ -297,5 +298,6 @@ def main(args: argparse.Namespace) -> None:
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--days", type=int, default=1)
-    ap.add_argument("--before-ref", default="main", help="git ref of the historian before")
+    ap.add_argument("--before-ref", default="f026690~1",
+                    help="git ref of the historian before (default: the last before schema 2)")
     main(ap.parse_args())
