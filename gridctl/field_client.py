@@ -53,8 +53,28 @@ def status_name(code: int) -> str:
     return ua.StatusCode(code).name
 
 
+class _PointStatus:
+    """What a read and a write of a point report alike: the point's key and its status."""
+
+    device_id: str
+    point: str
+    status: int
+
+    @property
+    def key(self) -> PointKey:
+        return (self.device_id, self.point)
+
+    @property
+    def good(self) -> bool:
+        return ua.StatusCode(self.status).is_good()
+
+    @property
+    def status_name(self) -> str:
+        return status_name(self.status)
+
+
 @dataclass(frozen=True, kw_only=True)
-class PointReading:
+class PointReading(_PointStatus):
     """A point's value with its status; ``value`` is ``None`` when the status is Bad."""
 
     device_id: str
@@ -72,36 +92,12 @@ class PointReading:
         return cls(device_id=key[0], point=key[1], value=value if good else None, status=code,
                    source_time=dv.SourceTimestamp)
 
-    @property
-    def key(self) -> PointKey:
-        return (self.device_id, self.point)
-
-    @property
-    def good(self) -> bool:
-        return ua.StatusCode(self.status).is_good()
-
-    @property
-    def status_name(self) -> str:
-        return status_name(self.status)
-
 
 @dataclass(frozen=True, kw_only=True)
-class WriteResult:
+class WriteResult(_PointStatus):
     device_id: str
     point: str
     status: int
-
-    @property
-    def key(self) -> PointKey:
-        return (self.device_id, self.point)
-
-    @property
-    def good(self) -> bool:
-        return ua.StatusCode(self.status).is_good()
-
-    @property
-    def status_name(self) -> str:
-        return status_name(self.status)
 
 
 Handler = Callable[[PointReading], Awaitable[None] | None]

@@ -43,7 +43,7 @@ if TYPE_CHECKING:  # light to import: a command line warms the fork server up be
     from forecasts.bundle import ForecastBundle
     from network_models.model import GridModel
 
-__all__ = ["PlannerError", "PlannerProcess", "warm_up", "worker_context"]
+__all__ = ["PlannerError", "PlannerProcess", "end_process", "warm_up", "worker_context"]
 
 # what the fork server imports once for every worker: the main module too (a worker would
 # otherwise import the main script again, as spawned processes do), and the controller
@@ -241,14 +241,19 @@ class PlannerProcess:
             process, conn = self._process, self._conn
             self._process = self._conn = None
         if process is not None:  # first: a thread waiting on the pipe then sees it close
-            if process.is_alive():
-                process.terminate()
-            process.join(timeout=5.0)
-            if process.is_alive():
-                process.kill()
-                process.join(timeout=5.0)
+            end_process(process)
         if conn is not None:
             conn.close()
+
+
+def end_process(process: multiprocessing.process.BaseProcess) -> None:
+    """End a worker now (terminate, then kill if it has not ended within 5 s) and join it."""
+    if process.is_alive():
+        process.terminate()
+    process.join(timeout=5.0)
+    if process.is_alive():
+        process.kill()
+        process.join(timeout=5.0)
 
 
 class _NotDelivered(Exception):

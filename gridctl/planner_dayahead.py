@@ -13,7 +13,7 @@ from multiprocessing.connection import Connection
 from multiprocessing.reduction import ForkingPickler
 from typing import TYPE_CHECKING, Any
 
-from gridctl.planner import PlannerError, worker_context
+from gridctl.planner import PlannerError, end_process, worker_context
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -73,11 +73,11 @@ class DayAheadProcess:
                                    "time: its process was stopped")
             kind, payload = parent.recv()
         except (EOFError, OSError) as exc:
-            _end(process)
+            end_process(process)
             raise PlannerError(f"the day-ahead process ended (exit code {process.exitcode}): "
                                f"{type(exc).__name__}: {exc}") from exc
         finally:
-            _end(process)
+            end_process(process)
             parent.close()
             with self._lock:
                 if self._process is process:
@@ -92,16 +92,7 @@ class DayAheadProcess:
             self._shut = True
             process, self._process = self._process, None
         if process is not None:
-            _end(process)
-
-
-def _end(process: multiprocessing.process.BaseProcess) -> None:
-    if process.is_alive():
-        process.terminate()
-    process.join(timeout=5.0)
-    if process.is_alive():
-        process.kill()
-        process.join(timeout=5.0)
+            end_process(process)
 
 
 def _serve_day(conn: Connection, model_bytes: bytes, day: dt.date, bundle: ForecastBundle,
