@@ -287,12 +287,14 @@ class ControllerRuntime:
                     await asyncio.wait_for(self._stop.wait(), timeout=max_wall_s)
         finally:
             scheduler.shutdown(wait=False)
-            # a control step or day-ahead plan still running is abandoned
-            self.dayahead_process.close()  # its thread sees the process end and returns
+            # a control step or day-ahead plan still running is abandoned: its task is
+            # cancelled first (so an ended plan is not recorded as a failed day), then the
+            # day-ahead process is ended (its thread sees the process end and returns)
             running = [*self.dayahead.tasks, *([self._stepping] if self._stepping else [])]
             for task in running:
                 task.cancel()
             await asyncio.gather(*running, return_exceptions=True)
+            self.dayahead_process.close()
             self.planner.close(final=True)  # a tick still under way plans no more
             await self.connection.disconnect()
             self.historian.close()
