@@ -33,7 +33,7 @@ def main() -> None:
     ap.add_argument("--resolution", type=int, default=None)
     ap.add_argument("--workers", type=int, default=2, help="Processes (2: these machines).")
     ap.add_argument("--trace", action="store_true", help="Print every day check as it ends.")
-    ap.add_argument("--probe-relinearisations", default="1",
+    ap.add_argument("--probe-relinearisations", default="full",
                     help="Re-linearisations of an orderly plan while the search narrows "
                          "(HostingSettings.probe_relinearisations); 'full': every plan in full.")
     args = ap.parse_args()
