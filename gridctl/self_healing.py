@@ -50,11 +50,9 @@ from typing import Any
 import pandas as pd
 
 from controllers.flisr import (
-    AcCheck,
     FlisrContext,
     OperatingValues,
     ProtectionReport,
-    Reconnection,
     RestorationPlan,
     StepAction,
     close_refusal,
@@ -64,16 +62,25 @@ from controllers.flisr import (
     plan_restoration,
     report_from_points,
 )
+from gridctl.self_healing_points import (
+    detection_entry,
+    indicator_resets,
+    plan_step_write,
+    protection_points,
+    reconnection_write,
+    supply_command,
+    trip_ids,
+)
+from gridctl.self_healing_records import (
+    FlisrResponse,
+    IsolatedFault,
+    PointKey,
+    SwitchCommand,
+    TimelineEntry,
+)
 from network_models.ac_checks import PEAK, OperatingPoint
 from network_models.model import GridModel
-from network_models.registry import (
-    EvChargingSite,
-    FaultIndicator,
-    Load,
-    SubstationTransformer,
-    SwitchDevice,
-    SwitchKind,
-)
+from network_models.registry import EvChargingSite, Load
 
 __all__ = [
     "FaultResponder",
@@ -84,113 +91,6 @@ __all__ = [
     "protection_points",
     "supply_command",
 ]
-
-PointKey = tuple[str, str]
-
-
-@dataclass(frozen=True, kw_only=True)
-class SwitchCommand:
-    """One write of the plan, in order: ``close_cmd`` of a switch, ``connect_cmd`` of a customer
-    load, or an EV site's limit (kW)."""
-
-    device: str
-    point: str
-    value: bool | float
-    # "open" | "close" | "shed" | "restore" (a shed load or EV site back on) | "reset" (a
-    # fault indicator's indication)
-    action: str
-    reason: str
-
-    @property
-    def key(self) -> PointKey:
-        return (self.device, self.point)
-
-
-@dataclass(frozen=True, kw_only=True)
-class TimelineEntry:
-    """Something the responder saw or did, at simulated (or real) time ``time``."""
-
-    time: pd.Timestamp
-    # "detection" | "isolation" | "restoration_step" | "shed" | "load_on" | "indicator_reset"
-    # | "reclosed_onto_fault" | "isolation_lifted"
-    kind: str
-    text: str
-    device: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"time": self.time.isoformat(), "kind": self.kind, "text": self.text,
-                "device": self.device}
-
-
-@dataclass(frozen=True, kw_only=True)
-class FlisrResponse:
-    """What to do now: commands to write in order, the plan (or the reconnection study) behind
-    them, what to record. ``reconnection`` is None when no reconnection study ran."""
-
-    commands: tuple[SwitchCommand, ...] = ()
-    plan: RestorationPlan | None = None
-    timeline: tuple[TimelineEntry, ...] = ()
-    reconnection: Reconnection | None = None
-    trips: frozenset[str] = frozenset()  # the new trips this response answers
-
-
-def _trip_ids(report: ProtectionReport, values: Mapping[PointKey, Any]) -> set[str]:
-    """Each trip reported, as ``breaker#count`` (a trip of its own), ``breaker`` where the field
-    gives no counter, and ``out:<transformer>`` for a transformer out of service."""
-    ids = set()
-    for breaker in report.tripped_breakers:
-        count = values.get((breaker, "trip_count"))
-        ids.add(f"{breaker}#{int(count)}" if isinstance(count, int | float) and
-                not isinstance(count, bool) and count == count else breaker)
-    return ids | {f"out:{t}" for t in report.transformers_out}
-
-
-def supply_command(device: Load | EvChargingSite, *, on: bool, reason: str) -> SwitchCommand:
-    """The write that sheds a customer load or an EV site (``on`` False) or brings it back:
-    a load's ``connect_cmd``; an EV site's ``p_site_limit_kw``, 0 or its rating (the runtime
-    holds a site at 0 kW until a write that is not a shed releases it)."""
-    if isinstance(device, EvChargingSite):
-        point, value = "p_site_limit_kw", float(device.p_site_max_kw) if on else 0.0
-    else:
-        point, value = "connect_cmd", on
-    return SwitchCommand(device=device.id, point=point, value=value,
-                         action="restore" if on else "shed", reason=reason)
-
-
-def protection_points(model: GridModel) -> tuple[PointKey, ...]:
-    """The points FLISR reads: breaker trips and their counters, switch positions,
-    indicators, transformers."""
-    keys: list[PointKey] = []
-    for device in model.registry:
-        if isinstance(device, SwitchDevice):
-            keys.append((device.id, "closed"))
-            if device.switch_kind == SwitchKind.BREAKER:
-                keys.append((device.id, "tripped"))
-                keys.append((device.id, "trip_count"))
-        elif isinstance(device, FaultIndicator):
-            keys.append((device.id, "fault_detected"))
-        elif isinstance(device, SubstationTransformer):
-            keys.append((device.id, "in_service"))
-    return tuple(keys)
-
-
-@dataclass(frozen=True, kw_only=True)
-class IsolatedFault:
-    """A fault FLISR located and isolated; in force until its sections are live again."""
-
-    sections: tuple[str, ...]
-    lines: tuple[str, ...]
-    switches: tuple[str, ...]  # bounding switches: never closed by a plan while in force
-    since: pd.Timestamp
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"sections": list(self.sections), "lines": list(self.lines),
-                "switches": list(self.switches), "since": self.since.isoformat()}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> IsolatedFault:
-        return cls(sections=tuple(data["sections"]), lines=tuple(data["lines"]),
-                   switches=tuple(data["switches"]), since=pd.Timestamp(data["since"]))
 
 
 @dataclass
@@ -282,7 +182,7 @@ class FaultResponder:
             self._observe(values)
             report = report_from_points(self.model, values)
             lifted = self._lift_repaired(now, report)
-            signature = _trip_ids(report, values)
+            signature = trip_ids(report, values)
             self._handled &= signature  # a trip that is gone may come back as a new fault
             new = signature - self._handled
             if not new:
@@ -309,7 +209,7 @@ class FaultResponder:
             report = report_from_points(self.model, values)
             ahead = {c.device: bool(c.value) for c in written if c.point == "close_cmd"}
             report = replace(report, switch_closed={**report.switch_closed, **ahead})
-            fresh = _trip_ids(report, values) - self._handled
+            fresh = trip_ids(report, values) - self._handled
             if fresh:
                 return f"a new trip since the plan ({', '.join(sorted(fresh))})"
             risen = sorted(fi for fi in report.fault_indicators
@@ -404,17 +304,10 @@ class FaultResponder:
         self.plans.append(plan)
         self.plan_times.append(now)
         self._planned = self._seen
-        entries = [TimelineEntry(
-            time=now, kind="detection",
-            text=(f"{plan.location.kind.value} located: sections "
-                  f"{', '.join(plan.location.sections) or '-'}; lines "
-                  f"{', '.join(plan.location.lines) or '-'}; trips "
-                  f"{', '.join(sorted(report.tripped_breakers)) or '-'}; plan {plan.status}, "
-                  f"{plan.switch_operations} switching operation(s), AC check "
-                  f"{'ok' if plan.check.ok else 'FAILED'}"),
-        )]
+        entries = [detection_entry(now, plan, report)]
         faults = self._isolation_of(now, plan)
-        resets = self._resets(now, report, faults)
+        held = {s for f in [*self._isolated, *faults] for s in f.sections}
+        resets = indicator_resets(now, self.context, self.model.registry, report, held)
         commands = []
         for step in plan.steps:
             if step.action is StepAction.CLOSE and resets:
@@ -423,7 +316,8 @@ class FaultResponder:
                     commands.append(command)
                     entries.append(entry)
                 resets = []
-            command, entry = self._command(now, step.action, step.device, step.reason)
+            command, entry = plan_step_write(now, self.model.registry, step.action, step.device,
+                                             step.reason)
             entries.append(entry)
             commands.append(command)
             if step.action is StepAction.SHED:
@@ -449,29 +343,6 @@ class FaultResponder:
             and not (set(s.buses) & microgrid)
         ]
 
-    def _resets(self, now: pd.Timestamp, report: ProtectionReport,
-                faults: list[IsolatedFault]) -> list[tuple[SwitchCommand, TimelineEntry]]:
-        """Reset the indications the plan has read, but those on isolated sections (the crew's
-        record of where the fault is, and dead until repaired)."""
-        ctx = self.context
-        held = {s for f in [*self._isolated, *faults] for s in f.sections}
-        kept_lines = {ln for s in ctx.sections if s.name in held for ln in s.lines}
-        kept_buses = {b for s in ctx.sections if s.name in held for b in s.buses}
-        registry = self.model.registry
-        out = []
-        for fi in sorted(report.fault_indicators):
-            spec = registry[fi]
-            if spec.line in kept_lines or spec.bus in kept_buses:
-                continue
-            why = "its indication has been used to locate the fault"
-            out.append((
-                SwitchCommand(device=fi, point="reset_cmd", value=True, action="reset",
-                              reason=why),
-                TimelineEntry(time=now, kind="indicator_reset", text=f"reset {fi}: {why}",
-                              device=fi),
-            ))
-        return out
-
     def _reconnect(self, now: pd.Timestamp, report: ProtectionReport) -> FlisrResponse:
         """Reconnect what this responder shed, as far as the present switch state carries it."""
         studied = self._study_key(report)
@@ -482,7 +353,8 @@ class FaultResponder:
                                   context=self.context)
         commands, entries = [], []
         for n, device in enumerate(study.reconnected, start=1):
-            command, entry = self._restore(now, device, study.checks[n])
+            command, entry = reconnection_write(now, self.model.registry, device,
+                                                study.checks[n])
             commands.append(command)
             entries.append(entry)
             del self._kept_off[device]
@@ -496,42 +368,3 @@ class FaultResponder:
         return (tuple(sorted(report.switch_closed.items())), report.transformers_out,
                 self.shed, self.operating)
 
-    def _restore(self, now: pd.Timestamp, device: str,
-                 check: AcCheck) -> tuple[SwitchCommand, TimelineEntry]:
-        spec = self.model.registry[device]
-        why = (f"supply restored and the AC check holds (min V {check.v_min_pu:.3f} pu, max "
-               f"loading {max(check.max_line_loading_pct, check.max_trafo_loading_pct):.1f} %)")
-        command = supply_command(spec, on=True, reason=why)
-        text = f"reconnect {device}: {why}"
-        if isinstance(spec, EvChargingSite):
-            text = f"reconnect {device} (site limit {spec.p_site_max_kw:g} kW): {why}"
-        return command, TimelineEntry(time=now, kind="load_on", text=text, device=device)
-
-    def _command(self, now: pd.Timestamp, action: StepAction, device: str,
-                 reason: str) -> tuple[SwitchCommand, TimelineEntry]:
-        if action is StepAction.OPEN:
-            return (SwitchCommand(device=device, point="close_cmd", value=False, action="open",
-                                  reason=reason),
-                    TimelineEntry(time=now, kind="isolation", text=f"open {device}: {reason}",
-                                  device=device))
-        if action is StepAction.CLOSE:
-            return (SwitchCommand(device=device, point="close_cmd", value=True, action="close",
-                                  reason=reason),
-                    TimelineEntry(time=now, kind="restoration_step",
-                                  text=f"close {device}: {reason}", device=device))
-        return self._shed(now, device, reason)
-
-    def _shed(self, now: pd.Timestamp, device: str,
-              reason: str) -> tuple[SwitchCommand, TimelineEntry]:
-        spec = self.model.registry[device]
-        if not isinstance(spec, EvChargingSite | Load):
-            # FLISR sheds only loads and EV sites: anything else is a planner bug
-            raise ValueError(
-                f"plan sheds {device}, a {spec.kind.value}: expected a customer load or an EV "
-                "site"
-            )
-        # a load's intake opens and stays open until someone reconnects it
-        verb = "curtail {} to 0 kW" if isinstance(spec, EvChargingSite) else "disconnect {}"
-        return (supply_command(spec, on=False, reason=reason),
-                TimelineEntry(time=now, kind="shed", text=f"{verb.format(device)}: {reason}",
-                              device=device))
