@@ -20,6 +20,7 @@ __all__ = [
     "SessionsOption",
     "SetOption",
     "WeatherOption",
+    "checked_grid",
     "operator_inputs",
     "study_of",
 ]
@@ -73,6 +74,16 @@ def operator_inputs(
 
     return OperatorInputs(forecast_dir=forecast, load_csv=load, pv_csv=pv, weather=weather,
                           sessions_csv=sessions, prices_csv=prices, carbon_csv=carbon)
+
+
+def checked_grid(model: str, devices: Path | None, growth_scenario: str | None, inputs):
+    """The model ``model`` with the devices file and growth scenario on it, and the operator's
+    files ``inputs`` checked against it (bad input refused before anything runs)."""
+    from network_models import load_model
+
+    grid = load_model(model, devices=devices, growth_scenario=growth_scenario)
+    inputs.check(grid)
+    return grid
 
 
 def study_of(config: Path | None, settings: list[str] | None,

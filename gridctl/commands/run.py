@@ -21,6 +21,7 @@ from gridctl.commands.inputs import (
     SessionsOption,
     SetOption,
     WeatherOption,
+    checked_grid,
     operator_inputs,
     study_of,
     tariff_for,
@@ -100,8 +101,7 @@ def run(
 ) -> None:
     """Run the control loop: MPC every control step (15 min unless the study says otherwise),
     self-healing on events, heartbeat, reconnects, historian. Forecasts come from the
-    operator's files where given (they must cover the days run), else from gridctl's models.
-    (Its length is its option declarations: typer reads them from the signature.)"""
+    operator's files where given (they must cover the days run), else from gridctl's models."""
     flags = {} if horizon is None else {"mpc.horizon_steps": (horizon, "--horizon")}
     study = study_of(config, settings_, flags)
     inputs = operator_inputs(forecast=forecast, load=load, pv=pv, weather=weather,
@@ -111,33 +111,45 @@ def run(
     from gridctl.planner import warm_up
 
     warm_up()  # the planner's fork server imports while this command loads its model
-    from gridctl.microgrids import supervisors_of
-    from gridctl.runtime import ControllerRuntime, RuntimeConfig
-    from gridctl.self_healing import FaultResponder
-    from network_models import load_model
-
     if not endpoint.startswith("opc.tcp://"):
         raise UserInputError(f"{endpoint!r}: expected opc.tcp://HOST:PORT", source="--endpoint")
     from gridctl.field.asyncua_logs import show_asyncua_warnings
 
     show_asyncua_warnings(controller=True)  # security warnings visible, reconnect noise not
-    grid = load_model(model, devices=devices, growth_scenario=growth_scenario)
-    inputs.check(grid)
+    grid = checked_grid(model, devices, growth_scenario, inputs)
     client_security = None if security == "none" and user is None else client_security_of(
         security, pki, user)
+    runtime = _controller_runtime(grid, study, inputs, endpoint=endpoint, db=db,
+                                  wall_clock=wall_clock, seed=seed, security=client_security,
+                                  self_healing=self_healing, settings=settings)
+    _run_until_stopped(runtime, hours, db)
+
+
+def _controller_runtime(grid, study, inputs, *, endpoint: str, db: Path, wall_clock: bool,
+                        seed: int, security, self_healing: bool, settings: HistorianSettings):
+    """The controller of ``grid`` for the study and the operator's inputs: FLISR and the
+    microgrids' supervisors with ``self_healing``."""
+    from gridctl.microgrids import supervisors_of
+    from gridctl.runtime import ControllerRuntime, RuntimeConfig
+    from gridctl.self_healing import FaultResponder
+
     runtime_config = RuntimeConfig(
         endpoint=endpoint, db_path=db, horizon_steps=study.horizon_steps,
         step_minutes=study.step_minutes, follow_simulator_clock=not wall_clock,
         forecast_seed=seed, inputs=inputs, dispatch=study.dispatch,
         tariff=tariff_for(study, inputs), carbon_kg_per_kwh=study.carbon_kg_per_kwh)
-    runtime = ControllerRuntime(
+    return ControllerRuntime(
         grid,
         runtime_config,
-        security=client_security,
+        security=security,
         responder=FaultResponder(grid) if self_healing else None,
         microgrids=supervisors_of(grid) if self_healing else (),
         historian_settings=settings,
     )
+
+
+def _run_until_stopped(runtime, hours: float | None, db: Path) -> None:
+    """Run the control loop for ``hours`` of (simulated) time, or until Ctrl-C; say what it did."""
 
     async def main() -> None:
         run_for = pd.Timedelta(hours=hours) if hours is not None else None

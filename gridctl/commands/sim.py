@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
-import logging
 import os
 from pathlib import Path
 from typing import Annotated, Any
@@ -19,7 +17,16 @@ from gridctl.commands.inputs import (
     PvOption,
     SessionsOption,
     WeatherOption,
+    checked_grid,
     operator_inputs,
+)
+from gridctl.commands.sim_serve import (
+    anonymous_policy,
+    power_flow_engine,
+    serve_until_stopped,
+    server_security_of,
+    show_audit_log,
+    start_of,
 )
 from gridctl.errors import UserInputError
 
@@ -109,109 +116,32 @@ def serve(
     """Start the simulated field and run until Ctrl-C.
 
     AC physics each tick, setpoints within limits and ramp rates, EV sessions, protection and
-    fault indicators, device-side safety, fault injection methods. (Its length is its option
-    declarations: typer reads them from the signature.)"""
-    from gridctl.commands.process import frozen_after_start_up
-    from gridctl.field.security import (
-        DEFAULT_PKI_DIR,
-        LoginPolicy,
-        ServerSecurity,
-        UserStore,
-        load_users,
-        parse_modes,
-    )
+    fault indicators, device-side safety, fault injection methods."""
+    from gridctl.field.security import parse_modes
     from hil_sim.config import SimConfig
     from hil_sim.server import SimServer
-    from network_models import load_model
 
     modes = parse_modes(security)
-    anonymous_policy = _anonymous_policy(anonymous)
-    power_flow = _power_flow_engine(engine)
-    begin = _start_of(date, start)
-    user_store = load_users(users) if users is not None else UserStore()
-    grid = load_model(model, devices=devices, growth_scenario=growth_scenario)
+    anonymous_sessions = anonymous_policy(anonymous)
+    power_flow = power_flow_engine(engine)
+    begin = start_of(date, start)
+    server_security = server_security_of(
+        modes, anonymous_sessions, pki=pki, users=users,
+        allow_insecure_passwords=allow_insecure_passwords, lockout_after=lockout_after,
+        lockout_minutes=lockout_minutes)
     # the truth replays the operator's measured day where the files cover it
     inputs = operator_inputs(forecast=forecast, load=load, pv=pv, weather=weather,
                              sessions=sessions)
-    inputs.check(grid)
+    grid = checked_grid(model, devices, growth_scenario, inputs)
     config = SimConfig(tick_s=tick, heartbeat_timeout_s=heartbeat_timeout, seed=seed,
                        inputs=inputs, engine=power_flow)
-    server_security = ServerSecurity(
-        modes=modes, pki_dir=pki or DEFAULT_PKI_DIR, users=user_store, anonymous=anonymous_policy,
-        allow_insecure_passwords=allow_insecure_passwords,
-        login=LoginPolicy(lockout_after=lockout_after, lockout_s=lockout_minutes * 60.0))
     server = SimServer(
         grid, host=host, port=port, speed=speed, step_mode=step_mode, start=begin,
         config=config, on_event=None if quiet else typer.echo, security=server_security,
     )
-    _show_audit_log()
-    clock = "held (step mode)" if step_mode else (
-        "as fast as possible" if speed == 0 else f"{speed:g}x real time")
-
-    async def run() -> None:
-        with frozen_after_start_up() as started:
-            try:
-                await server.start()
-            except OSError as exc:
-                raise UserInputError(f"cannot listen on {host}:{port}: {exc.strerror or exc}",
-                                     source="--port") from None
-            started()  # the field's objects live as long as the server
-            _announce(server, grid, server_security, users, host)
-            typer.echo(f"clock {server.simulator.time.isoformat()}, tick {tick:g} s, {clock}; "
-                       "Ctrl-C stops")
-            await server.serve_forever()
-
-    try:
-        asyncio.run(run())
-    except KeyboardInterrupt:
-        typer.echo("stopped")
-
-
-def _anonymous_policy(anonymous: str):
-    """``--anonymous`` as a policy (viewer or refuse)."""
-    from gridctl.field.security import AnonymousPolicy
-
-    try:
-        return AnonymousPolicy(anonymous.strip().lower())
-    except ValueError:
-        raise UserInputError(f"unknown value {anonymous!r}: expected viewer or refuse",
-                             source="--anonymous") from None
-
-
-def _power_flow_engine(engine: str):
-    """``--engine`` as the power-flow engine (power_grid_model or pandapower)."""
-    from network_models.powerflow import PowerFlowEngine
-
-    try:
-        return PowerFlowEngine(engine)
-    except ValueError:
-        raise UserInputError(f"unknown engine {engine!r}: expected power_grid_model or "
-                             "pandapower", source="--engine") from None
-
-
-def _announce(server, grid, security, users: Path | None, host: str) -> None:
-    """What the simulated field offers, once it listens: model, endpoint, security, and a
-    warning for each insecure choice."""
-    from gridctl.field.security import Pki, SecurityMode
-
-    sim = server.simulator
-    modes = security.modes
-    typer.echo(f"gridctl sim: {grid.name}, {len(grid.registry)} devices, "
-               f"{len(sim.contract)} points, namespace {sim.contract.namespace_uri}")
-    typer.echo(f"endpoint {server.endpoint}  security {', '.join(m.value for m in modes)}  "
-               f"anonymous {security.anonymous.value}  users {len(security.users.users)}"
-               + (f" ({users})" if users else ""))
-    if any(m != SecurityMode.NONE for m in modes):
-        pki = Pki(security.pki_dir)
-        typer.echo(f"certificate {pki.certificate_path('gridctl-sim')}  "
-                   f"trust list {pki.trusted_dir}")
-    loopback = host in ("127.0.0.1", "localhost", "::1")
-    if SecurityMode.NONE in modes and not loopback:
-        typer.echo("warning: an unsecured endpoint is offered on a non-loopback address",
-                   err=True)
-    if security.allow_insecure_passwords:
-        typer.echo("warning: passwords are accepted on unencrypted channels"
-                   + ("" if loopback else ", on a non-loopback address"), err=True)
+    show_audit_log()
+    serve_until_stopped(server, grid, users, host=host, port=port, tick=tick,
+                        step_mode=step_mode, speed=speed)
 
 
 @sim_app.command("fault")
@@ -333,37 +263,6 @@ def trust(
 
 
 # ---------------------------------------------------------------------------------------------
-
-
-def _show_audit_log() -> None:
-    """The simulator's audit lines (logins and refusals) on stderr, stamped."""
-    from hil_sim.audit import AUDIT_LOGGER
-
-    audit = logging.getLogger(AUDIT_LOGGER)
-    if not audit.handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s audit %(message)s"))
-        audit.addHandler(handler)
-        audit.setLevel(logging.INFO)
-        audit.propagate = False
-
-
-def _start_of(date: str | None, start: str | None) -> object:
-    if date is not None and start is not None:
-        raise UserInputError("give --date or --start, not both", source="--start")
-    if date is not None:
-        try:
-            return dt.date.fromisoformat(date.strip())
-        except ValueError:
-            raise UserInputError(f"{date!r} is not a date: expected YYYY-MM-DD",
-                                 source="--date") from None
-    if start is not None:
-        try:
-            return dt.datetime.fromisoformat(start.strip())
-        except ValueError:
-            raise UserInputError(f"{start!r} is not a time: expected ISO 8601, e.g. "
-                                 "2026-07-15T08:00", source="--start") from None
-    return None
 
 
 def client_security_of(security: str, pki: Path | None, user: str | None) -> Any:
