@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import copy
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import numpy as np
 import pandapower as pp
@@ -27,6 +28,8 @@ from network_models.registry import (
 from network_models.topology import Section, sections, source_buses
 
 __all__ = ["FlisrContext"]
+
+T = TypeVar("T")
 
 _POWER_COLUMNS = (
     ("load", "p_mw"),
@@ -179,6 +182,16 @@ class FlisrContext:
             if len(self.net[table]):
                 cached[table][column] = self.net[table][column].to_numpy(copy=True)
         return cached
+
+    def cached(self, key: tuple, make: Callable[[], T]) -> T:
+        """``make()`` the first time ``key`` is asked for, the same object after that.
+
+        For what a study derives from the context's study net (a converted net) and may keep
+        from plan to plan; ``key`` must say everything the object depends on.
+        """
+        if key not in self._scratch:
+            self._scratch[key] = make()
+        return self._scratch[key]
 
     def operating_columns(self, point: OperatingPoint) -> dict[tuple[str, str], np.ndarray]:
         """Load, sgen and storage powers at an operating point (computed once per point)."""

@@ -35,6 +35,17 @@ def run_power_grid_model(
 ) -> TimeSeriesResult:
     # without loads, sgens or storage nothing varies: one plain calculation stands for all steps
     update = batch_update(net, pgm_net, series, steps)
+    return solve_batch(net, pgm_net, model, update, steps)
+
+
+def solve_batch(
+    net: pp.pandapowerNet,
+    pgm_net: PgmNet,
+    model: PowerGridModel,
+    update: dict[ComponentType, np.ndarray],
+    steps: int,
+) -> TimeSeriesResult:
+    """One batch calculation of ``update`` (one scenario per step; empty: one for all steps)."""
     output = model.calculate_power_flow(
         symmetric=True,
         calculation_method=CalculationMethod.newton_raphson,
