@@ -42,6 +42,7 @@ from network_models._feeders import (
 )
 from network_models._net_tables import (
     SWITCHED_TABLE,
+    SwitchStateGraphs,
     branch_rows,
     build_bus_graph,
     bus_set,
@@ -54,6 +55,7 @@ from network_models.errors import ModelError
 __all__ = [
     "Feeder",
     "Section",
+    "SwitchStateGraphs",
     "bus_graph",
     "check_open_loop_feeders",
     "distribution_feeders",

@@ -22,7 +22,6 @@ from network_models.ac_checks import AcLimits, Violation
 from network_models.errors import InputError
 from network_models.powerflow import SwitchingCase, TimeSeriesInjections, TimeSeriesResult
 from network_models.registry import Bess, EvChargingSite, Load, PvSystem
-from network_models.topology import bus_graph
 
 __all__ = ["AcStep", "StudyNet", "acceptable"]
 
@@ -86,35 +85,31 @@ class StudyNet:
         self._line_names = np.array(list(map(str, self.net.line["name"])), dtype=object)
         self._trafo_names = np.array(list(map(str, self.net.trafo["name"])), dtype=object)
         self._cache: dict[tuple[bytes, frozenset[int]], AcStep] = {}
-        self._graphs: dict[bytes, tuple[nx.MultiGraph, frozenset[int]]] = {}
+        self._graphs: dict[bytes, nx.MultiGraph] = {}
+        self._energised: dict[bytes, frozenset[int]] = {}
 
     def set_trafos_out(self, trafos: Iterable[int]) -> None:
         for t in trafos:
             self.net.trafo.at[t, "in_service"] = False
         self._cache.clear()
         self._graphs.clear()
+        self._energised.clear()
 
     def set_state(self, state: np.ndarray) -> None:
         self.net.switch["closed"] = state.copy()
 
     def energised(self, state: np.ndarray) -> frozenset[int]:
         """Buses connected to a source in ``state`` (topology only)."""
-        return self._topology(state)[1]
+        key = state.tobytes()
+        if key not in self._energised:
+            self._energised[key] = self.ctx.energised_in(self.net, state)
+        return self._energised[key]
 
     def graph(self, state: np.ndarray) -> nx.MultiGraph:
         """The bus graph of ``state`` (do not change it)."""
-        return self._topology(state)[0]
-
-    def _topology(self, state: np.ndarray) -> tuple[nx.MultiGraph, frozenset[int]]:
         key = state.tobytes()
         if key not in self._graphs:
-            self.set_state(state)
-            graph = bus_graph(self.net)
-            reached: set[int] = set()
-            for s in self.ctx.sources:
-                if s in graph and s not in reached:
-                    reached |= nx.node_connected_component(graph, s)
-            self._graphs[key] = (graph, frozenset(reached))
+            self._graphs[key] = self.ctx.bus_graph_of(self.net, state)
         return self._graphs[key]
 
     def solve(self, state: np.ndarray, shed_sets: Sequence[frozenset[int]]) -> list[AcStep]:

@@ -26,7 +26,7 @@ from controllers.flisr.response import (
 )
 from network_models.errors import InputError
 from network_models.registry import SwitchRole
-from network_models.topology import Section, bus_graph
+from network_models.topology import Section
 
 __all__ = ["locate", "zones_location"]
 
@@ -66,7 +66,7 @@ def locate(
         pre = state.copy()
         pre[tripped] = True  # as it was when the fault struck
         work.switch["closed"] = pre
-        graph = bus_graph(work)
+        graph = ctx.bus_graph_of(work, pre)
         tree = SupplyTree.of(graph, ctx.sources)
         indicators_at = indicators_by_end(ctx)
         for k in feeder:
@@ -135,7 +135,7 @@ def _sections_below(
     opened = pre.copy()
     opened[breaker] = False
     work.switch["closed"] = opened
-    without = SupplyTree.of(bus_graph(work), ctx.sources).reached
+    without = SupplyTree.of(ctx.bus_graph_of(work, opened), ctx.sources).reached
     work.switch["closed"] = pre
     below = tree.reached - without
     found: dict[str, Section] = {}
