@@ -135,7 +135,7 @@ def _sections_below(
     opened = pre.copy()
     opened[breaker] = False
     work.switch["closed"] = opened
-    without = SupplyTree.of(ctx.bus_graph_of(work, opened), ctx.sources).reached
+    without = ctx.energised_in(work, opened)  # what SupplyTree.of(...).reached would be
     work.switch["closed"] = pre
     below = tree.reached - without
     found: dict[str, Section] = {}

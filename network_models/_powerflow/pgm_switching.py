@@ -26,7 +26,7 @@ from network_models._powerflow.injections import (
     step_count,
     validated_series,
 )
-from network_models._powerflow.pgm_batch import batch_update, solve_batch
+from network_models._powerflow.pgm_batch import BranchRatings, batch_update, solve_batch
 from network_models._powerflow.pgm_conversion import PgmNet, convert_net
 from network_models._powerflow.results import TimeSeriesResult
 from network_models.errors import InputError
@@ -47,6 +47,7 @@ class SwitchingCase:
         et = sw["et"].to_numpy(dtype=object)
         self._bus_bus = np.flatnonzero(et == "b")
         self._ends = _BranchEnds.of(net)
+        self._ratings = BranchRatings.of(net)
         self._converted: dict[bytes, tuple[PgmNet, PowerGridModel]] = {}
 
     def run(
@@ -71,7 +72,8 @@ class SwitchingCase:
             part_series = {name: values[rows] for name, values in series.items()}
             update = batch_update(self.net, pgm_net, part_series, len(rows))
             update.update(self._ends.status_update(pgm_net, closed[rows]))
-            parts.append((rows, solve_batch(self.net, pgm_net, model, update, len(rows))))
+            result = solve_batch(self.net, pgm_net, model, update, len(rows), self._ratings)
+            parts.append((rows, result))
         if len(parts) == 1:
             return parts[0][1]
         return _merged(parts, steps)
