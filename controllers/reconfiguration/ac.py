@@ -11,7 +11,6 @@ current against ``max_i_ka * df * parallel``; transformer: current at rated volt
 
 from __future__ import annotations
 
-import copy
 import math
 from dataclasses import dataclass, fields
 
@@ -96,19 +95,21 @@ def study_configurations(
 class ConfigurationBatch:
     """``net`` converted once, to study as many batches of its configurations as needed.
 
-    The batch keeps its own copy of the net (loads and generation as they were when it was
-    made).
+    The batch holds the net converted when it was made (loads and generation as they were
+    then); ``net`` is left as it was.
     """
 
     def __init__(self, net: pp.pandapowerNet, graph: SwitchingGraph) -> None:
         self.graph = graph
-        work = copy.deepcopy(net)
-        for b in graph.branches:
-            work.switch.loc[list(b.switches), "closed"] = True
-        pgm_net = _convert_net(work)
-        self._model = PowerGridModel(
-            _static_input(work, pgm_net), system_frequency=float(net.f_hz)
-        )
+        saved = net.switch["closed"].to_numpy(copy=True)
+        try:
+            for b in graph.branches:
+                net.switch.loc[list(b.switches), "closed"] = True
+            pgm_net = _convert_net(net)
+            static = _static_input(net, pgm_net)
+        finally:
+            net.switch["closed"] = saved
+        self._model = PowerGridModel(static, system_frequency=float(net.f_hz))
         positions = np.array(
             [net.line.index.get_loc(b.line_index) for b in graph.branches], dtype=int
         )
