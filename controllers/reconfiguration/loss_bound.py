@@ -22,7 +22,9 @@ configuration is the whole area graph less ``loops`` branches, so each is a rank
 of the whole graph's (reduced) Laplacian: by the Woodbury identity one ``loops × loops`` solve
 per configuration gives the tree's flows (unit weights) and its LinDistFlow voltages (weights
 ``1/r`` and ``1/x``: on a tree the inverse of a ``1/r``-weighted Laplacian holds the resistance
-of the common path from the source). All configurations are solved in one vectorised batch.
+of the common path from the source). All configurations are solved in vectorised batches. A
+weaker bound, every ``v_j`` taken as the source's, is a quadratic form in the small solve's
+unknowns alone: it sifts all configurations first, the full bound is asked of the rest.
 
 Units: MW, Mvar, ohm, kV² (the three-phase forms of the equations above).
 """
@@ -199,17 +201,26 @@ class _WeightedTree:
         mb = m @ incidence
         return cls(1 / weight, m, mb, incidence.T @ mb)
 
+    def _solve_y(
+        self, open_sets: np.ndarray, sinks: tuple[np.ndarray, ...]
+    ) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+        """``u = Bᵀ M d`` per right-hand side, ``W_OO`` and ``y`` (configurations × loops ×
+        right-hand sides) of each configuration's small system."""
+        rows, cols = open_sets[:, :, None], open_sets[:, None, :]
+        w_oo = self.w[rows, cols]
+        k = -w_oo
+        diagonal = np.arange(open_sets.shape[1])
+        k[:, diagonal, diagonal] += self.inverse_weight[open_sets]
+        us = [self.mb.T @ d for d in sinks]
+        y = np.linalg.solve(k, np.stack([u[open_sets] for u in us], axis=-1))
+        return us, w_oo, y
+
     def _scattered_y(
         self, open_sets: np.ndarray, sinks: tuple[np.ndarray, ...]
     ) -> list[np.ndarray]:
         """Per right-hand side, ``y`` placed at the open branches of a (configurations ×
         branches) array, zero elsewhere."""
-        rows, cols = open_sets[:, :, None], open_sets[:, None, :]
-        k = -self.w[rows, cols]
-        diagonal = np.arange(open_sets.shape[1])
-        k[:, diagonal, diagonal] += self.inverse_weight[open_sets]
-        rhs = np.stack([(self.mb.T @ d)[open_sets] for d in sinks], axis=-1)
-        y = np.linalg.solve(k, rhs)
+        _, _, y = self._solve_y(open_sets, sinks)
         out = []
         for i in range(len(sinks)):
             scattered = np.zeros((len(open_sets), self.w.shape[0]))
@@ -227,15 +238,10 @@ class _WeightedTree:
         ``sum r_O g_O²`` comes off. Only ``loops``-sized gathers per configuration: no
         (configurations × branches) array.
         """
-        rows, cols = open_sets[:, :, None], open_sets[:, None, :]
-        w_oo = self.w[rows, cols]
-        k = -w_oo
-        diagonal = np.arange(open_sets.shape[1])
-        k[:, diagonal, diagonal] += self.inverse_weight[open_sets]
-        us = [self.mb.T @ d for d in sinks]
-        y = np.linalg.solve(k, np.stack([u[open_sets] for u in us], axis=-1))
+        us, w_oo, y = self._solve_y(open_sets, sinks)
         wrw = self.w @ (r[:, None] * self.w)
-        wrw_oo, r_o = wrw[rows, cols], r[open_sets]
+        wrw_oo = wrw[open_sets[:, :, None], open_sets[:, None, :]]
+        r_o = r[open_sets]
         out = []
         for i, u in enumerate(us):
             yi = y[..., i]
