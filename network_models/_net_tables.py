@@ -188,6 +188,17 @@ class SwitchStateGraphs:
         graph.add_edges_from(self._edges(closed))
         return graph
 
+    def adjacency(self, closed: Sequence[bool]) -> StateAdjacency:
+        """The graph's adjacency in switch state ``closed``, without building the graph."""
+        adj: dict[int, dict[int, dict[BranchKey, None]]] = {b: {} for b in self._buses}
+        for u, v, key in self._edges(closed):
+            keys = adj[u].get(v)
+            if keys is None:
+                keys = adj[u][v] = {}
+                adj[v][u] = keys
+            keys[key] = None
+        return StateAdjacency(adj)
+
     def reached(self, closed: Sequence[bool], sources: Iterable[int]) -> frozenset[int]:
         """The buses connected to ``sources`` in switch state ``closed`` (the graph's components
         holding a source, without building the graph)."""
@@ -240,3 +251,14 @@ class SwitchStateGraphs:
             edges.extend((live[0], b, key) for b in live[1:])
         edges.extend((bus, element, key) for bus, element, key, k in self._bus_bus if closed[k])
         return edges
+
+
+class StateAdjacency:
+    """A bus graph's adjacency as ``networkx.MultiGraph.adj`` has it (bus -> neighbour -> edge
+    keys, neighbours in the order of their first edge), for walks that need nothing else."""
+
+    def __init__(self, adj: dict[int, dict[int, dict[BranchKey, None]]]) -> None:
+        self.adj = adj
+
+    def __contains__(self, bus: object) -> bool:
+        return bus in self.adj

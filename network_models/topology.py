@@ -42,6 +42,7 @@ from network_models._feeders import (
 )
 from network_models._net_tables import (
     SWITCHED_TABLE,
+    StateAdjacency,
     SwitchStateGraphs,
     branch_rows,
     build_bus_graph,
@@ -55,6 +56,7 @@ from network_models.errors import ModelError
 __all__ = [
     "Feeder",
     "Section",
+    "StateAdjacency",
     "SwitchStateGraphs",
     "bus_graph",
     "check_open_loop_feeders",

@@ -47,3 +47,15 @@ def test_components_among_some_buses_follow_networkx_order(jiuke):
     )
     expected = [frozenset(c) for c in nx.connected_components(reference)]
     assert graphs.components(state, buses) == expected
+
+
+def test_the_adjacency_is_the_graphs_neighbours_and_edge_keys_in_order(jiuke):
+    net = jiuke.copy_net()
+    graphs = SwitchStateGraphs(net)
+    for state in _states(net, 6):
+        graph, adjacency = graphs.graph(state), graphs.adjacency(state)
+        assert list(adjacency.adj) == list(graph.adj)
+        for bus, neighbours in graph.adj.items():
+            assert list(adjacency.adj[bus]) == list(neighbours)
+            for other, keys in neighbours.items():
+                assert list(adjacency.adj[bus][other]) == list(keys)

@@ -26,7 +26,13 @@ from network_models.registry import (
     SwitchKind,
     SwitchRole,
 )
-from network_models.topology import Section, SwitchStateGraphs, sections, source_buses
+from network_models.topology import (
+    Section,
+    StateAdjacency,
+    SwitchStateGraphs,
+    sections,
+    source_buses,
+)
 
 __all__ = ["FlisrContext"]
 
@@ -197,6 +203,10 @@ class FlisrContext:
     def bus_graph_of(self, net: pp.pandapowerNet, state: np.ndarray) -> nx.MultiGraph:
         """``bus_graph`` of ``net`` (a study copy of the model's) in switch state ``state``."""
         return self._state_graphs(net).graph(state)
+
+    def adjacency_of(self, net: pp.pandapowerNet, state: np.ndarray) -> StateAdjacency:
+        """The adjacency of :meth:`bus_graph_of`, for walks (``SupplyTree.of``)."""
+        return self._state_graphs(net).adjacency(state)
 
     def parts_in(
         self, net: pp.pandapowerNet, state: np.ndarray, buses: Iterable[int]

@@ -66,8 +66,7 @@ def locate(
         pre = state.copy()
         pre[tripped] = True  # as it was when the fault struck
         work.switch["closed"] = pre
-        graph = ctx.bus_graph_of(work, pre)
-        tree = SupplyTree.of(graph, ctx.sources)
+        tree = SupplyTree.of(ctx.adjacency_of(work, pre), ctx.sources)
         indicators_at = indicators_by_end(ctx)
         for k in feeder:
             zone = _locate_below(ctx, report, pre, work, tree, k, indicators_at)

@@ -95,7 +95,7 @@ class SwitchingCase:
 
 
 class _BranchEnds:
-    """Which switches sit at each line and transformer end, as (switches × ends) matrices."""
+    """Which switches sit at each line and transformer end, as (ends × switches) matrices."""
 
     def __init__(self, net: pp.pandapowerNet, matrices: dict[str, sp.csr_matrix],
                  alive: dict[str, np.ndarray]) -> None:
@@ -129,8 +129,9 @@ class _BranchEnds:
                     if s_et == et and int(e) in row_of and int(b) == bus_of_row[row_of[int(e)]]
                 ]
                 rows_, cols = (zip(*pairs, strict=True) if pairs else ((), ()))
+                # (ends × switches): a step's open switches at each end, by one product
                 matrices[end] = sp.csr_matrix(
-                    (np.ones(len(pairs)), (list(rows_), list(cols))), shape=(len(sw), len(frame))
+                    (np.ones(len(pairs)), (list(cols), list(rows_))), shape=(len(frame), len(sw))
                 )
                 alive[end] = in_service & np.array(
                     [bus_alive[int(b)] for b in bus_of_row], dtype=bool
@@ -153,7 +154,7 @@ class _BranchEnds:
             # the converter puts a table's rows first, in table order
             batch["id"] = pgm_net.input_data[component]["id"][:n]
             for end, column in ((a, "from_status"), (b, "to_status")):
-                any_open = (self.matrices[end].T @ opened.T).T > 0
+                any_open = (self.matrices[end] @ opened.T).T > 0
                 batch[column] = self.alive[end][None, :] & ~any_open
             update[component] = batch
         return update
