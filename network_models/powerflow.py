@@ -14,6 +14,8 @@ This module is the public surface; the work is done in the private ``network_mod
 package (as power-grid-model keeps ``_core``): the injections and their checks, the result type,
 the pandapower loop, the converter to power-grid-model input and its batch run.
 ``device_injections`` builds the injections from per-device values (registry ids and signs).
+``SwitchingCase`` solves one net in many switch states (line and transformer switches vary per
+step) from one conversion, for studies that try switching actions (FLISR).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from network_models._powerflow.injections import (
 from network_models._powerflow.pandapower_engine import run_pandapower
 from network_models._powerflow.pgm_batch import batch_update, run_power_grid_model
 from network_models._powerflow.pgm_conversion import PgmNet, convert_net
+from network_models._powerflow.pgm_switching import SwitchingCase
 from network_models._powerflow.results import PowerFlowEngine, TimeSeriesResult
 from network_models.errors import InputError
 
@@ -39,6 +42,7 @@ __all__ = [
     "DeviceValues",
     "PowerFlowCase",
     "PowerFlowEngine",
+    "SwitchingCase",
     "TimeSeriesInjections",
     "TimeSeriesResult",
     "device_injections",

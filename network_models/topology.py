@@ -42,6 +42,8 @@ from network_models._feeders import (
 )
 from network_models._net_tables import (
     SWITCHED_TABLE,
+    StateAdjacency,
+    SwitchStateGraphs,
     branch_rows,
     build_bus_graph,
     bus_set,
@@ -54,6 +56,8 @@ from network_models.errors import ModelError
 __all__ = [
     "Feeder",
     "Section",
+    "StateAdjacency",
+    "SwitchStateGraphs",
     "bus_graph",
     "check_open_loop_feeders",
     "distribution_feeders",

@@ -1,7 +1,9 @@
 """AC checks for FLISR: a study copy of the net whose switch states and shed loads vary.
 
-One :meth:`StudyNet.solve` call runs one power-grid-model batch (``run_time_series``): a step per
-set of shed loads, all in the same switch state. Units: pu, percent, MW.
+One :meth:`StudyNet.solve_many` call runs one power-grid-model batch: a step per (switch state,
+set of shed loads) not solved before, on the context's converted net (``SwitchingCase``: the
+switch states are update data, so the net is converted once per in-service state, not per
+trial). Units: pu, percent, MW.
 """
 
 from __future__ import annotations
@@ -18,9 +20,8 @@ from controllers.flisr.context import FlisrContext
 from controllers.flisr.records import AcCheck, OperatingValues
 from network_models.ac_checks import AcLimits, Violation
 from network_models.errors import InputError
-from network_models.powerflow import TimeSeriesInjections, TimeSeriesResult, run_time_series
+from network_models.powerflow import SwitchingCase, TimeSeriesInjections, TimeSeriesResult
 from network_models.registry import Bess, EvChargingSite, Load, PvSystem
-from network_models.topology import bus_graph
 
 __all__ = ["AcStep", "StudyNet", "acceptable"]
 
@@ -84,52 +85,75 @@ class StudyNet:
         self._line_names = np.array(list(map(str, self.net.line["name"])), dtype=object)
         self._trafo_names = np.array(list(map(str, self.net.trafo["name"])), dtype=object)
         self._cache: dict[tuple[bytes, frozenset[int]], AcStep] = {}
-        self._graphs: dict[bytes, tuple[nx.MultiGraph, frozenset[int]]] = {}
+        self._graphs: dict[bytes, nx.MultiGraph] = {}
+        self._energised: dict[bytes, frozenset[int]] = {}
 
     def set_trafos_out(self, trafos: Iterable[int]) -> None:
         for t in trafos:
             self.net.trafo.at[t, "in_service"] = False
         self._cache.clear()
         self._graphs.clear()
+        self._energised.clear()
 
     def set_state(self, state: np.ndarray) -> None:
         self.net.switch["closed"] = state.copy()
 
     def energised(self, state: np.ndarray) -> frozenset[int]:
         """Buses connected to a source in ``state`` (topology only)."""
-        return self._topology(state)[1]
+        key = state.tobytes()
+        if key not in self._energised:
+            self._energised[key] = self.ctx.energised_in(self.net, state)
+        return self._energised[key]
 
     def graph(self, state: np.ndarray) -> nx.MultiGraph:
         """The bus graph of ``state`` (do not change it)."""
-        return self._topology(state)[0]
-
-    def _topology(self, state: np.ndarray) -> tuple[nx.MultiGraph, frozenset[int]]:
         key = state.tobytes()
         if key not in self._graphs:
-            self.set_state(state)
-            graph = bus_graph(self.net)
-            reached: set[int] = set()
-            for s in self.ctx.sources:
-                if s in graph and s not in reached:
-                    reached |= nx.node_connected_component(graph, s)
-            self._graphs[key] = (graph, frozenset(reached))
+            self._graphs[key] = self.ctx.bus_graph_of(self.net, state)
         return self._graphs[key]
 
     def solve(self, state: np.ndarray, shed_sets: Sequence[frozenset[int]]) -> list[AcStep]:
         """AC power flow of ``state`` once per set of shed load positions (rows of net.load)."""
-        key = state.tobytes()
-        missing = [s for s in shed_sets if (key, s) not in self._cache]
+        return self.solve_many([(state, shed_sets)])[0]
+
+    def solve_many(
+        self, trials: Sequence[tuple[np.ndarray, Sequence[frozenset[int]]]]
+    ) -> list[list[AcStep]]:
+        """:meth:`solve` of each (switch state, shed sets) trial, all in one AC batch."""
+        missing: dict[tuple[bytes, frozenset[int]], np.ndarray] = {}
+        for state, shed_sets in trials:
+            key = state.tobytes()
+            for shed in shed_sets:
+                if (key, shed) not in self._cache:
+                    missing.setdefault((key, shed), state)
         if missing:
-            self.set_state(state)
-            p = np.repeat(self.load_p_mw[None, :], len(missing), axis=0)
-            q = np.repeat(self.load_q_mvar[None, :], len(missing), axis=0)
-            for k, shed in enumerate(missing):
+            n = len(missing)
+            p = np.repeat(self.load_p_mw[None, :], n, axis=0)
+            q = np.repeat(self.load_q_mvar[None, :], n, axis=0)
+            for k, (_, shed) in enumerate(missing):
                 p[k, list(shed)] = 0.0
                 q[k, list(shed)] = 0.0
-            result = run_time_series(self.net, TimeSeriesInjections(load_p_mw=p, load_q_mvar=q))
-            for k, shed in enumerate(missing):
-                self._cache[(key, shed)] = self._step(result, k)
-        return [self._cache[(key, s)] for s in shed_sets]
+            states = np.array(list(missing.values()), dtype=bool)
+            result = self._switching_case().run(
+                states, TimeSeriesInjections(load_p_mw=p, load_q_mvar=q)
+            )
+            for k, pair in enumerate(missing):
+                self._cache[pair] = self._step(result, k)
+        return [
+            [self._cache[(state.tobytes(), s)] for s in shed_sets] for state, shed_sets in trials
+        ]
+
+    def _switching_case(self) -> SwitchingCase:
+        """The context's converted net for this study's in-service flags (made once, reused by
+        every plan of the context: converting costs more than solving a plan's batches)."""
+        net = self.net
+        key = (
+            "switching case",
+            net.trafo["in_service"].to_numpy(dtype=bool).tobytes(),
+            net.line["in_service"].to_numpy(dtype=bool).tobytes(),
+            net.bus["in_service"].to_numpy(dtype=bool).tobytes(),
+        )
+        return self.ctx.cached(key, lambda: SwitchingCase(net))
 
     def _step(self, result: TimeSeriesResult, k: int) -> AcStep:
         limits = self.limits

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import copy
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import TypeVar
 
+import networkx as nx
 import numpy as np
 import pandapower as pp
 
@@ -24,9 +26,17 @@ from network_models.registry import (
     SwitchKind,
     SwitchRole,
 )
-from network_models.topology import Section, sections, source_buses
+from network_models.topology import (
+    Section,
+    StateAdjacency,
+    SwitchStateGraphs,
+    sections,
+    source_buses,
+)
 
 __all__ = ["FlisrContext"]
+
+T = TypeVar("T")
 
 _POWER_COLUMNS = (
     ("load", "p_mw"),
@@ -179,6 +189,41 @@ class FlisrContext:
             if len(self.net[table]):
                 cached[table][column] = self.net[table][column].to_numpy(copy=True)
         return cached
+
+    def cached(self, key: tuple, make: Callable[[], T]) -> T:
+        """``make()`` the first time ``key`` is asked for, the same object after that.
+
+        For what a study derives from the context's study net (a converted net) and may keep
+        from plan to plan; ``key`` must say everything the object depends on.
+        """
+        if key not in self._scratch:
+            self._scratch[key] = make()
+        return self._scratch[key]
+
+    def bus_graph_of(self, net: pp.pandapowerNet, state: np.ndarray) -> nx.MultiGraph:
+        """``bus_graph`` of ``net`` (a study copy of the model's) in switch state ``state``."""
+        return self._state_graphs(net).graph(state)
+
+    def adjacency_of(self, net: pp.pandapowerNet, state: np.ndarray) -> StateAdjacency:
+        """The adjacency of :meth:`bus_graph_of`, for walks (``SupplyTree.of``)."""
+        return self._state_graphs(net).adjacency(state)
+
+    def parts_in(
+        self, net: pp.pandapowerNet, state: np.ndarray, buses: Iterable[int]
+    ) -> list[frozenset[int]]:
+        """Connected parts of ``net`` in ``state`` among ``buses`` (networkx's order)."""
+        return self._state_graphs(net).components(state, buses)
+
+    def energised_in(self, net: pp.pandapowerNet, state: np.ndarray) -> frozenset[int]:
+        """Buses of ``net`` (a study copy) connected to a source in switch state ``state``."""
+        return self._state_graphs(net).reached(state, self.sources)
+
+    def _state_graphs(self, net: pp.pandapowerNet) -> SwitchStateGraphs:
+        """The tables read once per set of ``in_service`` flags, kept from plan to plan."""
+        key = ("bus graphs", *(net[t]["in_service"].to_numpy(dtype=bool).tobytes()
+                               for t in ("bus", "line", "trafo", "trafo3w", "impedance")
+                               if t in net))
+        return self.cached(key, lambda: SwitchStateGraphs(net))
 
     def operating_columns(self, point: OperatingPoint) -> dict[tuple[str, str], np.ndarray]:
         """Load, sgen and storage powers at an operating point (computed once per point)."""

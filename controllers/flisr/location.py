@@ -26,7 +26,7 @@ from controllers.flisr.response import (
 )
 from network_models.errors import InputError
 from network_models.registry import SwitchRole
-from network_models.topology import Section, bus_graph
+from network_models.topology import Section
 
 __all__ = ["locate", "zones_location"]
 
@@ -66,8 +66,7 @@ def locate(
         pre = state.copy()
         pre[tripped] = True  # as it was when the fault struck
         work.switch["closed"] = pre
-        graph = bus_graph(work)
-        tree = SupplyTree.of(graph, ctx.sources)
+        tree = SupplyTree.of(ctx.adjacency_of(work, pre), ctx.sources)
         indicators_at = indicators_by_end(ctx)
         for k in feeder:
             zone = _locate_below(ctx, report, pre, work, tree, k, indicators_at)
@@ -135,7 +134,7 @@ def _sections_below(
     opened = pre.copy()
     opened[breaker] = False
     work.switch["closed"] = opened
-    without = SupplyTree.of(bus_graph(work), ctx.sources).reached
+    without = ctx.energised_in(work, opened)  # what SupplyTree.of(...).reached would be
     work.switch["closed"] = pre
     below = tree.reached - without
     found: dict[str, Section] = {}

@@ -28,7 +28,7 @@ from controllers.flisr.records import ProtectionReport
 from network_models.errors import InputError
 from network_models.model import GridModel
 from network_models.registry import SwitchRole
-from network_models.topology import bus_graph
+from network_models.topology import StateAdjacency, bus_graph
 
 __all__ = [
     "FaultPoint",
@@ -52,7 +52,7 @@ class SupplyTree:
     reached: frozenset[int]
 
     @classmethod
-    def of(cls, graph: nx.MultiGraph, sources: Iterable[int]) -> SupplyTree:
+    def of(cls, graph: nx.MultiGraph | StateAdjacency, sources: Iterable[int]) -> SupplyTree:
         parent: dict[int, tuple[int, EdgeKey]] = {}
         queue = deque(s for s in sorted(sources) if s in graph)
         reached = set(queue)

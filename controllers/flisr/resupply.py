@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import networkx as nx
 import numpy as np
 import pandapower as pp
 
@@ -125,10 +124,14 @@ def _best_supply(
         frozenset(run.shed | {i.position for i in order[:n]}) for n in range(len(order) + 1)
     ]
     best: tuple[tuple[int, int, float], int, int, int] | None = None
-    for switch, far in _supply_switches(run, part, live):
+    candidates = _supply_switches(run, part, live)
+    trials = []
+    for switch, _ in candidates:
         trial = run.state.copy()
         trial[switch] = True
-        solved = run.study.solve(trial, prefixes)
+        trials.append((trial, prefixes))
+    # every candidate's every prefix in one AC batch
+    for (switch, far), solved in zip(candidates, run.study.solve_many(trials), strict=True):
         n = next((n for n, s in enumerate(solved) if acceptable(s, preexisting)), None)
         if n is None or (order and n == len(order)):
             continue  # closing onto a part with every load shed restores nobody
@@ -196,9 +199,11 @@ def _sides(
 
 def relieve(run: RestorationRun, preexisting: list[Violation]) -> None:
     """If the restored state has violations, close one coupler or bus-tie that clears them."""
-    now = run.study.solve(run.state, [frozenset(run.shed)])[0]
+    shed = [frozenset(run.shed)]
+    now = run.study.solve(run.state, shed)[0]
     if not now.violations:
         return
+    candidates = []
     for k in np.flatnonzero(~run.state):
         k = int(k)
         device = run.ctx.devices[k]
@@ -206,7 +211,10 @@ def relieve(run: RestorationRun, preexisting: list[Violation]) -> None:
             continue
         trial = run.state.copy()
         trial[k] = True
-        after = run.study.solve(trial, [frozenset(run.shed)])[0]
+        candidates.append((k, device, trial))
+    # every candidate in one AC batch; the first that clears the violations is taken
+    solved = run.study.solve_many([(trial, shed) for _, _, trial in candidates])
+    for (k, device, _), (after,) in zip(candidates, solved, strict=True):
         if after.converged and not after.violations:
             run.add(
                 StepAction.CLOSE,
@@ -235,11 +243,7 @@ def in_service_buses(run: RestorationRun) -> set[int]:
 def _dead_parts(run: RestorationRun, live: set[int], excluded: set[int]) -> list[frozenset[int]]:
     """Connected sets of healthy buses without supply (``excluded`` left out)."""
     dead = in_service_buses(run) - live - excluded
-    graph = run.study.graph(run.state)
-    sub = nx.Graph()
-    sub.add_nodes_from(dead)
-    sub.add_edges_from((u, v) for u, v in graph.edges() if u in dead and v in dead)
-    return [frozenset(c) for c in nx.connected_components(sub)]
+    return run.ctx.parts_in(run.study.net, run.state, dead)
 
 
 def _importance(ctx: FlisrContext, part: frozenset[int]) -> tuple[int, int]:

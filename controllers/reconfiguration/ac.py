@@ -11,9 +11,8 @@ current against ``max_i_ka * df * parallel``; transformer: current at rated volt
 
 from __future__ import annotations
 
-import copy
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 import pandapower as pp
@@ -31,7 +30,7 @@ from network_models.ac_checks import AcLimits
 # the converter is not public yet; it is the one run_time_series uses (see the module docstring)
 from network_models.powerflow import _batch_update, _convert_net
 
-__all__ = ["ConfigurationStudy", "study_configurations"]
+__all__ = ["ConfigurationBatch", "ConfigurationStudy", "study_configurations"]
 
 _CHUNK = 10_000  # configurations per power-grid-model call: bounds the output memory
 _BRANCH_OUTPUT = ["p_from", "p_to", "i_from", "i_to"]
@@ -63,6 +62,16 @@ class ConfigurationStudy:
                 & (self.max_trafo_loading_pct <= limits.max_trafo_loading_pct)
             )
 
+    @classmethod
+    def concatenate(cls, parts: list[ConfigurationStudy]) -> ConfigurationStudy:
+        """The studies one after another."""
+        names = [f.name for f in fields(cls)]
+        return cls(**{n: np.concatenate([getattr(p, n) for p in parts]) for n in names})
+
+    def take(self, rows: np.ndarray) -> ConfigurationStudy:
+        """The configurations at ``rows``, in that order."""
+        return ConfigurationStudy(**{f.name: getattr(self, f.name)[rows] for f in fields(self)})
+
     def excess(self, limits: AcLimits) -> np.ndarray:
         """How far each configuration is outside its limits: pu of voltage plus loading / 100."""
         return (
@@ -80,28 +89,51 @@ def study_configurations(
 
     ``net`` (loads and generation set as wanted) is not changed.
     """
-    closed = np.atleast_2d(np.asarray(closed, dtype=bool))
-    if closed.shape[1] != len(graph.branches):
-        raise ValueError(
-            f"closed has {closed.shape[1]} columns: expected one per branch ({len(graph.branches)})"
+    return ConfigurationBatch(net, graph).study(closed)
+
+
+class ConfigurationBatch:
+    """``net`` converted once, to study as many batches of its configurations as needed.
+
+    The batch holds the net converted when it was made (loads and generation as they were
+    then); ``net`` is left as it was.
+    """
+
+    def __init__(self, net: pp.pandapowerNet, graph: SwitchingGraph) -> None:
+        self.graph = graph
+        saved = net.switch["closed"].to_numpy(copy=True)
+        try:
+            for b in graph.branches:
+                net.switch.loc[list(b.switches), "closed"] = True
+            pgm_net = _convert_net(net)
+            static = _static_input(net, pgm_net)
+        finally:
+            net.switch["closed"] = saved
+        self._model = PowerGridModel(static, system_frequency=float(net.f_hz))
+        positions = np.array(
+            [net.line.index.get_loc(b.line_index) for b in graph.branches], dtype=int
         )
-    work = copy.deepcopy(net)
-    for b in graph.branches:
-        work.switch.loc[list(b.switches), "closed"] = True
-    pgm_net = _convert_net(work)
-    model = PowerGridModel(_static_input(work, pgm_net), system_frequency=float(net.f_hz))
-    positions = np.array([net.line.index.get_loc(b.line_index) for b in graph.branches], dtype=int)
-    # the converter puts net.line's rows first, in table order
-    line_ids = pgm_net.input_data[ComponentType.line]["id"][positions]
-    at_from = np.array([b.open_at_from_bus for b in graph.branches], dtype=bool)
-    constants = _Constants.of(net, pgm_net)
-    parts = [
-        _solve(model, line_ids, at_from, closed[start : start + _CHUNK], constants)
-        for start in range(0, len(closed), _CHUNK)
-    ]
-    return ConfigurationStudy(
-        **{name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
-    )
+        # the converter puts net.line's rows first, in table order
+        self._line_ids = pgm_net.input_data[ComponentType.line]["id"][positions]
+        self._at_from = np.array([b.open_at_from_bus for b in graph.branches], dtype=bool)
+        self._constants = _Constants.of(net, pgm_net)
+
+    def study(self, closed: np.ndarray) -> ConfigurationStudy:
+        """AC power flow for each row of ``closed`` (configurations × branches, bool)."""
+        closed = np.atleast_2d(np.asarray(closed, dtype=bool))
+        if closed.shape[1] != len(self.graph.branches):
+            raise ValueError(
+                f"closed has {closed.shape[1]} columns: expected one per branch "
+                f"({len(self.graph.branches)})"
+            )
+        parts = [
+            _solve(self._model, self._line_ids, self._at_from, closed[s : s + _CHUNK],
+                   self._constants)
+            for s in range(0, len(closed), _CHUNK)
+        ]
+        return ConfigurationStudy(
+            **{name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+        )
 
 
 def _static_input(net: pp.pandapowerNet, pgm_net: object) -> dict[ComponentType, np.ndarray]:

@@ -111,18 +111,20 @@ def _usable_lines(
     for row in candidate_rows:
         by_line.setdefault(int(sw.at[row, "element"]), []).append(row)
     # a line with a non-candidate switch held open stays open: reconfiguration may not close it
+    held_open = {
+        int(element)
+        for i, et, element, closed in zip(
+            sw.index.tolist(), sw["et"].tolist(), sw["element"].tolist(),
+            sw["closed"].tolist(), strict=True,
+        )
+        if et == "l" and not bool(closed) and int(element) in by_line
+        and int(i) not in by_line[int(element)]
+    }
+    in_service = net.line["in_service"]
     return {
         line: rows
         for line, rows in by_line.items()
-        if bool(net.line.at[line, "in_service"])
-        and all(
-            bool(closed) or int(r) in rows
-            for r, closed in zip(
-                sw.index[(sw["et"] == "l") & (sw["element"] == line)],
-                sw.loc[(sw["et"] == "l") & (sw["element"] == line), "closed"],
-                strict=True,
-            )
-        )
+        if bool(in_service.at[line]) and line not in held_open
     }
 
 

@@ -122,29 +122,46 @@ def _blocks(graph: SwitchingGraph) -> list[list[int]]:
 
 
 def _block_open_sets(graph: SwitchingGraph, members: list[int]) -> np.ndarray:
-    """(choices, len(members)) bool: which members are open, for each spanning tree of a block."""
+    """(choices, len(members)) bool: which members are open, for each spanning tree of a block.
+
+    Branches in series (a chain through areas that join nothing else) lie in the same loops, so
+    their loop-matrix columns are equal, and two of them are never open together. The test runs
+    on the distinct columns, each chosen subset then stands for every way of taking one branch
+    of each of its columns; rows come in the lexicographic order of the open members.
+    """
     columns, loops = _loop_columns(graph, members)
     m = len(members)
-    n_subsets = math.comb(m, loops)
+    distinct, class_of = np.unique(columns, return_inverse=True)
+    n_subsets = math.comb(len(distinct), loops)
     if n_subsets * (2**loops) > _MAX_SUBSET_WORK:
         raise TooManyConfigurations(
             f"a block of {m} branches and {loops} loops has {n_subsets:.3g} subsets to test"
         )
     subsets = np.fromiter(
-        itertools.chain.from_iterable(itertools.combinations(range(m), loops)),
+        itertools.chain.from_iterable(itertools.combinations(range(len(distinct)), loops)),
         dtype=np.int32,
         count=n_subsets * loops,
     ).reshape(n_subsets, loops)
-    picked = columns[subsets]
+    picked = distinct[subsets]
     independent = np.ones(n_subsets, dtype=bool)
     xor = np.zeros(n_subsets, dtype=np.int64)
     # every non-empty subset of the chosen columns must XOR to non-zero; visit them in Gray order
     for t in range(1, 2**loops):
         xor ^= picked[:, (t & -t).bit_length() - 1]
         independent &= xor != 0
-    subsets = subsets[independent]
-    open_sets = np.zeros((len(subsets), m), dtype=bool)
-    np.put_along_axis(open_sets, subsets, True, axis=1)
+    members_of = [np.flatnonzero(class_of == c) for c in range(len(distinct))]
+    expanded = [
+        np.stack([g.ravel() for g in np.meshgrid(*(members_of[c] for c in chosen),
+                                                  indexing="ij")], axis=1)
+        for chosen in subsets[independent]
+    ]
+    chosen_members = (
+        np.concatenate(expanded) if expanded else np.zeros((0, loops), dtype=np.int64)
+    )
+    chosen_members.sort(axis=1)
+    chosen_members = chosen_members[np.lexsort(chosen_members.T[::-1])]
+    open_sets = np.zeros((len(chosen_members), m), dtype=bool)
+    np.put_along_axis(open_sets, chosen_members, True, axis=1)
     return open_sets
 
 

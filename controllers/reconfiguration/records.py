@@ -69,7 +69,7 @@ class ReconfigurationResult:
     method: str
     proven_optimal: bool
     radial_configurations: float
-    configurations_evaluated: int
+    configurations_evaluated: int  # every one accounted for: solved by AC or bounded out
     before: AcFigures
     after: AcFigures
     radial: bool
@@ -81,6 +81,7 @@ class ReconfigurationResult:
     milp_objective_losses_mw: float | None = None
     milp_solve_time_s: float | None = None
     notes: tuple[str, ...] = ()
+    configurations_solved_ac: int | None = None  # of those evaluated, solved by AC power flow
 
     @property
     def loss_reduction_mw(self) -> float:

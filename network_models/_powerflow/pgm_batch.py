@@ -7,6 +7,7 @@ sym_load and sym_gen rows; the output goes back into pandapower's units and row 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import pandapower as pp
@@ -35,6 +36,21 @@ def run_power_grid_model(
 ) -> TimeSeriesResult:
     # without loads, sgens or storage nothing varies: one plain calculation stands for all steps
     update = batch_update(net, pgm_net, series, steps)
+    return solve_batch(net, pgm_net, model, update, steps)
+
+
+def solve_batch(
+    net: pp.pandapowerNet,
+    pgm_net: PgmNet,
+    model: PowerGridModel,
+    update: dict[ComponentType, np.ndarray],
+    steps: int,
+    ratings: BranchRatings | None = None,
+) -> TimeSeriesResult:
+    """One batch calculation of ``update`` (one scenario per step; empty: one for all steps).
+
+    ``ratings`` saves reading them from the net again (they are read when absent).
+    """
     output = model.calculate_power_flow(
         symmetric=True,
         calculation_method=CalculationMethod.newton_raphson,
@@ -54,7 +70,7 @@ def run_power_grid_model(
     converged = np.ones(steps, dtype=bool)
     if model.batch_error is not None:
         converged[model.batch_error.failed_scenarios] = False
-    return _results_from_pgm(net, pgm_net, output, converged)
+    return _results_from_pgm(net, pgm_net, output, converged, ratings)
 
 
 def batch_update(
@@ -87,12 +103,34 @@ def batch_update(
     return update
 
 
+@dataclass(frozen=True)
+class BranchRatings:
+    """The net's columns that turn branch currents into loadings, read once (kA, kV, MVA)."""
+
+    line_rating_ka: np.ndarray
+    trafo_vn_hv_kv: np.ndarray
+    trafo_vn_lv_kv: np.ndarray
+    trafo_rating_mva: np.ndarray
+
+    @classmethod
+    def of(cls, net: pp.pandapowerNet) -> BranchRatings:
+        line, tr = net.line, net.trafo
+        return cls(
+            line_rating_ka=(line["max_i_ka"] * line["df"] * line["parallel"]).to_numpy(float),
+            trafo_vn_hv_kv=tr["vn_hv_kv"].to_numpy(dtype=float),
+            trafo_vn_lv_kv=tr["vn_lv_kv"].to_numpy(dtype=float),
+            trafo_rating_mva=(tr["sn_mva"] * tr["df"] * tr["parallel"]).to_numpy(dtype=float),
+        )
+
+
 def _results_from_pgm(
     net: pp.pandapowerNet,
     pgm_net: PgmNet,
     output: dict[ComponentType, np.ndarray],
     converged: np.ndarray,
+    ratings: BranchRatings | None = None,
 ) -> TimeSeriesResult:
+    ratings = ratings or BranchRatings.of(net)
     steps = converged.shape[0]
     out = ResultArrays.empty(net, steps)
     out.converged[:] = converged
@@ -105,18 +143,17 @@ def _results_from_pgm(
     if len(net.line):
         line = output[ComponentType.line][:, : len(net.line)]
         i_ka = np.maximum(line["i_from"], line["i_to"]) / 1e3
-        rating_ka = (net.line["max_i_ka"] * net.line["df"] * net.line["parallel"]).to_numpy(float)
         out.line_i_ka[:] = i_ka
-        out.line_loading_pct[:] = _percent(i_ka, rating_ka)
+        out.line_loading_pct[:] = _percent(i_ka, ratings.line_rating_ka)
         _store_branch_flows(out, "line", line, ("p_from_mw", "q_from_mvar", "p_to_mw", "q_to_mvar"))
         losses += (line["p_from"] + line["p_to"]).sum(axis=1) / 1e6
     if len(net.trafo):
         trafo = output[ComponentType.generic_branch]
-        tr = net.trafo
-        s_hv = trafo["i_from"] / 1e3 * tr["vn_hv_kv"].to_numpy(dtype=float)
-        s_lv = trafo["i_to"] / 1e3 * tr["vn_lv_kv"].to_numpy(dtype=float)
-        rating_mva = (tr["sn_mva"] * tr["df"] * tr["parallel"]).to_numpy(dtype=float)
-        out.trafo_loading_pct[:] = _percent(np.maximum(s_hv, s_lv) * math.sqrt(3), rating_mva)
+        s_hv = trafo["i_from"] / 1e3 * ratings.trafo_vn_hv_kv
+        s_lv = trafo["i_to"] / 1e3 * ratings.trafo_vn_lv_kv
+        out.trafo_loading_pct[:] = _percent(
+            np.maximum(s_hv, s_lv) * math.sqrt(3), ratings.trafo_rating_mva
+        )
         _store_branch_flows(out, "trafo", trafo, ("p_hv_mw", "q_hv_mvar", "p_lv_mw", "q_lv_mvar"))
         losses += (trafo["p_from"] + trafo["p_to"]).sum(axis=1) / 1e6
     out.losses_mw[:] = losses
