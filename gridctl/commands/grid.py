@@ -183,8 +183,7 @@ def _print_reconfiguration(result: ReconfigurationResult) -> None:  # noqa: F821
     proven = "proven optimal" if result.proven_optimal else "local optimum, not proven"
     console.print(
         f"[bold]{result.model}[/] at {result.operating_point}: {result.method} ({proven}), "
-        f"{result.configurations_evaluated} of {result.radial_configurations:,.0f} radial "
-        f"configurations solved by AC power flow in {result.wall_time_s:.2f} s"
+        f"{_configurations_line(result)} in {result.wall_time_s:.2f} s"
     )
     table = Table(title="AC power flow")
     for col in ("", "losses kW", "V min pu", "V max pu", "line load %", "trafo load %", "limits"):
@@ -210,3 +209,16 @@ def _print_reconfiguration(result: ReconfigurationResult) -> None:  # noqa: F821
         console.print(f"  {op.step:>2}. {op.action:<5} {op.device} (line {op.line})")
     for note in result.notes:
         console.print(f"  note: {note}")
+
+
+def _configurations_line(result) -> str:
+    """How many radial configurations were accounted for, and how: solved by AC power flow, or
+    bounded out by a proven lower bound on their losses."""
+    total = f"{result.radial_configurations:,.0f}"
+    solved = result.configurations_solved_ac
+    if solved is None or solved == result.configurations_evaluated:
+        return f"{result.configurations_evaluated:,} of {total} radial configurations solved by AC"
+    bounded = result.configurations_evaluated - solved
+    return (f"{solved:,} of {total} radial configurations solved by AC, {bounded:,} bounded out "
+            "by their loss bound")
+
