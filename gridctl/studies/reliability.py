@@ -1,5 +1,6 @@
 """Monte Carlo reliability of a grid on Dask: SAIFI, SAIDI, CAIDI, ASAI, MAIFI and ENS of the
-model as built and of its single-ring derivative, with FLISR and with manual switching.
+model as built (``as_built``: the diamond, for Jiuke) and of its single-ring derivative, with
+FLISR and with manual switching.
 
 Two stages of independent tasks on a ``dask.distributed`` cluster (a ``LocalCluster`` on this
 machine by default, or an existing scheduler):
@@ -19,8 +20,8 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,7 +81,7 @@ def run_reliability(model: GridModel, table: ReliabilityAssumptions,
     """The study of ``model`` (see the module). ``client``: an existing ``distributed.Client``;
     else ``scheduler`` (``tcp://HOST:PORT``); else a ``LocalCluster`` of ``workers`` on
     127.0.0.1 (``processes=False``: threads of this process)."""
-    designs = {"diamond": model}
+    designs = {"as_built": model}
     opened: tuple[str, ...] = ()
     notes = [NOT_DRAWN]
     if model.switching_stations and model.backbone_lines:
@@ -124,18 +125,22 @@ def run_reliability(model: GridModel, table: ReliabilityAssumptions,
                             years_resumed=resumed, notes=tuple(notes))
 
 
-def _client(scheduler: str | None, workers: int, processes: bool):
+@contextmanager
+def _client(scheduler: str | None, workers: int, processes: bool) -> Iterator:
     from distributed import Client, LocalCluster
 
     if scheduler is not None:
-        return Client(scheduler)
+        with Client(scheduler) as client:
+            yield client
+        return
     # one thread per worker: FLISR's context serves one plan at a time, and two cores are two
     # workers; numeric libraries kept to one thread each (no oversubscription)
     for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(name, "1")
-    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=processes,
-                           host="127.0.0.1", dashboard_address=None, silence_logs=40)
-    return Client(cluster)
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=processes,
+                      host="127.0.0.1", dashboard_address=None, silence_logs=40) as cluster, \
+            Client(cluster) as client:
+        yield client
 
 
 def _plan_stage(client, tasks: TaskStore, designs: dict[str, GridModel], faults: list,
