@@ -138,8 +138,8 @@ def _client(scheduler: str | None, workers: int, processes: bool) -> Iterator:
     for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(name, "1")
     with LocalCluster(n_workers=workers, threads_per_worker=1, processes=processes,
-                      host="127.0.0.1", dashboard_address=None, silence_logs=40) as cluster, \
-            Client(cluster) as client:
+                      protocol="tcp", host="127.0.0.1", dashboard_address=None,
+                      silence_logs=40) as cluster, Client(cluster) as client:
         yield client
 
 
