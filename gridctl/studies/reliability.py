@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -72,6 +73,8 @@ class ReliabilityStudy:
     plans_made: int
     years_resumed: int
     notes: tuple[str, ...]
+    plans_wall_s: float = 0.0
+    years_wall_s: float = 0.0
 
 
 def run_reliability(model: GridModel, table: ReliabilityAssumptions,
@@ -101,13 +104,15 @@ def run_reliability(model: GridModel, table: ReliabilityAssumptions,
         customers=np.array([c.customers for c in consumers], dtype=float),
         restoration_h={"flisr": table.flisr_restoration_h,
                        "manual": table.manual_restoration_h},
-        momentary_h=table.momentary_threshold_h)
+        momentary_h=table.momentary_threshold_h,
+        element_kind=tuple(e.kind for e in elements))
     tasks = TaskStore(store, key)
     with ExitStack() as stack:
         stack.callback(tasks.close)
         client = client or stack.enter_context(_client(scheduler, workers, processes))
         ops = [operating_at(model, levels, k, table) for k in range(settings.load_levels)]
         plans_made = 0
+        start = time.perf_counter()
         if settings.plan_cache:
             plans_made = _plan_stage(client, tasks, designs, faults, ops, settings, progress)
             plans = tasks.plans()
@@ -115,14 +120,17 @@ def run_reliability(model: GridModel, table: ReliabilityAssumptions,
             source = ("table", effects)
         else:
             source = ("plan", (designs, [e.fault for e in elements], ops))
+        planned = time.perf_counter()
         done = tasks.years(settings.years)
         resumed = len(done)
         done.update(_year_stage(client, tasks, inputs, source, settings, set(done), progress))
+        simulated = time.perf_counter()
     figures = indices([done[y] for y in range(settings.years)], consumers)
     return ReliabilityStudy(designs={d: m.name for d, m in designs.items()},
                             opened_for_single_ring=opened, elements=elements, figures=figures,
                             years=settings.years, study_key=key, plans_made=plans_made,
-                            years_resumed=resumed, notes=tuple(notes))
+                            years_resumed=resumed, notes=tuple(notes),
+                            plans_wall_s=planned - start, years_wall_s=simulated - planned)
 
 
 @contextmanager
@@ -244,5 +252,6 @@ def _study_key(designs: dict[str, GridModel], table: ReliabilityAssumptions,
         digest.update(pp.to_json(model.net).encode())
         digest.update(repr(model.registry.devices).encode())
     digest.update(table.fingerprint().encode())
-    digest.update(f"levels={settings.load_levels};seed={settings.seed}".encode())
+    # format 2: a year's figures hold the contributions by element kind
+    digest.update(f"format=2;levels={settings.load_levels};seed={settings.seed}".encode())
     return digest.hexdigest()[:20]

@@ -22,6 +22,7 @@ def study_summary(study: ReliabilityStudy, table: ReliabilityAssumptions, *, mod
         a = f["all"]
         overall[v] = {k: a[k] for k in ("saifi_per_year", "saidi_min_per_year", "caidi_min",
                                         "asai_pct", "maifi_per_year", "ens_kwh_per_year")}
+        overall[v]["by_element_kind"] = a.get("by_element_kind", {})
         overall[v]["asai_pct_shanghai_core_2020"] = SHANGHAI_CORE_ASAI_PCT
         overall[v]["meets_shanghai_core"] = a["asai_pct"][0] >= SHANGHAI_CORE_ASAI_PCT
     return {
@@ -35,12 +36,15 @@ def study_summary(study: ReliabilityStudy, table: ReliabilityAssumptions, *, mod
                             "stays closed; the others are opened at the station end (stand-by)",
         "intervals": "[mean, low, high]: 95 % over the simulated years (normal approximation)",
         "overall": overall,
-        "by_class": {v: {c: {k: x for k, x in fig.items() if k != "convergence"}
+        "by_class": {v: {c: {k: x for k, x in fig.items()
+                             if k not in ("convergence", "by_element_kind")}
                          for c, fig in f.items()} for v, f in variants.items()},
         "elements": {"count": len(study.elements),
                      "failures_per_year": sum(e.rate_per_year for e in study.elements),
                      "by_kind": _by_kind(study)},
         "plans_made": study.plans_made,
+        "plans_wall_s": round(study.plans_wall_s, 2),
+        "years_wall_s": round(study.years_wall_s, 2),
         "years_resumed": study.years_resumed,
         "assumptions": table.to_dict(),
         "notes": list(study.notes),

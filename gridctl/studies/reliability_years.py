@@ -46,6 +46,7 @@ class YearInputs:
     customers: np.ndarray
     restoration_h: Mapping[str, float]  # by automation mode
     momentary_h: float
+    element_kind: tuple[str, ...] = ()  # per element, for the contributions by kind
 
     @property
     def classes(self) -> tuple[str, ...]:
@@ -54,13 +55,16 @@ class YearInputs:
 
 def simulate_year(year: int, inputs: YearInputs, effect_of: EffectOf) -> dict:
     """``{design/automation: {class: [customer interruptions, customer minutes, momentary
-    customer interruptions, ENS kWh]}}`` of one year; classes include ``all``."""
+    customer interruptions, ENS kWh]}}`` of one year; classes include ``all``; the same four
+    by the kind of element that failed under ``by_element_kind``."""
     rng = np.random.default_rng([inputs.seed, year])
     counts = rng.poisson(inputs.rates_per_year)
     classes = inputs.classes
     class_of = np.array([classes.index(c) for c in inputs.consumer_class])
     totals = {f"{d}/{a}": np.zeros((len(classes), 4)) for d in inputs.designs
               for a in AUTOMATIONS}
+    kinds = tuple(sorted(set(inputs.element_kind)))
+    by_kind = {v: np.zeros((len(kinds), 4)) for v in totals}
     for element in np.repeat(np.arange(len(counts)), counts):
         weekend = int(rng.random() < 2 / 7)
         hour = int(rng.integers(24))
@@ -69,15 +73,23 @@ def simulate_year(year: int, inputs: YearInputs, effect_of: EffectOf) -> dict:
         p_mw = inputs.levels.p_mw[weekend, hour]
         for design in inputs.designs:
             effect = effect_of(design, int(element), level)
+            kind_row = np.full(len(class_of), kinds.index(inputs.element_kind[element])
+                               if kinds else 0)
             for auto in AUTOMATIONS:
                 back = min(inputs.restoration_h[auto], repair)
-                _add(totals[f"{design}/{auto}"], effect.restored, back, inputs, class_of, p_mw)
-                _add(totals[f"{design}/{auto}"], effect.until_repair, repair, inputs, class_of,
-                     p_mw)
+                for table, rows in ((totals, class_of), (by_kind, kind_row)):
+                    if table is by_kind and not kinds:
+                        continue
+                    _add(table[f"{design}/{auto}"], effect.restored, back, inputs, rows, p_mw)
+                    _add(table[f"{design}/{auto}"], effect.until_repair, repair, inputs, rows,
+                         p_mw)
     out = {}
     for variant, table in totals.items():
         rows = {c: table[k].tolist() for k, c in enumerate(classes)}
         rows["all"] = table.sum(axis=0).tolist()
+        if kinds:
+            rows["by_element_kind"] = {k: by_kind[variant][n].tolist()
+                                       for n, k in enumerate(kinds)}
         out[variant] = rows
     return out
 
@@ -111,6 +123,15 @@ def indices(years: Sequence[dict], consumers: Sequence[Consumer]) -> dict:
         for cls, n_customers in per_class.items():
             values = np.array([y[variant][cls] for y in years])  # years x 4
             out[variant][cls] = _class_indices(values, n_customers)
+        if "by_element_kind" in years[0][variant]:
+            kinds = years[0][variant]["by_element_kind"]
+            n_all = max(per_class["all"], 1)
+            out[variant]["all"]["by_element_kind"] = {
+                k: {"saifi_per_year": float(np.mean([y[variant]["by_element_kind"][k][0]
+                                                     for y in years])) / n_all,
+                    "saidi_min_per_year": float(np.mean([y[variant]["by_element_kind"][k][1]
+                                                         for y in years])) / n_all}
+                for k in kinds}
         all_rows = np.array([y[variant]["all"] for y in years])
         n = max(per_class["all"], 1)
         count = np.arange(1, len(years) + 1)
