@@ -151,6 +151,11 @@ def test_a_study_stopped_half_way_resumes_to_the_figures_of_an_uninterrupted_one
     assert resumed.plans_made == 0  # every plan was stored before the stop
     assert 40 <= resumed.years_resumed < 80
     assert resumed.figures == whole.figures
+    # another seed draws other years from the same plans
+    other = run_reliability(model, table, ReliabilitySettings(years=20, seed=4, load_levels=2),
+                            client=client, store=store)
+    assert other.plans_made == 0 and other.years_resumed == 0
+    assert other.figures != whole.figures
 
 
 def test_the_plan_cache_gives_the_figures_of_planning_every_failure(tmp_path, client):

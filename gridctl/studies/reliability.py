@@ -93,7 +93,8 @@ def run_reliability(model: GridModel, table: ReliabilityAssumptions,
         notes.append("no switching stations with a backbone: no single-ring derivative")
     elements = failable_elements(model, table)
     levels = load_levels(model, table, settings.load_levels)
-    key = _study_key(designs, table, settings)
+    plan_key = _plan_key(designs, table, settings)
+    key = hashlib.sha256(f"{plan_key};format=2;seed={settings.seed}".encode()).hexdigest()[:20]
     faults = sorted({e.fault for e in elements if e.fault[0] != "lv"})
     consumers = consumers_of(model)
     inputs = YearInputs(
@@ -106,7 +107,7 @@ def run_reliability(model: GridModel, table: ReliabilityAssumptions,
                        "manual": table.manual_restoration_h},
         momentary_h=table.momentary_threshold_h,
         element_kind=tuple(e.kind for e in elements))
-    tasks = TaskStore(store, key)
+    tasks = TaskStore(store, key, plan_key)
     with ExitStack() as stack:
         stack.callback(tasks.close)
         client = client or stack.enter_context(_client(scheduler, workers, processes))
@@ -244,14 +245,14 @@ def _fault_name(fault: tuple[str, str]) -> str:
     return f"{fault[0]}:{fault[1]}"
 
 
-def _study_key(designs: dict[str, GridModel], table: ReliabilityAssumptions,
-               settings: ReliabilitySettings) -> str:
+def _plan_key(designs: dict[str, GridModel], table: ReliabilityAssumptions,
+              settings: ReliabilitySettings) -> str:
+    """What the plans depend on: the designs, the table and the load levels (not the seed)."""
     digest = hashlib.sha256()
     for design, model in designs.items():
         digest.update(design.encode())
         digest.update(pp.to_json(model.net).encode())
         digest.update(repr(model.registry.devices).encode())
     digest.update(table.fingerprint().encode())
-    # format 2: a year's figures hold the contributions by element kind
-    digest.update(f"format=2;levels={settings.load_levels};seed={settings.seed}".encode())
+    digest.update(f"levels={settings.load_levels}".encode())
     return digest.hexdigest()[:20]
