@@ -264,3 +264,27 @@ def test_on_jiuke_the_diamond_beats_its_single_ring_and_flisr_beats_manual_switc
                             automations=("flisr", "manual"))
     assert summary["overall"]["as_built/flisr"]["asai_pct_shanghai_core_2020"] == 99.9991
     assert len(summary["single_ring_opened"]) == 8
+
+
+def test_the_command_writes_strict_json_and_the_convergence_plot(tmp_path, capsys):
+    """The real command line, worker processes of a LocalCluster on 127.0.0.1."""
+    import json
+
+    grid = feeder_file(tmp_path, alternative=True)
+    rates = table_file(tmp_path, **RATES)
+    out = tmp_path / "out"
+    argv = ["study", "reliability", "--model", str(grid), "--years", "20", "--workers", "1",
+            "--assumptions", str(rates), "--load-levels", "1", "--json", "--out", str(out)]
+    assert main(argv) == 0
+
+    def refuse(constant: str):
+        raise AssertionError(f"{constant} is not JSON")
+
+    summary = json.loads(capsys.readouterr().out, parse_constant=refuse)
+    flisr = summary["overall"]["as_built/flisr"]
+    assert flisr["asai_pct_shanghai_core_2020"] == 99.9991
+    assert flisr["asai_pct"][0] == pytest.approx(
+        100 * (1 - flisr["saidi_min_per_year"][0] / 525_600))
+    assert set(summary["by_class"]["as_built/flisr"]) == {"residential", "all"}
+    assert (out / "reliability.json").is_file()
+    assert (out / "reliability_convergence.png").read_bytes()[:4] == b"\x89PNG"

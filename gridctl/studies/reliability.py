@@ -19,6 +19,7 @@ its running tasks, which the scheduler runs again elsewhere.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -148,7 +149,7 @@ def _client(scheduler: str | None, workers: int, processes: bool) -> Iterator:
         os.environ.setdefault(name, "1")
     with LocalCluster(n_workers=workers, threads_per_worker=1, processes=processes,
                       protocol="tcp", host="127.0.0.1", dashboard_address=None,
-                      silence_logs=40) as cluster, Client(cluster) as client:
+                      silence_logs=logging.CRITICAL) as cluster, Client(cluster) as client:
         yield client
 
 
