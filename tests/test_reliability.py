@@ -47,7 +47,7 @@ def client():
 
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, protocol="tcp",
                       host="127.0.0.1",
-                      dashboard_address=None) as cluster, Client(cluster) as c:
+                      dashboard_address="127.0.0.1:0") as cluster, Client(cluster) as c:
         yield c
 
 
@@ -126,7 +126,7 @@ def test_one_worker_and_two_workers_give_the_same_figures(tmp_path, client):
     table = read_assumptions(table_file(tmp_path, **RATES))
     two = study(model, table, client, years=60, years_per_task=7).figures
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, protocol="tcp",
-                      host="127.0.0.1", dashboard_address=None) as cluster, \
+                      host="127.0.0.1", dashboard_address="127.0.0.1:0") as cluster, \
             Client(cluster) as one_client:
         one = study(model, table, one_client, years=60, years_per_task=25).figures
     assert one == two
@@ -220,7 +220,7 @@ def test_a_worker_lost_mid_study_costs_only_its_tasks(tmp_path, client):
     settings = ReliabilitySettings(years=60, seed=5, load_levels=1, years_per_task=2)
     killed: list[int] = []
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, protocol="tcp",
-                      host="127.0.0.1", dashboard_address=None) as cluster, \
+                      host="127.0.0.1", dashboard_address="127.0.0.1:0") as cluster, \
             Client(cluster) as c:
         pids = sorted(c.run(os.getpid).values())
 

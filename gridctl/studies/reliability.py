@@ -143,12 +143,13 @@ def _client(scheduler: str | None, workers: int, processes: bool) -> Iterator:
         with Client(scheduler) as client:
             yield client
         return
-    # one thread per worker: FLISR's context serves one plan at a time, and two cores are two
+    # its HTTP server on a free loopback port (8787 may be another study's); one thread per
+    # worker: FLISR's context serves one plan at a time, and two cores are two
     # workers; numeric libraries kept to one thread each (no oversubscription)
     for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(name, "1")
     with LocalCluster(n_workers=workers, threads_per_worker=1, processes=processes,
-                      protocol="tcp", host="127.0.0.1", dashboard_address=None,
+                      protocol="tcp", host="127.0.0.1", dashboard_address="127.0.0.1:0",
                       silence_logs=logging.CRITICAL) as cluster, Client(cluster) as client:
         yield client
 
