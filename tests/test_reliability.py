@@ -189,6 +189,7 @@ def test_a_table_without_a_rate_is_refused_naming_the_field(tmp_path):
     (["--automation", "remote"], "--automation"),
     (["--load-levels", "49"], "--load-levels"),
     (["--scheduler", "localhost:8786"], "--scheduler"),
+    (["--store", "/nonexistent-folder/tasks.sqlite"], "--store"),
 ])
 def test_a_bad_option_is_refused_in_one_line_naming_it(argv, named, capsys):
     assert main(["study", "reliability", *argv]) == 2

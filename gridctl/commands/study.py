@@ -276,14 +276,23 @@ def reliability(
     if scheduler is not None and not scheduler.startswith(("tcp://", "tls://", "inproc://")):
         raise UserInputError(f"{scheduler!r}: expected an address like tcp://HOST:8786",
                              source="--scheduler")
+    if store is not None and (store.is_dir() or not store.parent.is_dir()):
+        raise UserInputError(f"{store}: expected an SQLite file in an existing folder",
+                             source="--store")
     table = read_assumptions(assumptions)
     grid = load_model(model, devices=devices, growth_scenario=growth_scenario)
     target = (output_folder(out, writes=[RELIABILITY_JSON, RELIABILITY_PLOT])
               if out is not None else None)
-    study = run_reliability(grid, table, ReliabilitySettings(years=years, seed=seed,
-                                                             load_levels=load_levels),
-                            scheduler=scheduler, workers=workers, store=store,
-                            progress=None if as_json else _progress_bar())
+    try:
+        study = run_reliability(grid, table, ReliabilitySettings(years=years, seed=seed,
+                                                                 load_levels=load_levels),
+                                scheduler=scheduler, workers=workers, store=store,
+                                progress=None if as_json else _progress_bar())
+    except (OSError, TimeoutError) as exc:
+        if scheduler is None:
+            raise
+        raise UserInputError(f"{scheduler}: cannot reach the scheduler ({exc})",
+                             source="--scheduler") from None
     summary = study_summary(study, table, model=model, scenario=growth_scenario,
                             automations=automations)
     if target is not None:

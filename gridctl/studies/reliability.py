@@ -140,7 +140,7 @@ def _client(scheduler: str | None, workers: int, processes: bool) -> Iterator:
     from distributed import Client, LocalCluster
 
     if scheduler is not None:
-        with Client(scheduler) as client:
+        with Client(scheduler, timeout=10) as client:
             yield client
         return
     # its HTTP server on a free loopback port (8787 may be another study's); one thread per
