@@ -289,3 +289,14 @@ def test_the_command_writes_strict_json_and_the_convergence_plot(tmp_path, capsy
     assert set(summary["by_class"]["as_built/flisr"]) == {"residential", "all"}
     assert (out / "reliability.json").is_file()
     assert (out / "reliability_convergence.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_study_on_an_existing_scheduler_gives_the_figures_of_a_local_one(tmp_path, client):
+    model = load_model(feeder_file(tmp_path, alternative=True))
+    table = read_assumptions(table_file(tmp_path, **RATES))
+    settings = ReliabilitySettings(years=30, seed=2, load_levels=1)
+    address = client.scheduler.address
+    assert address.startswith("tcp://127.0.0.1:")
+    remote = run_reliability(model, table, settings, scheduler=address)
+    local = run_reliability(model, table, settings, client=client)
+    assert remote.figures == local.figures
