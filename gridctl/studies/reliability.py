@@ -163,8 +163,8 @@ def _plan_stage(client, tasks: TaskStore, designs: dict[str, GridModel], faults:
             if (d, _fault_name(f), k) not in have]
     if not todo:
         return 0
-    models = {d: client.scatter(m, broadcast=True) for d, m in designs.items()}
-    ops_future = client.scatter(ops, broadcast=True)
+    models = {d: client.scatter(m, broadcast=True, hash=False) for d, m in designs.items()}
+    ops_future = client.scatter(ops, broadcast=True, hash=False)
     chunks = [todo[i:i + settings.plans_per_task]
               for i in range(0, len(todo), settings.plans_per_task)]
     futures = []
@@ -176,10 +176,14 @@ def _plan_stage(client, tasks: TaskStore, designs: dict[str, GridModel], faults:
             if part:
                 futures.append(client.submit(_plans_task, models[part[0][0]], part, ops_future,
                                              pure=False))
-    for n, future in enumerate(as_completed(futures), start=1):
-        tasks.add_plans(future.result())
-        if progress:
-            progress("plans", n, len(futures))
+    try:
+        for n, future in enumerate(as_completed(futures), start=1):
+            tasks.add_plans(future.result())
+            if progress:
+                progress("plans", n, len(futures))
+    except BaseException:  # stopped: what is stored stays, nothing runs on for nobody
+        client.cancel(futures)
+        raise
     return len(todo)
 
 
@@ -215,15 +219,19 @@ def _year_stage(client, tasks: TaskStore, inputs: YearInputs, source, settings,
               for i in range(0, len(todo), settings.years_per_task)]
     if not chunks:
         return {}
-    shared = client.scatter((inputs, source), broadcast=True)
+    shared = client.scatter((inputs, source), broadcast=True, hash=False)
     futures = [client.submit(_years_task, chunk, shared, pure=False) for chunk in chunks]
     out: dict[int, dict] = {}
-    for n, future in enumerate(as_completed(futures), start=1):
-        result = future.result()
-        tasks.add_years(result)
-        out.update(result)
-        if progress:
-            progress("years", n, len(futures))
+    try:
+        for n, future in enumerate(as_completed(futures), start=1):
+            result = future.result()
+            tasks.add_years(result)
+            out.update(result)
+            if progress:
+                progress("years", n, len(futures))
+    except BaseException:
+        client.cancel(futures)
+        raise
     return out
 
 
