@@ -31,6 +31,7 @@ from controllers.dispatch.sessions import (
 )
 from controllers.dispatch.window import base_point, window_inputs
 from controllers.dispatch_problem import (
+    BasePoint,
     DispatchInputs,
     DispatchProblem,
     DispatchSolution,
@@ -39,7 +40,11 @@ from controllers.dispatch_problem import (
 from controllers.ev_charging import SessionState
 from controllers.network_linearisation import NetworkLinearisation, linearise
 from controllers.schedule import AcCheck, DecisionRecord, DispatchSchedule
-from controllers.screening import MonitoredLimits, screen_limits
+from controllers.screening import (
+    MonitoredLimits,
+    screen_by_reach,
+    screen_limits,
+)
 from controllers.snapshot import GridSnapshot
 from forecasts.bundle import ForecastBundle
 from network_models.ac_checks import OperatingPoint, apply_operating_point
@@ -58,6 +63,11 @@ LINEARISATION_POINT = OperatingPoint(
     pv_frac=0.3,
     note="a typical daytime point; slopes vary little over the voltage band",
 )
+
+
+# a window's screen keeps the limits its uncontrolled flow comes this close to
+WINDOW_BUFFER_PU = 0.02
+WINDOW_BUFFER_LOADING_FRAC = 0.25
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -113,8 +123,15 @@ class Dispatcher:
         step_h: float = 0.25,
         config: DispatchConfig | None = None,
         switch_closed: Mapping[str, bool] | None = None,
+        screen_each_window: bool = False,
     ) -> None:
+        """``screen_each_window``: each plan monitors the limits its devices can reach from
+        the window's uncontrolled AC flow (:func:`screen_by_reach`; the day-ahead's, where
+        the problem is built for one plan), not those of the extremes of the year (kept by
+        the MPC, which re-solves one problem for every window). The problem is built when
+        first solved."""
         self.model = model
+        self.screen_each_window = screen_each_window
         self.steps = steps
         self.step_h = step_h
         self.config = config or DispatchConfig()
@@ -126,8 +143,10 @@ class Dispatcher:
         apply_operating_point(model, point, LINEARISATION_POINT)
         self.lin: NetworkLinearisation = linearise(point)
         self.power_flow = PowerFlowCase(self.net)  # converted once per dispatcher
-        self.limits: MonitoredLimits = screen_limits(model, self.net, self.lin, self.config)
-        self.problem = self._new_problem()
+        self.limits: MonitoredLimits = (
+            MonitoredLimits.everything(self.lin) if screen_each_window
+            else screen_limits(model, self.net, self.lin, self.config))
+        self._problem: DispatchProblem | None = None
         reg = model.registry
         self.pv_ids = [d.id for d in reg.pv]
         self.bess = reg.bess
@@ -135,9 +154,25 @@ class Dispatcher:
         self.load_ids = [d.id for d in reg.loads]
         self.columns = MonitoredColumns.of(self.net, self.lin)
 
-    def _new_problem(self) -> DispatchProblem:
-        return DispatchProblem(self.model, self.lin, steps=self.steps, step_h=self.step_h,
-                               config=self.config, limits=self.limits)
+    @property
+    def problem(self) -> DispatchProblem:
+        """The dispatch problem of the monitored limits, built on first use."""
+        if self._problem is None:
+            self._problem = DispatchProblem(self.model, self.lin, steps=self.steps,
+                                            step_h=self.step_h, config=self.config,
+                                            limits=self.limits)
+        return self._problem
+
+    def _screen_window(self, bundle: ForecastBundle, base: BasePoint) -> None:
+        """Monitor the limits the window's own flow ``base`` comes within a buffer of (the AC
+        check adds back what the plan moves beyond it; see :func:`screen_by_reach`)."""
+        limits = screen_by_reach(
+            self.lin, None, vm_pu=base.vm_pu, flow_p_mw=base.flow_p_mw,
+            flow_q_mvar=base.flow_q_mvar, v_from_pu=base.v_from_pu, config=self.config,
+            buffer_pu=WINDOW_BUFFER_PU, buffer_loading_frac=WINDOW_BUFFER_LOADING_FRAC)
+        if not all(np.array_equal(getattr(limits, k), getattr(self.limits, k))
+                   for k in ("v_low", "v_high", "branches")):
+            self.limits, self._problem = limits, None
 
     # -- planning ------------------------------------------------------------------------------
     def plan(
@@ -164,6 +199,8 @@ class Dispatcher:
             start = baseline = self.baseline(bundle, snapshot, states=states)
         window = self.window_inputs(bundle, snapshot, states)
         start_ac = self.evaluate(bundle, start)
+        if self.screen_each_window:
+            self._screen_window(bundle, base_point(start, start_ac, self.columns))
         run = _Replanning(base_schedule=start, base_ac=start_ac, schedule=start, ac=start_ac,
                           ev_energy_min_mwh=window.ev_energy_min_mwh.copy())
         for iterations in range(1, self.config.max_relinearisations + 2):
@@ -331,8 +368,7 @@ class Dispatcher:
                  - len(self.limits.v_low) - len(self.limits.v_high) - len(self.limits.branches))
         if not added:
             return 0
-        self.limits = new
-        self.problem = self._new_problem()
+        self.limits, self._problem = new, None  # rebuilt at the next solve
         return added
 
     def vehicles_that_should_not_wait(
