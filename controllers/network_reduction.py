@@ -31,6 +31,8 @@ class ReducedNetwork:
     kept: np.ndarray
     jacobian: sp.csc_matrix  # (kept x kept)
     n_state: int  # of the full linearisation
+    # the injections given, into the kept equations: B_K - J_KE J_EE⁻¹ B_E
+    injections: sp.csr_matrix | None = None
 
     def columns(self, m: sp.spmatrix | np.ndarray) -> sp.csr_matrix | np.ndarray:
         """A map of the full state (rows x n_state) as a map of the kept state."""
@@ -47,10 +49,19 @@ class ReducedNetwork:
         return cls(np.arange(lin.n_state), sp.csc_matrix(lin.jacobian), lin.n_state)
 
 
-def reduce_network(lin: NetworkLinearisation, required_states: np.ndarray) -> ReducedNetwork:
+def reduce_network(
+    lin: NetworkLinearisation,
+    required_states: np.ndarray,
+    injections: sp.spmatrix | None = None,
+) -> ReducedNetwork:
     """The linearisation reduced to the buses of ``required_states`` and those it cannot
     eliminate without fill (see the module docstring). ``required_states``: positions into z
-    that a device, a monitored limit or the import touches; every state of their bus is kept."""
+    that a monitored limit or the import reads; every state of their bus is kept.
+
+    ``injections`` (n_state x devices): where devices inject. A device's bus is eliminated
+    like any other and its injection carried onto the buses kept, exactly as its share of the
+    Schur complement (``B_K - J_KE J_EE⁻¹ B_E``): a PV system at the end of an LV feeder with
+    nothing watched becomes an injection (P and Q) at its station's busbar, or further up."""
     n = lin.n_state
     bus_of = _bus_of_state(lin)
     jac = sp.coo_matrix(lin.jacobian)
@@ -61,7 +72,11 @@ def reduce_network(lin: NetworkLinearisation, required_states: np.ndarray) -> Re
     for s, b in enumerate(bus_of):
         states_of[b].append(s)
     blocks = _bus_blocks(jac, bus_of, states_of)
-    eliminated = _eliminate(blocks, required)
+    inj = None
+    if injections is not None:
+        b = sp.csr_matrix(injections)
+        inj = {i: b[states] for i, states in enumerate(states_of)}
+    eliminated = _eliminate(blocks, required, inj)
     kept_bus = np.ones(n_bus, dtype=bool)
     kept_bus[list(eliminated)] = False
     kept = np.flatnonzero(kept_bus[bus_of])
@@ -83,7 +98,16 @@ def reduce_network(lin: NetworkLinearisation, required_states: np.ndarray) -> Re
     else:
         reduced = sp.csc_matrix((len(kept), len(kept)))
     reduced.eliminate_zeros()
-    return ReducedNetwork(kept, reduced, n)
+    carried = None
+    if inj is not None:
+        # each kept bus's rows to its states' positions (angles first, then magnitudes)
+        order = [i for i in range(n_bus) if kept_bus[i]]
+        stacked = (sp.vstack([inj[i] for i in order]).tocoo() if order
+                   else sp.coo_matrix((0, injections.shape[1])))
+        rows_at = np.concatenate([pos[states_of[i]] for i in order]) if order else np.zeros(0)
+        carried = sp.csr_matrix((stacked.data, (rows_at[stacked.row].astype(int), stacked.col)),
+                                shape=(len(kept), injections.shape[1]))
+    return ReducedNetwork(kept, reduced, n, carried)
 
 
 def _bus_of_state(lin: NetworkLinearisation) -> np.ndarray:
@@ -116,10 +140,15 @@ def _bus_blocks(
     return blocks
 
 
-def _eliminate(blocks: dict[int, dict[int, np.ndarray]], required: np.ndarray) -> set[int]:
+def _eliminate(
+    blocks: dict[int, dict[int, np.ndarray]],
+    required: np.ndarray,
+    inj: dict[int, sp.csr_matrix] | None = None,
+) -> set[int]:
     """Gaussian elimination, bus by bus, of every bus not ``required`` while it has at most
-    two neighbours: blocks[n][m] -= J_nv J_vv⁻¹ J_vm for its neighbours n, m (in place).
-    Returns the buses eliminated."""
+    two neighbours: blocks[n][m] -= J_nv J_vv⁻¹ J_vm for its neighbours n, m, and its
+    injections onto theirs, inj[n] -= J_nv J_vv⁻¹ inj[v] (in place). Returns the buses
+    eliminated."""
     adjacency: dict[int, set[int]] = {v: set() for v in blocks}
     for i, row in blocks.items():
         for j in row:
@@ -139,6 +168,8 @@ def _eliminate(blocks: dict[int, dict[int, np.ndarray]], required: np.ndarray) -
             if j_nv is None:
                 continue
             left = j_nv @ solve_vv
+            if inj is not None and inj[v].nnz:
+                inj[n] = sp.csr_matrix(inj[n] - sp.csr_matrix(left) @ inj[v])
             for m in nbrs:
                 j_vm = blocks[v].get(m)
                 if j_vm is None:
@@ -160,15 +191,12 @@ def _eliminate(blocks: dict[int, dict[int, np.ndarray]], required: np.ndarray) -
 
 
 def required_states(
-    lin: NetworkLinearisation, maps: object, limits: object, voltage_rows: np.ndarray
+    lin: NetworkLinearisation, limits: object, voltage_rows: np.ndarray
 ) -> np.ndarray:
-    """The states a dispatch problem reads or drives: where its devices (``maps``, a
-    ``DeviceMaps``) inject, its monitored voltages (``voltage_rows``) and branch flows
-    (``limits.branches``) and the import are."""
+    """The states a dispatch problem reads: its monitored voltages (``voltage_rows``) and
+    branch flows (``limits.branches``) and the import (devices' buses are carried, see
+    :func:`reduce_network`)."""
     parts = [np.flatnonzero(lin.import_gradient)]
-    for dm in (maps.pv, maps.bess, maps.ev):  # type: ignore[attr-defined]
-        parts += [np.unique(sp.coo_matrix(dm.p_pu_per_mw).row),
-                  np.unique(sp.coo_matrix(dm.q_pu_per_mvar).row)]
     parts.append(np.unique(sp.coo_matrix(sp.csr_matrix(lin.v_select)[voltage_rows]).col))
     branches = np.asarray(limits.branches, dtype=int)  # type: ignore[attr-defined]
     for g in (lin.flow_p_gradient, lin.flow_q_gradient):
@@ -189,11 +217,24 @@ def reduced_linearisation(
         import_gradient=red.columns(lin.import_gradient))
 
 
-def reduced_maps(maps: object, red: ReducedNetwork) -> object:
-    """A ``DeviceMaps`` into the kept balance equations."""
-    def one(dm: object) -> object:
-        return dataclasses.replace(dm, p_pu_per_mw=red.rows(dm.p_pu_per_mw),  # type: ignore
-                                   q_pu_per_mvar=red.rows(dm.q_pu_per_mvar))  # type: ignore
+def _device_matrices(maps: object) -> list[sp.spmatrix]:
+    return [m for dm in (maps.pv, maps.bess, maps.ev)  # type: ignore[attr-defined]
+            for m in (dm.p_pu_per_mw, dm.q_pu_per_mvar)]
 
-    return dataclasses.replace(maps, pv=one(maps.pv), bess=one(maps.bess),  # type: ignore
-                               ev=one(maps.ev))  # type: ignore
+
+def stacked_injections(maps: object) -> sp.csr_matrix:
+    """A ``DeviceMaps``' matrices side by side: PV P, PV Q, BESS P, BESS Q, EV P, EV Q."""
+    return sp.csr_matrix(sp.hstack(_device_matrices(maps)))
+
+
+def reduced_maps(maps: object, red: ReducedNetwork) -> object:
+    """A ``DeviceMaps`` into the kept balance equations (from ``red.injections``, reduced
+    from :func:`stacked_injections`)."""
+    carried = sp.csc_matrix(red.injections)
+    edges = np.r_[0, np.cumsum([m.shape[1] for m in _device_matrices(maps)])]
+    cut = [sp.csr_matrix(carried[:, edges[k]:edges[k + 1]]) for k in range(6)]
+    kinds = {}
+    for k, name in enumerate(("pv", "bess", "ev")):
+        kinds[name] = dataclasses.replace(getattr(maps, name), p_pu_per_mw=cut[2 * k],
+                                          q_pu_per_mvar=cut[2 * k + 1])
+    return dataclasses.replace(maps, **kinds)  # type: ignore[type-var]

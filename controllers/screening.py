@@ -249,3 +249,25 @@ def screen_by_reach(
     s_max = np.nanmax(np.hypot(flow_p_mw, flow_q_mvar), axis=1)
     branches = np.flatnonzero(~(s_max + s_reach < limit))
     return MonitoredLimits(v_low=v_low, v_high=v_high, branches=branches)
+
+
+# a window's screen keeps the limits its uncontrolled flow comes this close to
+WINDOW_BUFFER_PU = 0.02
+WINDOW_BUFFER_LOADING_FRAC = 0.25
+
+
+def window_limits(
+    lin: NetworkLinearisation, year: MonitoredLimits, base: object, config: DispatchConfig
+) -> MonitoredLimits:
+    """The limits of ``year`` (the year's extremes, :func:`screen_limits`) that the window's
+    own flow ``base`` (a ``BasePoint``: voltages and flows of the monitored elements, e.g. of
+    the uncontrolled schedule) also comes within the window buffers of; the AC check adds
+    back what a plan moves beyond (see :func:`screen_by_reach` with no reach)."""
+    window = screen_by_reach(
+        lin, None, vm_pu=base.vm_pu, flow_p_mw=base.flow_p_mw,  # type: ignore[attr-defined]
+        flow_q_mvar=base.flow_q_mvar, v_from_pu=base.v_from_pu,  # type: ignore[attr-defined]
+        config=config, buffer_pu=WINDOW_BUFFER_PU,
+        buffer_loading_frac=WINDOW_BUFFER_LOADING_FRAC)
+    return MonitoredLimits(v_low=np.intersect1d(year.v_low, window.v_low),
+                           v_high=np.intersect1d(year.v_high, window.v_high),
+                           branches=np.intersect1d(year.branches, window.branches))

@@ -82,6 +82,34 @@ def test_the_reduced_network_gives_the_kept_states_of_the_full_one(no_bess):
     np.testing.assert_allclose(reduced, full[kept], rtol=1e-8, atol=1e-12)
 
 
+def test_a_device_on_an_eliminated_bus_is_carried_exactly_onto_the_kept_ones(no_bess):
+    """The PV systems' buses are eliminated too, their injections carried onto the buses kept:
+    any PV schedule gives the same voltages and angles at the kept buses as the full network."""
+    from controllers.network_reduction import stacked_injections
+
+    dispatcher = Dispatcher(no_bess, steps=STEPS)
+    lin, problem = dispatcher.lin, dispatcher.problem
+    full_b = stacked_injections(_full_maps(no_bess, lin))
+    red = problem.reduction
+    assert red.injections is not None and red.injections.shape == (len(red.kept),
+                                                                    full_b.shape[1])
+    u = np.random.default_rng(5).normal(size=full_b.shape[1]) * 0.01
+    full = spla.spsolve(sp.csc_matrix(lin.jacobian), full_b @ u)
+    reduced = spla.spsolve(red.jacobian, red.injections @ u)
+    np.testing.assert_allclose(reduced, full[red.kept], rtol=1e-7, atol=1e-11)
+
+
+def _full_maps(model, lin):
+    from controllers.dispatch_problem.parameters import DeviceMap, DeviceMaps
+
+    net, reg = model.net, model.registry
+    return DeviceMaps(
+        pv=DeviceMap.of(lin, [int(net.sgen.bus.at[d.element.index]) for d in reg.pv]),
+        bess=DeviceMap.of(lin, [int(net.storage.bus.at[d.element.index]) for d in reg.bess]),
+        ev=DeviceMap.of(lin, [int(net.load.bus.at[d.element.index]) for d in reg.ev_sites]),
+    )
+
+
 def test_every_state_is_kept_when_everything_is_watched(no_bess):
     """A bus whose voltage is bounded is never eliminated."""
     dispatcher = Dispatcher(no_bess, steps=STEPS)

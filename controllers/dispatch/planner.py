@@ -40,11 +40,7 @@ from controllers.dispatch_problem import (
 from controllers.ev_charging import SessionState
 from controllers.network_linearisation import NetworkLinearisation, linearise
 from controllers.schedule import AcCheck, DecisionRecord, DispatchSchedule
-from controllers.screening import (
-    MonitoredLimits,
-    screen_by_reach,
-    screen_limits,
-)
+from controllers.screening import MonitoredLimits, screen_limits, window_limits
 from controllers.snapshot import GridSnapshot
 from forecasts.bundle import ForecastBundle
 from network_models.ac_checks import OperatingPoint, apply_operating_point
@@ -63,11 +59,6 @@ LINEARISATION_POINT = OperatingPoint(
     pv_frac=0.3,
     note="a typical daytime point; slopes vary little over the voltage band",
 )
-
-
-# a window's screen keeps the limits its uncontrolled flow comes this close to
-WINDOW_BUFFER_PU = 0.02
-WINDOW_BUFFER_LOADING_FRAC = 0.25
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -125,11 +116,11 @@ class Dispatcher:
         switch_closed: Mapping[str, bool] | None = None,
         screen_each_window: bool = False,
     ) -> None:
-        """``screen_each_window``: each plan monitors the limits its devices can reach from
-        the window's uncontrolled AC flow (:func:`screen_by_reach`; the day-ahead's, where
-        the problem is built for one plan), not those of the extremes of the year (kept by
-        the MPC, which re-solves one problem for every window). The problem is built when
-        first solved."""
+        """``screen_each_window``: each plan monitors only the limits of the year's extremes
+        that the window's uncontrolled AC flow also comes near (:func:`screen_by_reach`; the
+        day-ahead's, where the problem is built for one plan and when first solved), not all
+        those of the extremes (kept by the MPC, which builds one problem here and re-solves
+        it for every window)."""
         self.model = model
         self.screen_each_window = screen_each_window
         self.steps = steps
@@ -143,10 +134,12 @@ class Dispatcher:
         apply_operating_point(model, point, LINEARISATION_POINT)
         self.lin: NetworkLinearisation = linearise(point)
         self.power_flow = PowerFlowCase(self.net)  # converted once per dispatcher
-        self.limits: MonitoredLimits = (
-            MonitoredLimits.everything(self.lin) if screen_each_window
-            else screen_limits(model, self.net, self.lin, self.config))
+        # the limits the year's extremes can reach (see ``screening``)
+        self.limits: MonitoredLimits = screen_limits(model, self.net, self.lin, self.config)
+        self._year_limits = self.limits
         self._problem: DispatchProblem | None = None
+        if not screen_each_window:
+            self._problem = self.problem  # built once, re-solved for every window
         reg = model.registry
         self.pv_ids = [d.id for d in reg.pv]
         self.bess = reg.bess
@@ -163,13 +156,10 @@ class Dispatcher:
                                             limits=self.limits)
         return self._problem
 
-    def _screen_window(self, bundle: ForecastBundle, base: BasePoint) -> None:
-        """Monitor the limits the window's own flow ``base`` comes within a buffer of (the AC
-        check adds back what the plan moves beyond it; see :func:`screen_by_reach`)."""
-        limits = screen_by_reach(
-            self.lin, None, vm_pu=base.vm_pu, flow_p_mw=base.flow_p_mw,
-            flow_q_mvar=base.flow_q_mvar, v_from_pu=base.v_from_pu, config=self.config,
-            buffer_pu=WINDOW_BUFFER_PU, buffer_loading_frac=WINDOW_BUFFER_LOADING_FRAC)
+    def _screen_window(self, base: BasePoint) -> None:
+        """Monitor the limits of the year's extremes the window's own flow ``base`` comes
+        near (:func:`window_limits`); a new problem if they changed."""
+        limits = window_limits(self.lin, self._year_limits, base, self.config)
         if not all(np.array_equal(getattr(limits, k), getattr(self.limits, k))
                    for k in ("v_low", "v_high", "branches")):
             self.limits, self._problem = limits, None
@@ -200,7 +190,7 @@ class Dispatcher:
         window = self.window_inputs(bundle, snapshot, states)
         start_ac = self.evaluate(bundle, start)
         if self.screen_each_window:
-            self._screen_window(bundle, base_point(start, start_ac, self.columns))
+            self._screen_window(base_point(start, start_ac, self.columns))
         run = _Replanning(base_schedule=start, base_ac=start_ac, schedule=start, ac=start_ac,
                           ev_energy_min_mwh=window.ev_energy_min_mwh.copy())
         for iterations in range(1, self.config.max_relinearisations + 2):

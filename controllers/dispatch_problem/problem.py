@@ -41,6 +41,7 @@ from controllers.network_reduction import (
     reduced_linearisation,
     reduced_maps,
     required_states,
+    stacked_injections,
 )
 from controllers.screening import MonitoredLimits
 from network_models.model import GridModel
@@ -83,8 +84,9 @@ class DispatchProblem:
             ev=DeviceMap.of(lin, [int(net.load.bus.at[d.element.index]) for d in self.ev]),
         )
         # the problem carries the state only where something injects or is watched (exact)
-        self.reduction = reduce_network(lin, required_states(lin, maps, self.limits,
-                                                             self.voltage_rows))
+        self.reduction = reduce_network(
+            lin, required_states(lin, self.limits, self.voltage_rows),
+            injections=stacked_injections(maps))
         self.full_lin = lin
         self.lin = reduced_linearisation(lin, self.reduction)
         self.maps = reduced_maps(maps, self.reduction)
