@@ -4,9 +4,9 @@
     python benchmarks/bench_dayahead_scale.py --one 1-MVLV-urban-all-0-sw   (one grid, JSON line)
 
 Each grid runs in a process of its own (its peak RSS is that process's ``ru_maxrss``, read by
-the child itself: everything it allocated, the model included), after a process that only
-loads the grid, so the model cache holds it (a first load reads simbench's CSVs: minutes and
-GBs, not part of a plan). In each: load the SimBench grid from the model cache, write a devices file made
+the child itself: everything it allocated, the model included), after a process that only loads
+the grid, so the model cache holds it (a first load reads simbench's CSVs: minutes and GBs, not
+part of a plan). In each: load the SimBench grid from the model cache, write a devices file made
 from the grid by a fixed rule (:func:`devices_yaml`: batteries and EV sites spread over the MV
 buses and the LV stations' busbars), build the day's bundle (the grid's own profiles; sessions
 drawn by gridctl's seeded generator for the sites) and run ``run_dayahead`` (dispatcher build:
