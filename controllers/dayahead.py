@@ -128,7 +128,9 @@ def run_dayahead(
         start, horizon = local_days(date, days, model.site.timezone)
         bundle = build(model, start, horizon, "15min", seed=seed, weather=weather)
     config = _peak_weight_for_horizon(config or DispatchConfig(), bundle)
-    dispatcher = Dispatcher(model, steps=len(bundle.index), step_h=bundle.step_h, config=config)
+    # one plan of one window: screened by what its devices can reach from its forecast
+    dispatcher = Dispatcher(model, steps=len(bundle.index), step_h=bundle.step_h, config=config,
+                            screen_each_window=True)
     states = sessions_at_start(bundle)
     snapshot = GridSnapshot.initial(model, bundle.start, states)
     if bess_soc_frac is not None:

@@ -317,8 +317,8 @@ def _grid_and_rest(
     """Per device in ``devices`` order: the grid's own series where it has one, else
     ``rest_of(the others)``; and the ids of the others."""
     ids = [d.id for d in devices]
-    own = grid_profiles_at(year_frame[[i for i in ids if i in year_frame.columns]], index,
-                           year=grid.year, step_minutes=grid.step_minutes)
+    own = grid_profiles_at(year_frame, index, year=grid.year, step_minutes=grid.step_minutes,
+                           columns=[i for i in ids if i in year_frame.columns])
     rest = [d for d in devices if d.id not in own.columns]
     if not rest:
         return own[ids], []

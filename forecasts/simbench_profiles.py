@@ -92,14 +92,20 @@ def _profile_rows(index: pd.DatetimeIndex) -> np.ndarray:
 
 def grid_profiles_at(
     year_frame: pd.DataFrame, index: pd.DatetimeIndex, *, year: int = _PROFILE_YEAR,
-    step_minutes: int = 15,
+    step_minutes: int = 15, columns: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """A grid's own year of series (``GridModel.profiles``: rows = 15-min steps of 2016 from
     1 January 00:00, one column per device) at the steps of ``index``, mapped as the class shapes
-    are (same weekday, nearest day of year, the local clock's time of day)."""
+    are (same weekday, nearest day of year, the local clock's time of day); only ``columns``
+    (all by default).
+
+    The rows are taken before the columns: a column selection of the year copies the year
+    (1.6 GB for the 11,542 loads of a 10,000-bus SimBench grid), the day's rows are 4 MB."""
     if year != _PROFILE_YEAR or step_minutes != 15 or len(year_frame) != 366 * _STEPS_PER_DAY:
         raise ForecastInputError(
             f"grid profiles of {year} at {step_minutes} min with {len(year_frame)} rows: expected "
             f"{_PROFILE_YEAR} at 15 min ({366 * _STEPS_PER_DAY} rows)", field="profiles")
-    values = year_frame.iloc[_profile_rows(index)].to_numpy(dtype=float)
-    return pd.DataFrame(values, index=index, columns=year_frame.columns)
+    day = year_frame.iloc[_profile_rows(index)]
+    if columns is not None:
+        day = day[list(columns)]
+    return pd.DataFrame(day.to_numpy(dtype=float), index=index, columns=day.columns)

@@ -69,3 +69,31 @@ def test_the_cache_can_be_turned_off(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     load_model("jiuke_oasis")
     assert not any(tmp_path.rglob("*.pickle"))
+
+
+def test_a_year_of_profiles_is_mapped_from_the_cache_not_read_into_memory(cache, jiuke):
+    """A grid's large arrays (SimBench's year of 15-min profiles: 3.2 GB for 10,000 buses) are
+    kept beside the entry and mapped on load: the same values, read-only, paged in when read."""
+    import dataclasses
+
+    import numpy as np
+
+    from network_models.model import GridProfiles
+    from network_models.model_cache import OUT_OF_BAND_BYTES, cached_build
+
+    steps = 35_136  # 2016 at 15 min
+    ids = [d.id for d in jiuke.registry.loads]
+    cols = OUT_OF_BAND_BYTES // (4 * steps) + 1  # one float32 block just over the threshold
+    year = np.random.default_rng(7).random((steps, cols), dtype=np.float32)
+    frame = pd.DataFrame(year, columns=[ids[i % len(ids)] + f"#{i}" for i in range(cols)])
+    profiles = GridProfiles(source="test", year=2016, step_minutes=15, load_p_mw=frame,
+                            load_q_mvar=frame.iloc[:, :0], pv_p_mw=frame.iloc[:, :0])
+    model = dataclasses.replace(jiuke, profiles=profiles)
+    cached_build("profiled", b"profiled", lambda: model)  # built and stored
+    assert len(list(cache.glob("*.buffers"))) == 1
+    again = cached_build("profiled", b"profiled", lambda: pytest.fail("built again"))
+    loaded = again.profiles.load_p_mw
+    np.testing.assert_array_equal(loaded.to_numpy(), year)
+    assert not loaded.to_numpy().flags.writeable  # mapped from the file, read-only
+    _same(again, jiuke)  # the net and registry as they were, in the pickle
+    assert again.net.load.p_mw.to_numpy().flags.writeable

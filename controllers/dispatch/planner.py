@@ -31,6 +31,7 @@ from controllers.dispatch.sessions import (
 )
 from controllers.dispatch.window import base_point, window_inputs
 from controllers.dispatch_problem import (
+    BasePoint,
     DispatchInputs,
     DispatchProblem,
     DispatchSolution,
@@ -39,7 +40,7 @@ from controllers.dispatch_problem import (
 from controllers.ev_charging import SessionState
 from controllers.network_linearisation import NetworkLinearisation, linearise
 from controllers.schedule import AcCheck, DecisionRecord, DispatchSchedule
-from controllers.screening import MonitoredLimits, screen_limits
+from controllers.screening import MonitoredLimits, screen_limits, window_limits
 from controllers.snapshot import GridSnapshot
 from forecasts.bundle import ForecastBundle
 from network_models.ac_checks import OperatingPoint, apply_operating_point
@@ -113,8 +114,15 @@ class Dispatcher:
         step_h: float = 0.25,
         config: DispatchConfig | None = None,
         switch_closed: Mapping[str, bool] | None = None,
+        screen_each_window: bool = False,
     ) -> None:
+        """``screen_each_window``: each plan monitors only the limits of the year's extremes
+        that the window's uncontrolled AC flow also comes near (:func:`screen_by_reach`; the
+        day-ahead's, where the problem is built for one plan and when first solved), not all
+        those of the extremes (kept by the MPC, which builds one problem here and re-solves
+        it for every window)."""
         self.model = model
+        self.screen_each_window = screen_each_window
         self.steps = steps
         self.step_h = step_h
         self.config = config or DispatchConfig()
@@ -126,8 +134,12 @@ class Dispatcher:
         apply_operating_point(model, point, LINEARISATION_POINT)
         self.lin: NetworkLinearisation = linearise(point)
         self.power_flow = PowerFlowCase(self.net)  # converted once per dispatcher
+        # the limits the year's extremes can reach (see ``screening``)
         self.limits: MonitoredLimits = screen_limits(model, self.net, self.lin, self.config)
-        self.problem = self._new_problem()
+        self._year_limits = self.limits
+        self._problem: DispatchProblem | None = None
+        if not screen_each_window:
+            self._problem = self.problem  # built once, re-solved for every window
         reg = model.registry
         self.pv_ids = [d.id for d in reg.pv]
         self.bess = reg.bess
@@ -135,9 +147,22 @@ class Dispatcher:
         self.load_ids = [d.id for d in reg.loads]
         self.columns = MonitoredColumns.of(self.net, self.lin)
 
-    def _new_problem(self) -> DispatchProblem:
-        return DispatchProblem(self.model, self.lin, steps=self.steps, step_h=self.step_h,
-                               config=self.config, limits=self.limits)
+    @property
+    def problem(self) -> DispatchProblem:
+        """The dispatch problem of the monitored limits, built on first use."""
+        if self._problem is None:
+            self._problem = DispatchProblem(self.model, self.lin, steps=self.steps,
+                                            step_h=self.step_h, config=self.config,
+                                            limits=self.limits)
+        return self._problem
+
+    def _screen_window(self, base: BasePoint) -> None:
+        """Monitor the limits of the year's extremes the window's own flow ``base`` comes
+        near (:func:`window_limits`); a new problem if they changed."""
+        limits = window_limits(self.lin, self._year_limits, base, self.config)
+        if not all(np.array_equal(getattr(limits, k), getattr(self.limits, k))
+                   for k in ("v_low", "v_high", "branches")):
+            self.limits, self._problem = limits, None
 
     # -- planning ------------------------------------------------------------------------------
     def plan(
@@ -164,6 +189,8 @@ class Dispatcher:
             start = baseline = self.baseline(bundle, snapshot, states=states)
         window = self.window_inputs(bundle, snapshot, states)
         start_ac = self.evaluate(bundle, start)
+        if self.screen_each_window:
+            self._screen_window(base_point(start, start_ac, self.columns))
         run = _Replanning(base_schedule=start, base_ac=start_ac, schedule=start, ac=start_ac,
                           ev_energy_min_mwh=window.ev_energy_min_mwh.copy())
         for iterations in range(1, self.config.max_relinearisations + 2):
@@ -331,8 +358,7 @@ class Dispatcher:
                  - len(self.limits.v_low) - len(self.limits.v_high) - len(self.limits.branches))
         if not added:
             return 0
-        self.limits = new
-        self.problem = self._new_problem()
+        self.limits, self._problem = new, None  # rebuilt at the next solve
         return added
 
     def vehicles_that_should_not_wait(

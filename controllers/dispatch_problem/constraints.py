@@ -19,6 +19,7 @@ import scipy.sparse as sp
 
 from controllers.bess_soc import floor_frac
 from controllers.config import DispatchConfig
+from controllers.dispatch_problem.network_map import SensitivityMap, StateMap
 from controllers.dispatch_problem.parameters import (
     DeviceMaps,
     DispatchParameters,
@@ -58,34 +59,22 @@ def network_constraints(
     voltage_rows: np.ndarray,
     config: DispatchConfig,
     net: object,
+    net_map: StateMap | SensitivityMap,
 ) -> NetworkRows:
-    """The linearised AC power flow, the voltage band and thermal limits (soft) and the import."""
-    cons = [power_flow_constraint(p, v, lin=lin, maps=maps)]
+    """The linearised AC power flow (``net_map``: J z = ΔS(injections) relative to the base
+    point, or the watched quantities' sensitivities), the voltage band and thermal limits
+    (soft) and the import."""
+    cons = list(net_map.constraints)
     rows: list[LimitRows] = []
     for built in (
         voltage_constraints(p, v, lin=lin, limits=limits, voltage_rows=voltage_rows,
-                            config=config, net=net),
-        thermal_constraints(p, v, lin=lin, limits=limits, net=net),
+                            config=config, net=net, net_map=net_map),
+        thermal_constraints(p, v, lin=lin, limits=limits, net=net, net_map=net_map),
     ):
         cons += [r.constraint for r in built]
         rows += built
-    cons += import_constraints(p, v, lin=lin, maps=maps)
+    cons += import_constraints(p, v, lin=lin, maps=maps, net_map=net_map)
     return NetworkRows(constraints=cons, limits=rows)
-
-
-def power_flow_constraint(
-    p: DispatchParameters, v: DispatchVariables, *, lin: NetworkLinearisation, maps: DeviceMaps
-) -> cp.Constraint:
-    """J z = ΔS(injections), relative to the base point (whose injections are the offset)."""
-    return (
-        lin.jacobian @ v.network_state_pu
-        == maps.pv.p_pu_per_mw @ v.pv_p_mw
-        + maps.pv.q_pu_per_mvar @ v.pv_q_mvar
-        + maps.bess.p_pu_per_mw @ v.bess_net_mw
-        + maps.bess.q_pu_per_mvar @ v.bess_q_mvar
-        - maps.ev.p_pu_per_mw @ v.ev_site_p_mw
-        + p.balance_offset_pu
-    )
 
 
 def voltage_constraints(
@@ -97,6 +86,7 @@ def voltage_constraints(
     voltage_rows: np.ndarray,
     config: DispatchConfig,
     net: object,
+    net_map: StateMap | SensitivityMap,
 ) -> list[LimitRows]:
     """|V| inside the band less its margin at the monitored buses, one slack per step."""
     if not len(voltage_rows):
@@ -105,7 +95,7 @@ def voltage_constraints(
     slack = cp.reshape(v.voltage_slack_pu, (1, t), order="C")
     lo = config.v_min_pu + config.voltage_margin_pu
     hi = config.v_max_pu - config.voltage_margin_pu
-    vm = p.base_vm_pu + sp.csr_matrix(lin.v_select)[voltage_rows] @ v.network_state_pu
+    vm = p.base_vm_pu + net_map.of(sp.csr_matrix(lin.v_select)[voltage_rows])
     names = [str(net.bus.name.at[b]) for b in lin.monitored_buses[voltage_rows]]
     out = []
     pick = np.flatnonzero(np.isin(voltage_rows, limits.v_low))
@@ -128,6 +118,7 @@ def thermal_constraints(
     lin: NetworkLinearisation,
     limits: MonitoredLimits,
     net: object,
+    net_map: StateMap | SensitivityMap,
 ) -> list[LimitRows]:
     """Each monitored branch's flow inside the tangent of its thermal limit, both ways (see
     :func:`~controllers.dispatch_problem.parameters.assign_base_point`), one slack per step."""
@@ -136,10 +127,9 @@ def thermal_constraints(
         return []
     t = v.loading_slack_mva.shape[0]
     slack = np.ones((len(br), 1)) @ cp.reshape(v.loading_slack_mva, (1, t), order="C")
-    z = v.network_state_pu
     g_p = sp.csr_matrix(lin.flow_p_gradient)[br]
     g_q = sp.csr_matrix(lin.flow_q_gradient)[br]
-    toward = cp.multiply(p.flow_direction_p, g_p @ z) + cp.multiply(p.flow_direction_q, g_q @ z)
+    toward = net_map.directed(p.flow_direction_p, g_p, p.flow_direction_q, g_q)
     n_lines = len(lin.monitored_lines)
     named = [
         ("line_loading", str(net.line.name.at[lin.monitored_lines[r]])) if r < n_lines
@@ -154,7 +144,12 @@ def thermal_constraints(
 
 
 def import_constraints(
-    p: DispatchParameters, v: DispatchVariables, *, lin: NetworkLinearisation, maps: DeviceMaps
+    p: DispatchParameters,
+    v: DispatchVariables,
+    *,
+    lin: NetworkLinearisation,
+    maps: DeviceMaps,
+    net_map: StateMap | SensitivityMap,
 ) -> list[cp.Constraint]:
     """The import, linearised (devices on a slack bus change it one to one), and its peak."""
     slack_inj = 0
@@ -165,13 +160,16 @@ def import_constraints(
     if maps.ev.at_slack.any():
         slack_inj = slack_inj - np.where(maps.ev.at_slack, 1.0, 0.0) @ v.ev_site_p_mw
     return [
-        v.import_mw == p.base_import_mw + lin.import_gradient @ v.network_state_pu - slack_inj,
+        v.import_mw == p.base_import_mw + net_map.of(lin.import_gradient[None, :])[0, :]
+        - slack_inj,
         v.peak_import_mw >= v.import_mw,
     ]
 
 
 def pv_constraints(p: DispatchParameters, v: DispatchVariables) -> list[cp.Constraint]:
     """Curtailment and reactive power inside what the sun and the inverter rating allow."""
+    if not v.pv_p_mw.size:
+        return []
     return [v.pv_p_mw <= p.pv_available_mw, cp.abs(v.pv_q_mvar) <= p.pv_q_max_mvar]
 
 

@@ -21,6 +21,7 @@ from controllers.dispatch_problem.constraints import (
     pv_constraints,
 )
 from controllers.dispatch_problem.inputs import DispatchInputs
+from controllers.dispatch_problem.network_map import StateMap, network_map
 from controllers.dispatch_problem.objective import objective_terms
 from controllers.dispatch_problem.parameters import (
     Z_SCALE,
@@ -35,6 +36,13 @@ from controllers.dispatch_problem.parameters import (
 from controllers.dispatch_problem.solution import BindingLimit, DispatchSolution, binding_limits
 from controllers.dispatch_problem.solve import SOLVED, solve_in_turn
 from controllers.network_linearisation import NetworkLinearisation
+from controllers.network_reduction import (
+    reduce_network,
+    reduced_linearisation,
+    reduced_maps,
+    required_states,
+    stacked_injections,
+)
 from controllers.screening import MonitoredLimits
 from network_models.model import GridModel
 from network_models.registry import Bess, EvChargingSite, PvSystem
@@ -52,7 +60,11 @@ class DispatchProblem:
         step_h: float,
         config: DispatchConfig,
         limits: MonitoredLimits | None = None,
+        network_form: str | None = None,
     ) -> None:
+        """``network_form``: how the network rows read the linearisation, "state" or
+        "sensitivity" (see ``network_map``); None: the smaller problem of the two."""
+        self.network_form = network_form
         self.model = model
         self.lin = lin
         self.limits = limits or MonitoredLimits.everything(lin)
@@ -66,11 +78,18 @@ class DispatchProblem:
         self.bess: tuple[Bess, ...] = reg.bess
         self.ev: tuple[EvChargingSite, ...] = reg.ev_sites
         net = model.net
-        self.maps = DeviceMaps(
+        maps = DeviceMaps(
             pv=DeviceMap.of(lin, [int(net.sgen.bus.at[d.element.index]) for d in self.pv]),
             bess=DeviceMap.of(lin, [int(net.storage.bus.at[d.element.index]) for d in self.bess]),
             ev=DeviceMap.of(lin, [int(net.load.bus.at[d.element.index]) for d in self.ev]),
         )
+        # the problem carries the state only where something injects or is watched (exact)
+        self.reduction = reduce_network(
+            lin, required_states(lin, self.limits, self.voltage_rows),
+            injections=stacked_injections(maps))
+        self.full_lin = lin
+        self.lin = reduced_linearisation(lin, self.reduction)
+        self.maps = reduced_maps(maps, self.reduction)
         self._build()
         self.last_inputs: DispatchInputs | None = None
         self.last_set_inputs_s = self.last_solve_wall_s = self.last_solver_s = float("nan")
@@ -90,9 +109,13 @@ class DispatchProblem:
         p = self.params = make_parameters(shape)
         v = self.variables = make_variables(shape)
         cfg, dt = self.config, self.step_h
+        n_watched = 1 + len(self.voltage_rows) + 2 * len(self.limits.branches)
+        self.net_map = network_map(p, v, lin=self.lin, maps=self.maps, n_watched=n_watched,
+                                   steps=self.steps, form=self.network_form)
         network = network_constraints(
             p, v, lin=self.lin, maps=self.maps, limits=self.limits,
             voltage_rows=self.voltage_rows, config=cfg, net=self.model.net,
+            net_map=self.net_map,
         )
         # read back after a solve for the shadow prices of the limits that bound the plan
         self.limit_rows: list[LimitRows] = network.limits
@@ -118,6 +141,7 @@ class DispatchProblem:
             self.params, x.base, self.maps, lin=self.lin, limits=self.limits,
             voltage_rows=self.voltage_rows, config=self.config,
         )
+        self.net_map.assign(self.params.balance_offset_pu.value)
         self.last_inputs = x
         self.last_set_inputs_s = time.perf_counter() - t_start
 
@@ -148,9 +172,11 @@ class DispatchProblem:
 
         terms = {k: float(e.value) if ok else float("nan") for k, e in self.terms.items()}
         ev_short = val(v.ev_shortfall_mwh, (n_ev, t))
-        if ok:
+        if ok and isinstance(self.net_map, StateMap):
             state_pu = Z_SCALE * val(v.network_state_mpu, (self.lin.n_state, t))
             vm_pu = self.last_inputs.base.vm_pu + self.lin.v_select @ state_pu
+            # a bus the reduction eliminated has no prediction here (the AC check has it)
+            vm_pu[np.diff(self.lin.v_select.indptr) == 0] = np.nan
         else:
             vm_pu = np.full((len(self.lin.monitored_buses), t), np.nan)
         return DispatchSolution(
