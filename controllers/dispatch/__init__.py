@@ -13,6 +13,8 @@ horizon length) and plans from a forecast bundle and a grid snapshot:
 The package, by concern:
 
 - ``planner``: the ``Dispatcher`` and its planning loop, one named step per method;
+- ``plan_run``: what the loop carries from one solve to the next, what a plan returns and the
+  decision record of a run;
 - ``window``: the problem's inputs from a forecast window, a snapshot and a base point;
 - ``sessions``: which EV sessions a plan serves, what is left owed and what may be chased;
 - ``assembly``: schedules from decisions (planned, uncontrolled, rule-based) and the power-flow
@@ -21,12 +23,8 @@ The package, by concern:
 """
 
 from controllers.dispatch.ac_check import ac_check_of, binding_records
-from controllers.dispatch.planner import (
-    LINEARISATION_POINT,
-    Dispatcher,
-    PlanResult,
-    net_with_switches,
-)
+from controllers.dispatch.plan_run import PlanResult
+from controllers.dispatch.planner import LINEARISATION_POINT, Dispatcher, net_with_switches
 
 __all__ = [
     "LINEARISATION_POINT",

@@ -6,27 +6,25 @@ from __future__ import annotations
 import copy
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 
-from controllers.bess_soc import read_fleet, soc_issues
 from controllers.config import DispatchConfig
-from controllers.dispatch.ac_check import ac_check_of, binding_records
+from controllers.dispatch.ac_check import ac_check_of
 from controllers.dispatch.assembly import (
     baseline_schedule,
     safe_schedule,
     schedule_injections,
     schedule_of_solution,
 )
+from controllers.dispatch.plan_run import PlanResult, Replanning, decision_record
 from controllers.dispatch.positions import MonitoredColumns
 from controllers.dispatch.sessions import (
     fixable_shortfall,
     session_states,
-    shortfall_kwh,
     topped_up,
-    unservable_note,
     vehicles_that_should_not_wait,
 )
 from controllers.dispatch.window import base_point, window_inputs
@@ -34,7 +32,6 @@ from controllers.dispatch_problem import (
     BasePoint,
     DispatchInputs,
     DispatchProblem,
-    DispatchSolution,
     WindowInputs,
 )
 from controllers.ev_charging import SessionState
@@ -59,35 +56,6 @@ LINEARISATION_POINT = OperatingPoint(
     pv_frac=0.3,
     note="a typical daytime point; slopes vary little over the voltage band",
 )
-
-
-@dataclass(frozen=True, kw_only=True, eq=False)
-class PlanResult:
-    schedule: DispatchSchedule
-    record: DecisionRecord
-    ac: AcCheck
-    solution: DispatchSolution | None
-    # the uncontrolled schedule and its AC check, when the plan started from it (no ``base``)
-    baseline: DispatchSchedule | None = None
-    baseline_ac: AcCheck | None = None
-
-
-@dataclass(kw_only=True, eq=False)
-class _Replanning:
-    """What the plan's solve, check and re-linearise loop carries from one solve to the next."""
-
-    base_schedule: DispatchSchedule  # the point the network is linearised around
-    base_ac: AcCheck
-    schedule: DispatchSchedule  # the latest schedule and its AC check
-    ac: AcCheck
-    ev_energy_min_mwh: np.ndarray  # the sites' lower envelopes, raised where sessions fell short
-    solution: DispatchSolution | None = None
-    solve_s: float = 0.0
-    iterations: int = 0
-    top_up: bool = True  # the split may draw beyond the plan, until that breaks an AC limit
-    envelopes_raised: int = 0  # sessions whose site envelope was raised
-    limits_readded: int = 0  # limits the screen had left out, added back
-    notes: list[str] = field(default_factory=list)
 
 
 def net_with_switches(model: GridModel, switch_closed: Mapping[str, bool]) -> object:
@@ -191,7 +159,7 @@ class Dispatcher:
         start_ac = self.evaluate(bundle, start)
         if self.screen_each_window:
             self._screen_window(base_point(start, start_ac, self.columns))
-        run = _Replanning(base_schedule=start, base_ac=start_ac, schedule=start, ac=start_ac,
+        run = Replanning(base_schedule=start, base_ac=start_ac, schedule=start, ac=start_ac,
                           ev_energy_min_mwh=window.ev_energy_min_mwh.copy())
         for iterations in range(1, self.config.max_relinearisations + 2):
             run.iterations = iterations
@@ -222,7 +190,7 @@ class Dispatcher:
         return window_inputs(self.model.registry, bundle, snapshot, states, config=self.config,
                              terminal_soc_frac=self.terminal_soc_frac)
 
-    def _solve(self, run: _Replanning, window: WindowInputs) -> bool:
+    def _solve(self, run: Replanning, window: WindowInputs) -> bool:
         """Solve around the run's base point with its envelopes; False if no solution."""
         inputs = DispatchInputs(
             window=replace(window, ev_energy_min_mwh=run.ev_energy_min_mwh),
@@ -240,7 +208,7 @@ class Dispatcher:
 
     def _split_among_sessions(
         self,
-        run: _Replanning,
+        run: Replanning,
         bundle: ForecastBundle,
         snapshot: GridSnapshot,
         states: Sequence[SessionState],
@@ -268,7 +236,7 @@ class Dispatcher:
                 run.top_up, schedule, ac = False, held, held_ac
         run.schedule, run.ac = schedule, ac
 
-    def _relinearise(self, run: _Replanning) -> None:
+    def _relinearise(self, run: Replanning) -> None:
         """After a failed AC check: add back violated limits the screen left out, and make the
         schedule the new base point."""
         ac = run.ac
@@ -287,7 +255,7 @@ class Dispatcher:
         )
         run.base_schedule, run.base_ac = run.schedule, ac
 
-    def _raise_envelopes(self, run: _Replanning, late: Sequence[tuple[int, int, float]]) -> None:
+    def _raise_envelopes(self, run: Replanning, late: Sequence[tuple[int, int, float]]) -> None:
         """The site envelope is a relaxation: where the split among sessions left some owed,
         ask the site for that much more by those sessions' departures."""
         for site_row, step, kwh in late:
@@ -300,41 +268,15 @@ class Dispatcher:
 
     def _record(
         self,
-        run: _Replanning,
+        run: Replanning,
         bundle: ForecastBundle,
         snapshot: GridSnapshot,
         states: Sequence[SessionState],
         t_start: float,
     ) -> DecisionRecord:
-        """The decision record of the run: what was solved, checked, left owed and noted."""
-        solution, ac, notes = run.solution, run.ac, run.notes
-        shortfall = shortfall_kwh(bundle, states, run.schedule)
-        unservable = unservable_note(self.ev_sites, bundle, states, shortfall)
-        if unservable is not None:
-            notes.append(unservable)
-        if solution is not None and solution.ok and not ac.passed:
-            worst = ac.violations[0]
-            notes.append(
-                f"after {run.iterations} solves the AC check still fails: {worst.kind} at "
-                f"{worst.element} step {worst.step} = {worst.value:.4f} (limit {worst.limit})"
-            )
-        return DecisionRecord(
-            time=bundle.index[0].isoformat(),
-            status=solution.status if solution is not None else "not_solved",
-            fallback=None,
-            objective_cny=solution.objective_cny if solution is not None else float("nan"),
-            terms_cny=solution.terms_cny if solution is not None else {},
-            solve_s=run.solve_s,
-            total_s=time.perf_counter() - t_start,
-            relinearisations=max(run.iterations - 1, 0),
-            ac_check=ac.summary(),
-            ev_shortfall_kwh=shortfall,
-            bess_soc_issues=soc_issues(read_fleet(self.bess, snapshot.bess_soc_frac)),
-            notes=tuple(notes),
-            binding_constraints=binding_records(solution, bundle.index),
-            limits_readded=run.limits_readded,
-            ev_envelopes_raised=run.envelopes_raised,
-        )
+        """The decision record of the run (:func:`plan_run.decision_record`)."""
+        return decision_record(run, bundle, snapshot, states, t_start, ev_sites=self.ev_sites,
+                               bess=self.bess)
 
     def _monitor_violated(self, ac: AcCheck) -> int:
         """Add violated limits the screen left out; rebuild the problem if any. How many."""
