@@ -10,6 +10,7 @@ prints one JSON document on its last line of output.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -38,3 +39,17 @@ def run_code(code: str, tree: Path | None = None) -> object:
         cwd=root,
     ).stdout
     return json.loads(out.strip().splitlines()[-1])
+
+
+def before_and_after(code: str, ref: str, rounds: int = 2) -> dict[str, list]:
+    """``code`` run by ``ref`` and by this checkout, alternating fresh processes ``rounds``
+    times each: ``{"before": [...], "after": [...]}``, each entry the run's JSON document."""
+    tree = tree_at(ref)
+    runs: dict[str, list] = {"before": [], "after": []}
+    try:
+        for _ in range(rounds):
+            runs["before"].append(run_code(code, tree))
+            runs["after"].append(run_code(code))
+    finally:
+        shutil.rmtree(tree, ignore_errors=True)
+    return runs

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import statistics
 import sys
 import time
@@ -30,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout as is
 
-from benchmarks.before_tree import run_code, tree_at
+from benchmarks.before_tree import before_and_after
 from controllers.flisr import (
     FlisrContext,
     ProtectionReport,
@@ -159,15 +158,7 @@ def _before_and_after(ref: str, repeat: int) -> tuple[float, bool]:
 
     Returns the after median (ms) and whether every plan is the same.
     """
-    tree = tree_at(ref)
-    code = _PLANS_CODE.replace("REPEAT", str(repeat))
-    runs: dict[str, list[dict]] = {"before": [], "after": []}
-    try:
-        for _ in range(2):
-            runs["before"].append(run_code(code, tree))
-            runs["after"].append(run_code(code))
-    finally:
-        shutil.rmtree(tree, ignore_errors=True)
+    runs = before_and_after(_PLANS_CODE.replace("REPEAT", str(repeat)), ref)
     figures = {}
     for label, results in runs.items():
         per_cable = {c: statistics.median(r[c][0] for r in results) for c in results[0]}

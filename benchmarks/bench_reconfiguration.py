@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout as is
 
-from benchmarks.before_tree import run_code, tree_at
+from benchmarks.before_tree import before_and_after
 from controllers.reconfiguration import ReconfigurationResult, reconfigure
 from network_models import GridModel, load_model
 
@@ -106,17 +106,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def _before_and_after(ref: str) -> bool:
     """IEEE 33 by ``ref`` and by this checkout, alternating fresh processes; True if the same."""
-    import shutil
     import statistics
 
-    tree = tree_at(ref)
-    runs: dict[str, list] = {"before": [], "after": []}
-    try:
-        for _ in range(2):
-            runs["before"].append(run_code(_CASE33_CODE, tree))
-            runs["after"].append(run_code(_CASE33_CODE))
-    finally:
-        shutil.rmtree(tree, ignore_errors=True)
+    runs = before_and_after(_CASE33_CODE, ref)
     before = statistics.median(r[0] for r in runs["before"])
     after = statistics.median(r[0] for r in runs["after"])
     same = all(r[1:] == runs["before"][0][1:] for r in runs["before"] + runs["after"])
