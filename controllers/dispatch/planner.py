@@ -36,7 +36,7 @@ from controllers.dispatch_problem import (
 )
 from controllers.ev_charging import SessionState
 from controllers.network_linearisation import NetworkLinearisation, linearise
-from controllers.schedule import AcCheck, DecisionRecord, DispatchSchedule
+from controllers.schedule import AcCheck, DispatchSchedule
 from controllers.screening import MonitoredLimits, screen_limits, window_limits
 from controllers.snapshot import GridSnapshot
 from forecasts.bundle import ForecastBundle
@@ -176,7 +176,8 @@ class Dispatcher:
                 self._raise_envelopes(run, late)
         return PlanResult(
             schedule=run.schedule,
-            record=self._record(run, bundle, snapshot, states, t_start),
+            record=decision_record(run, bundle, snapshot, states, t_start,
+                                   ev_sites=self.ev_sites, bess=self.bess),
             ac=run.ac,
             solution=run.solution,
             baseline=baseline,
@@ -265,18 +266,6 @@ class Dispatcher:
             f"solve {run.iterations}: {len(late)} session(s) short after the split among "
             "sessions; raised their sites' energy envelopes"
         )
-
-    def _record(
-        self,
-        run: Replanning,
-        bundle: ForecastBundle,
-        snapshot: GridSnapshot,
-        states: Sequence[SessionState],
-        t_start: float,
-    ) -> DecisionRecord:
-        """The decision record of the run (:func:`plan_run.decision_record`)."""
-        return decision_record(run, bundle, snapshot, states, t_start, ev_sites=self.ev_sites,
-                               bess=self.bess)
 
     def _monitor_violated(self, ac: AcCheck) -> int:
         """Add violated limits the screen left out; rebuild the problem if any. How many."""
